@@ -1,0 +1,106 @@
+//! `scrawl data ...`: look at the data the way the tutorials do.
+
+use anyhow::bail;
+use clap::Subcommand;
+
+use super::DataArgs;
+use scrawl::data::{Dataset, Mnist};
+
+/// Subcommands of `scrawl data`.
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Shapes, dtype, pixel range and label counts of train and test.
+    Info {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// One image as its pixel numbers and as shaded text, with its label.
+    Show {
+        /// Which image.
+        #[arg(long)]
+        index: usize,
+        /// train or test.
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// The `train` or `test` part of MNIST.
+pub fn split<'a>(mnist: &'a Mnist, name: &str) -> anyhow::Result<&'a Dataset> {
+    match name {
+        "train" => Ok(&mnist.train),
+        "test" => Ok(&mnist.test),
+        other => bail!("--split must be train or test, not '{other}'"),
+    }
+}
+
+/// Runs `scrawl data ...`.
+pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
+    match cmd {
+        DataCommand::Info { data } => {
+            let mnist = data.load()?;
+            println!("MNIST from {}", mnist.dir.display());
+            for (name, set) in [("train", &mnist.train), ("test", &mnist.test)] {
+                let [r, c, _] = set.image_shape;
+                let (min, max) = set.pixel_range();
+                println!("{name}:");
+                println!(
+                    "  images  shape ({}, {r}, {c})  dtype uint8  min {min}  max {max}",
+                    set.len()
+                );
+                println!(
+                    "  labels  shape ({},)  dtype uint8  classes 0-{}",
+                    set.len(),
+                    set.classes - 1
+                );
+                let counts = set.label_counts();
+                let parts: Vec<String> = counts
+                    .iter()
+                    .enumerate()
+                    .map(|(l, n)| format!("{l}: {n}"))
+                    .collect();
+                println!("  label counts  {}", parts.join("  "));
+            }
+        }
+        DataCommand::Show {
+            index,
+            split: name,
+            data,
+        } => {
+            let mnist = data.load()?;
+            let set = split(&mnist, &name)?;
+            if index >= set.len() {
+                bail!(
+                    "--index {index} is out of range: the {name} set has {} images (0-{})",
+                    set.len(),
+                    set.len() - 1
+                );
+            }
+            let [rows, cols, _] = set.image_shape;
+            let img = set.image(index);
+            println!("{name} image {index}, label {}", set.labels[index]);
+            for r in 0..rows {
+                let line: Vec<String> = img[r * cols..(r + 1) * cols]
+                    .iter()
+                    .map(|p| format!("{p:3}"))
+                    .collect();
+                println!("{}", line.join(" "));
+            }
+            println!();
+            const SHADES: &[u8] = b" .:-=+*#%@";
+            for r in 0..rows {
+                let line: String = img[r * cols..(r + 1) * cols]
+                    .iter()
+                    .map(|&p| {
+                        let ch = SHADES[(p as usize * (SHADES.len() - 1) + 127) / 255] as char;
+                        format!("{ch}{ch}")
+                    })
+                    .collect();
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}

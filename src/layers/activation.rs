@@ -1,0 +1,75 @@
+//! `Activation`: an activation function as a layer of its own (`Dense` then
+//! `Activation('relu')`, as one tutorial writes its MLP).
+
+use super::{Layer, LayerConfig};
+use crate::activations::Activation;
+use crate::kernels::for_each_row;
+use crate::tensor::Tensor;
+
+/// Applies an activation function to every item.
+pub struct ActivationLayer {
+    name: String,
+    activation: Activation,
+    softmax_fused: bool,
+    shape: Vec<usize>,
+}
+
+impl ActivationLayer {
+    /// An activation layer over items of `shape`. Softmax runs over the last axis.
+    pub fn new(name: String, shape: &[usize], activation: Activation) -> Self {
+        ActivationLayer {
+            name,
+            activation,
+            softmax_fused: false,
+            shape: shape.to_vec(),
+        }
+    }
+
+    fn row_len(&self) -> usize {
+        match self.activation {
+            Activation::Softmax => *self.shape.last().unwrap_or(&1),
+            _ => self.shape.iter().product(),
+        }
+    }
+}
+
+impl Layer for ActivationLayer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Activation {
+            activation: self.activation,
+        }
+    }
+
+    fn output_shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        y.set_shape(x.shape());
+        y.data_mut().copy_from_slice(x.data());
+        let act = self.activation;
+        for_each_row(y.data_mut(), self.row_len(), |_, row| act.forward_row(row));
+    }
+
+    fn backward(&mut self, _x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let Some(dx) = dx else { return };
+        dx.set_shape(dy.shape());
+        dx.data_mut().copy_from_slice(dy.data());
+        if self.softmax_fused && self.activation == Activation::Softmax {
+            return;
+        }
+        let (act, r) = (self.activation, self.row_len());
+        for_each_row(dx.data_mut(), r, |i, d| {
+            act.backward_row(&y.data()[i * r..(i + 1) * r], d)
+        });
+    }
+
+    fn fuse_softmax_with_loss(&mut self) -> bool {
+        self.softmax_fused = self.activation == Activation::Softmax;
+        self.softmax_fused
+    }
+}

@@ -1,0 +1,156 @@
+//! `Dense`: `y = act(x · W + b)` with `x` of shape `[n, in]`, `W` of `[in, units]`.
+//!
+//! backward, with `dz = dy ⊙ act'(y)`:
+//!   dW += xᵀ · dz      db += Σ_rows dz      dx = dz · Wᵀ
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{Layer, LayerConfig, Param};
+use crate::activations::Activation;
+use crate::kernels::{add_column_sums, for_each_row, matmul};
+use crate::tensor::Tensor;
+
+/// A fully connected layer with a fused bias and activation.
+pub struct Dense {
+    name: String,
+    inputs: usize,
+    units: usize,
+    activation: Activation,
+    use_bias: bool,
+    /// `dy` arrives as the gradient w.r.t. the logits (softmax fused with the loss).
+    softmax_fused: bool,
+    kernel: Param,
+    bias: Param,
+    out_shape: [usize; 1],
+}
+
+impl Dense {
+    /// A Dense layer with Keras's initialization: Glorot-uniform kernel, zero bias.
+    pub fn new(
+        name: String,
+        inputs: usize,
+        units: usize,
+        activation: Activation,
+        use_bias: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Self {
+        let limit = (6.0 / (inputs + units) as f64).sqrt() as f32;
+        let w = (0..inputs * units)
+            .map(|_| rng.random_range(-limit..limit))
+            .collect();
+        let bias_len = if use_bias { units } else { 0 };
+        Dense {
+            name,
+            inputs,
+            units,
+            activation,
+            use_bias,
+            softmax_fused: false,
+            kernel: Param::new("kernel", vec![inputs, units], w),
+            bias: Param::new("bias", vec![bias_len], vec![0.0; bias_len]),
+            out_shape: [units],
+        }
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Dense {
+            units: self.units,
+            activation: self.activation,
+            use_bias: self.use_bias,
+        }
+    }
+
+    fn output_shape(&self) -> &[usize] {
+        &self.out_shape
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let n = x.batch();
+        y.set_shape(&[n, self.units]);
+        matmul(
+            n,
+            self.inputs,
+            self.units,
+            x.data(),
+            false,
+            &self.kernel.value,
+            false,
+            y.data_mut(),
+            false,
+        );
+        let (bias, act, use_bias) = (&self.bias.value, self.activation, self.use_bias);
+        for_each_row(y.data_mut(), self.units, |_, row| {
+            if use_bias {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+            act.forward_row(row);
+        });
+    }
+
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let n = x.batch();
+        let act = self.activation;
+        if !(self.softmax_fused && act == Activation::Softmax) && act != Activation::Linear {
+            let units = self.units;
+            for_each_row(dy.data_mut(), units, |i, d| {
+                act.backward_row(&y.data()[i * units..(i + 1) * units], d)
+            });
+        }
+        let dz = dy.data();
+        matmul(
+            self.inputs,
+            n,
+            self.units,
+            x.data(),
+            true,
+            dz,
+            false,
+            &mut self.kernel.grad,
+            true,
+        );
+        if self.use_bias {
+            add_column_sums(&mut self.bias.grad, dz);
+        }
+        if let Some(dx) = dx {
+            dx.set_shape(x.shape());
+            matmul(
+                n,
+                self.units,
+                self.inputs,
+                dz,
+                false,
+                &self.kernel.value,
+                true,
+                dx.data_mut(),
+                false,
+            );
+        }
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        if self.use_bias {
+            vec![&self.kernel, &self.bias]
+        } else {
+            vec![&self.kernel]
+        }
+    }
+
+    fn for_each_param_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        f(&mut self.kernel);
+        if self.use_bias {
+            f(&mut self.bias);
+        }
+    }
+
+    fn fuse_softmax_with_loss(&mut self) -> bool {
+        self.softmax_fused = self.activation == Activation::Softmax;
+        self.softmax_fused
+    }
+}

@@ -1,0 +1,47 @@
+//! `Flatten`: each item's values in row-major order as one axis. The memory layout
+//! does not change, so forward and backward are plain copies.
+
+use super::{Layer, LayerConfig};
+use crate::tensor::Tensor;
+
+/// Flattens each item to one axis.
+pub struct Flatten {
+    name: String,
+    out_shape: [usize; 1],
+}
+
+impl Flatten {
+    /// A Flatten layer over items of `input_shape`.
+    pub fn new(name: String, input_shape: &[usize]) -> Self {
+        Flatten {
+            name,
+            out_shape: [input_shape.iter().product()],
+        }
+    }
+}
+
+impl Layer for Flatten {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Flatten
+    }
+
+    fn output_shape(&self) -> &[usize] {
+        &self.out_shape
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        y.set_shape(&[x.batch(), self.out_shape[0]]);
+        y.data_mut().copy_from_slice(x.data());
+    }
+
+    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        if let Some(dx) = dx {
+            dx.set_shape(x.shape());
+            dx.data_mut().copy_from_slice(dy.data());
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The model file: one safetensors file holding every parameter (named
+//! `layer/param`, e.g. `dense/kernel`, in Keras's layouts) and, in its metadata, the
+//! architecture as JSON. Any safetensors reader (Python's `safetensors`, PyTorch,
+//! candle) can open it.
+//!
+//! Files are written atomically: to a temporary file beside the target, flushed to
+//! disk, then renamed over it, so a crash mid-save leaves the previous file whole.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use super::{ModelConfig, Sequential};
+use crate::error::{Error, Result};
+
+/// Metadata key holding the format name.
+const FORMAT_KEY: &str = "format";
+/// The value of [`FORMAT_KEY`] in scrawl model files.
+const FORMAT: &str = "scrawl-model";
+/// Metadata key holding the architecture JSON.
+const CONFIG_KEY: &str = "config";
+/// Metadata key holding free-form JSON facts about the model (accuracy, training).
+const INFO_KEY: &str = "info";
+
+/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| Error::config(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+impl Sequential {
+    /// Serializes the model (architecture and weights) to safetensors bytes, with
+    /// `info` (JSON facts such as the test accuracy) in the metadata.
+    pub fn to_bytes(&self, info: &BTreeMap<String, serde_json::Value>) -> Result<Vec<u8>> {
+        let params = self.named_params();
+        let bytes: Vec<Vec<u8>> = params
+            .iter()
+            .map(|(_, p)| p.value.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let mut views = Vec::with_capacity(params.len());
+        for ((name, p), b) in params.iter().zip(&bytes) {
+            let view = TensorView::new(Dtype::F32, p.shape.clone(), b)
+                .map_err(|e| Error::config(format!("tensor {name}: {e}")))?;
+            views.push((name.clone(), view));
+        }
+        let mut meta = HashMap::new();
+        meta.insert(FORMAT_KEY.to_string(), FORMAT.to_string());
+        meta.insert(
+            CONFIG_KEY.to_string(),
+            serde_json::to_string(self.config()).expect("config serializes"),
+        );
+        meta.insert(
+            INFO_KEY.to_string(),
+            serde_json::to_string(info).expect("info serializes"),
+        );
+        safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::config(format!("serializing the model: {e}")))
+    }
+
+    /// Saves the model to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.save_with_info(path, &BTreeMap::new())
+    }
+
+    /// Saves the model with `info` in its metadata.
+    pub fn save_with_info(
+        &self,
+        path: &Path,
+        info: &BTreeMap<String, serde_json::Value>,
+    ) -> Result<()> {
+        write_atomic(path, &self.to_bytes(info)?)
+    }
+
+    /// Loads a model saved by [`Sequential::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        Ok(Self::load_with_info(path)?.0)
+    }
+
+    /// Loads a model and the `info` saved with it.
+    pub fn load_with_info(path: &Path) -> Result<(Self, BTreeMap<String, serde_json::Value>)> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_bytes(&bytes).map_err(|e| match e {
+            Error::Format { msg, .. } => Error::format(path, msg),
+            Error::Config(msg) | Error::Shape(msg) => Error::format(path, msg),
+            other => other,
+        })
+    }
+
+    /// Parses model bytes (see [`Sequential::to_bytes`]). Errors carry an empty path.
+    pub fn from_bytes(bytes: &[u8]) -> Result<(Self, BTreeMap<String, serde_json::Value>)> {
+        let bad = |msg: String| Error::format("", msg);
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        if meta.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) {
+            return Err(bad(
+                "a safetensors file, but not a scrawl model (no \"format\": \"scrawl-model\" in its metadata)".into(),
+            ));
+        }
+        let config: ModelConfig =
+            serde_json::from_str(meta.get(CONFIG_KEY).map_or("", String::as_str)).map_err(|e| {
+                bad(format!(
+                    "the architecture in the metadata is not valid: {e}"
+                ))
+            })?;
+        let info = match meta.get(INFO_KEY) {
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| bad(format!("the info metadata is not valid JSON: {e}")))?,
+            None => BTreeMap::new(),
+        };
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
+        let mut model = Sequential::new(config, 0)
+            .map_err(|e| bad(format!("the architecture is not valid: {e}")))?;
+        let mut problem: Option<String> = None;
+        let mut expected = 0usize;
+        model.for_each_param_mut(|name, p| {
+            expected += 1;
+            if problem.is_some() {
+                return;
+            }
+            match tensors.tensor(name) {
+                Err(_) => problem = Some(format!("tensor {name} is missing")),
+                Ok(t) if t.dtype() != Dtype::F32 => {
+                    problem = Some(format!("tensor {name} is {:?}, expected F32", t.dtype()))
+                }
+                Ok(t) if t.shape() != p.shape.as_slice() => {
+                    problem = Some(format!(
+                        "tensor {name} has shape {:?} but the architecture needs {:?}",
+                        t.shape(),
+                        p.shape
+                    ))
+                }
+                Ok(t) => {
+                    for (v, c) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
+                        *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    }
+                }
+            }
+        });
+        if let Some(p) = problem {
+            return Err(bad(p));
+        }
+        if tensors.len() != expected {
+            return Err(bad(format!(
+                "the file holds {} tensors but the architecture has {expected} parameters",
+                tensors.len()
+            )));
+        }
+        Ok((model, info))
+    }
+}

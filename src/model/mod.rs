@@ -1,0 +1,420 @@
+//! `Sequential`: a stack of layers, with Keras's `compile`, `fit`, `evaluate` and
+//! `predict`.
+//!
+//! The model owns one activation buffer per layer boundary (`acts[0]` is the input
+//! batch, `acts[i + 1]` the output of layer `i`) and one gradient buffer for each.
+//! They grow to the largest batch seen and are then reused, so a training step
+//! allocates nothing.
+
+pub mod fit;
+pub mod io;
+pub mod summary;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use fit::{Callback, EpochLog, FitOptions, History, Verbosity};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::kernels::argmax;
+use crate::layers::{Layer, LayerConfig, Param};
+use crate::loss::{BatchStats, Loss};
+use crate::optim::{Optimizer, OptimizerConfig};
+use crate::tensor::Tensor;
+
+/// A model's architecture: what a model file stores and a model config JSON holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A name for the model (a preset's name, or the user's).
+    pub name: String,
+    /// Shape of one input item without the batch axis: `[784]` or `[28, 28, 1]`.
+    pub input_shape: Vec<usize>,
+    /// The layers, input to output.
+    pub layers: Vec<LayerConfig>,
+}
+
+impl ModelConfig {
+    /// Reads a model config from a JSON file.
+    pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::format(
+                path,
+                format!(
+                    "not a valid model config (line {}, column {}): {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })
+    }
+}
+
+/// Loss and accuracy over a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Mean loss.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// Items classified correctly.
+    pub correct: usize,
+    /// Items evaluated.
+    pub count: usize,
+}
+
+/// A linear stack of layers.
+pub struct Sequential {
+    config: ModelConfig,
+    layers: Vec<Box<dyn Layer>>,
+    acts: Vec<Tensor>,
+    grads: Vec<Tensor>,
+    labels: Vec<u8>,
+    loss: Loss,
+    /// The last layer's softmax is fused with the loss (see `Layer::fuse_softmax_with_loss`).
+    logits_grad: bool,
+    optimizer: Option<Box<dyn Optimizer>>,
+    /// `x / 255` for every byte value, exactly as NumPy computes it in float64 then
+    /// rounds to float32.
+    scale: [f32; 256],
+}
+
+impl Sequential {
+    /// Builds the model, initializing its weights from `seed`.
+    pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
+        if config.layers.is_empty() {
+            return Err(Error::config(format!(
+                "model '{}' has no layers",
+                config.name
+            )));
+        }
+        if config.input_shape.is_empty() || config.input_shape.contains(&0) {
+            return Err(Error::config(format!(
+                "model '{}': input_shape must be non-empty with no zero axis, got {:?}",
+                config.name, config.input_shape
+            )));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(config.layers.len());
+        let mut shape = config.input_shape.clone();
+        let mut counts = std::collections::HashMap::new();
+        for (i, lc) in config.layers.iter().enumerate() {
+            let base = lc.base_name();
+            let k = counts.entry(base).or_insert(0usize);
+            let name = if *k == 0 {
+                base.to_string()
+            } else {
+                format!("{base}_{k}")
+            };
+            *k += 1;
+            let layer_seed = seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);
+            let layer = lc.build(name, &shape, &mut rng, layer_seed)?;
+            shape = layer.output_shape().to_vec();
+            layers.push(layer);
+        }
+        if shape.len() != 1 {
+            return Err(Error::config(format!(
+                "model '{}' must end in a flat layer of class scores, but its output shape is {}",
+                config.name,
+                crate::layers::shape_str(&shape)
+            )));
+        }
+        let n = layers.len() + 1;
+        let mut scale = [0.0f32; 256];
+        for (i, s) in scale.iter_mut().enumerate() {
+            *s = (i as f64 / 255.0) as f32;
+        }
+        let mut model = Sequential {
+            config,
+            layers,
+            acts: vec![Tensor::default(); n],
+            grads: vec![Tensor::default(); n],
+            labels: Vec::new(),
+            loss: Loss::default(),
+            logits_grad: false,
+            optimizer: None,
+            scale,
+        };
+        model.set_loss(Loss::default());
+        Ok(model)
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The layers, input to output.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// Values per input item.
+    pub fn input_len(&self) -> usize {
+        self.config.input_shape.iter().product()
+    }
+
+    /// Number of classes the model scores.
+    pub fn classes(&self) -> usize {
+        self.layers
+            .last()
+            .map_or(0, |l| l.output_shape().iter().product())
+    }
+
+    /// Trainable values in all layers.
+    pub fn param_count(&self) -> usize {
+        self.layers.iter().map(|l| l.param_count()).sum()
+    }
+
+    /// Every parameter with its full name (`dense/kernel`, `dense/bias`, ...), in order.
+    pub fn named_params(&self) -> Vec<(String, &Param)> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                l.params()
+                    .into_iter()
+                    .map(move |p| (format!("{}/{}", l.name(), p.name), p))
+            })
+            .collect()
+    }
+
+    /// Visits every parameter mutably with its full name, in order.
+    pub fn for_each_param_mut(&mut self, mut f: impl FnMut(&str, &mut Param)) {
+        for layer in &mut self.layers {
+            let lname = layer.name().to_string();
+            layer.for_each_param_mut(&mut |p| f(&format!("{lname}/{}", p.name), p));
+        }
+    }
+
+    /// Keras's `compile`: sets the optimizer and the loss.
+    pub fn compile(&mut self, optimizer: &OptimizerConfig, loss: Loss) -> Result<()> {
+        self.optimizer = Some(optimizer.build()?);
+        self.set_loss(loss);
+        Ok(())
+    }
+
+    fn set_loss(&mut self, loss: Loss) {
+        self.loss = loss;
+        self.logits_grad = self
+            .layers
+            .last_mut()
+            .is_some_and(|l| l.fuse_softmax_with_loss());
+    }
+
+    /// The optimizer set by [`Sequential::compile`].
+    pub fn optimizer(&self) -> Option<&dyn Optimizer> {
+        self.optimizer.as_deref()
+    }
+
+    /// The optimizer, mutable (to change its learning rate, or restore its state).
+    pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
+        self.optimizer.as_deref_mut()
+    }
+
+    /// Checks that `data` fits the model's input and output.
+    pub fn check_data(&self, data: &Dataset) -> Result<()> {
+        if data.sample_len() != self.input_len() {
+            return Err(Error::Shape(format!(
+                "model '{}' takes inputs of shape {:?} ({} values) but the images are {:?} ({} values)",
+                self.config.name,
+                self.config.input_shape,
+                self.input_len(),
+                data.image_shape,
+                data.sample_len()
+            )));
+        }
+        if data.classes > self.classes() {
+            return Err(Error::Shape(format!(
+                "model '{}' scores {} classes but the data has {}",
+                self.config.name,
+                self.classes(),
+                data.classes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Copies the images at `indices` into the input buffer, scaled to [0, 1].
+    fn load_batch(&mut self, data: &Dataset, indices: &[usize]) {
+        let mut shape = [0usize; 5];
+        shape[0] = indices.len();
+        let rank = self.config.input_shape.len().min(4);
+        shape[1..=rank].copy_from_slice(&self.config.input_shape[..rank]);
+        let x = &mut self.acts[0];
+        x.set_shape(&shape[..=rank]);
+        let len = data.sample_len();
+        let scale = &self.scale;
+        for (dst, &i) in x.data_mut().chunks_exact_mut(len).zip(indices) {
+            for (d, &p) in dst.iter_mut().zip(data.image(i)) {
+                *d = scale[p as usize];
+            }
+        }
+        self.labels.clear();
+        self.labels.extend(indices.iter().map(|&i| data.labels[i]));
+    }
+
+    /// Runs every layer on the input buffer.
+    fn forward_pass(&mut self, training: bool) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (head, tail) = self.acts.split_at_mut(i + 1);
+            layer.forward(&head[i], &mut tail[0], training);
+        }
+    }
+
+    /// Runs every layer's backward, last to first, from the loss gradient in `grads[L]`.
+    fn backward_pass(&mut self) {
+        for i in (0..self.layers.len()).rev() {
+            let (lo, hi) = self.grads.split_at_mut(i + 1);
+            let dx = if i > 0 { Some(&mut lo[i]) } else { None };
+            self.layers[i].backward(&self.acts[i], &self.acts[i + 1], &mut hi[0], dx);
+        }
+    }
+
+    fn apply_gradients(&mut self) {
+        let Some(opt) = self.optimizer.as_mut() else {
+            return;
+        };
+        opt.begin_step();
+        let mut slot = 0;
+        for layer in &mut self.layers {
+            layer.for_each_param_mut(&mut |p| {
+                opt.update(slot, p);
+                slot += 1;
+            });
+        }
+    }
+
+    /// One training step on the images at `indices`: forward, loss, backward, update.
+    /// When the loss is not finite, returns the stats *without* updating the weights.
+    pub fn train_on_batch(&mut self, data: &Dataset, indices: &[usize]) -> Result<BatchStats> {
+        if self.optimizer.is_none() {
+            return Err(Error::config(
+                "compile the model (choose an optimizer) before training it",
+            ));
+        }
+        self.load_batch(data, indices);
+        self.forward_pass(true);
+        let last = self.layers.len();
+        let stats = self.loss.compute(
+            &self.acts[last],
+            &self.labels,
+            Some(&mut self.grads[last]),
+            self.logits_grad,
+        );
+        if !stats.loss_sum.is_finite() {
+            return Ok(stats);
+        }
+        self.backward_pass();
+        self.apply_gradients();
+        Ok(stats)
+    }
+
+    /// Computes the loss gradient of one batch into the parameters' `grad` (without
+    /// updating them); returns the mean loss. For gradient checks and custom loops.
+    pub fn compute_gradients(&mut self, data: &Dataset, indices: &[usize], training: bool) -> f64 {
+        self.load_batch(data, indices);
+        self.forward_pass(training);
+        let last = self.layers.len();
+        let stats = self.loss.compute(
+            &self.acts[last],
+            &self.labels,
+            Some(&mut self.grads[last]),
+            self.logits_grad,
+        );
+        self.backward_pass();
+        stats.loss_sum / indices.len() as f64
+    }
+
+    /// Mean loss of one batch in inference or training mode, without gradients.
+    pub fn batch_loss(&mut self, data: &Dataset, indices: &[usize], training: bool) -> f64 {
+        self.load_batch(data, indices);
+        self.forward_pass(training);
+        let last = self.layers.len();
+        self.loss
+            .compute(&self.acts[last], &self.labels, None, false)
+            .loss_sum
+            / indices.len() as f64
+    }
+
+    /// Keras's `evaluate`: mean loss and accuracy over `data`, in batches.
+    pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+        self.check_data(data)?;
+        let mut total = BatchStats::default();
+        self.for_each_batch(data, batch_size, |model| {
+            let last = model.layers.len();
+            let s = model
+                .loss
+                .compute(&model.acts[last], &model.labels, None, false);
+            total.loss_sum += s.loss_sum;
+            total.correct += s.correct;
+        })?;
+        let n = data.len().max(1) as f64;
+        Ok(Evaluation {
+            loss: total.loss_sum / n,
+            accuracy: total.correct as f64 / n,
+            correct: total.correct,
+            count: data.len(),
+        })
+    }
+
+    /// Keras's `predict`: the class probabilities of every image, `len × classes`
+    /// row-major.
+    pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+        self.check_data(data)?;
+        let mut out = Vec::with_capacity(data.len() * self.classes());
+        self.for_each_batch(data, batch_size, |model| {
+            out.extend_from_slice(model.acts[model.layers.len()].data());
+        })?;
+        Ok(out)
+    }
+
+    /// The most probable class of every image.
+    pub fn predict_classes(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<u8>> {
+        let k = self.classes();
+        let probs = self.predict(data, batch_size)?;
+        Ok(probs.chunks_exact(k).map(|p| argmax(p) as u8).collect())
+    }
+
+    /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]).
+    pub fn predict_values(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let len = self.input_len();
+        if x.is_empty() || x.len() % len != 0 {
+            return Err(Error::Shape(format!(
+                "{} input values do not divide into items of {len}",
+                x.len()
+            )));
+        }
+        let mut shape = vec![x.len() / len];
+        shape.extend_from_slice(&self.config.input_shape);
+        self.acts[0].set_shape(&shape);
+        self.acts[0].data_mut().copy_from_slice(x);
+        self.forward_pass(false);
+        Ok(self.acts[self.layers.len()].data().to_vec())
+    }
+
+    fn for_each_batch(
+        &mut self,
+        data: &Dataset,
+        batch_size: usize,
+        mut f: impl FnMut(&mut Self),
+    ) -> Result<()> {
+        if batch_size == 0 {
+            return Err(Error::config("batch size must be at least 1"));
+        }
+        let mut idx = Vec::with_capacity(batch_size);
+        let mut start = 0;
+        while start < data.len() {
+            let end = (start + batch_size).min(data.len());
+            idx.clear();
+            idx.extend(start..end);
+            self.load_batch(data, &idx);
+            self.forward_pass(false);
+            f(self);
+            start = end;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! Adam as Keras writes it (epsilon-hat form), at step t = 1, 2, ...:
+//!   m = β1·m + (1−β1)·g        v = β2·v + (1−β2)·g²
+//!   w −= α·m / (√v + ε)        α = η·√(1−β2^t) / (1−β1^t)
+
+use super::{Optimizer, OptimizerConfig, restore_slots, slot_buffer, zip_update3};
+use crate::error::{Error, Result};
+use crate::layers::Param;
+
+/// The Adam optimizer.
+pub struct Adam {
+    learning_rate: f32,
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    decay: f32,
+    iterations: u64,
+    alpha: f32,
+    /// First moments, one buffer per parameter slot.
+    m: Vec<Vec<f32>>,
+    /// Second moments, one buffer per parameter slot.
+    v: Vec<Vec<f32>>,
+}
+
+impl Adam {
+    /// Adam with the given settings (see [`OptimizerConfig::Adam`]).
+    pub fn new(learning_rate: f32, beta_1: f32, beta_2: f32, epsilon: f32, decay: f32) -> Self {
+        Adam {
+            learning_rate,
+            beta_1,
+            beta_2,
+            epsilon,
+            decay,
+            iterations: 0,
+            alpha: 0.0,
+            m: Vec::new(),
+            v: Vec::new(),
+        }
+    }
+}
+
+impl Optimizer for Adam {
+    fn config(&self) -> OptimizerConfig {
+        OptimizerConfig::Adam {
+            learning_rate: self.learning_rate,
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            epsilon: self.epsilon,
+            decay: self.decay,
+        }
+    }
+
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+
+    fn begin_step(&mut self) {
+        let lr = self.learning_rate as f64 / (1.0 + self.decay as f64 * self.iterations as f64);
+        self.iterations += 1;
+        let t = self.iterations as i32;
+        let b1t = (self.beta_1 as f64).powi(t);
+        let b2t = (self.beta_2 as f64).powi(t);
+        self.alpha = (lr * (1.0 - b2t).sqrt() / (1.0 - b1t)) as f32;
+    }
+
+    fn update(&mut self, slot: usize, p: &mut Param) {
+        let (b1, b2, eps, alpha) = (self.beta_1, self.beta_2, self.epsilon, self.alpha);
+        let n = p.value.len();
+        let m = slot_buffer(&mut self.m, slot, n);
+        let v = slot_buffer(&mut self.v, slot, n);
+        zip_update3(&mut p.value, &mut p.grad, m, v, |w, g, m, v| {
+            for (((w, g), m), v) in w
+                .iter_mut()
+                .zip(g.iter_mut())
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                *m += (*g - *m) * (1.0 - b1);
+                *v += (*g * *g - *v) * (1.0 - b2);
+                *w -= alpha * *m / (v.sqrt() + eps);
+                *g = 0.0;
+            }
+        });
+    }
+
+    /// First moments of every slot, then second moments.
+    fn state(&self) -> Vec<Vec<f32>> {
+        self.m.iter().chain(&self.v).cloned().collect()
+    }
+
+    fn restore(&mut self, iterations: u64, mut state: Vec<Vec<f32>>) -> Result<()> {
+        if state.len() % 2 != 0 {
+            return Err(Error::Shape(
+                "Adam: checkpoint state must hold moment pairs".into(),
+            ));
+        }
+        self.iterations = iterations;
+        let v = state.split_off(state.len() / 2);
+        restore_slots(&mut self.m, state, "Adam")?;
+        restore_slots(&mut self.v, v, "Adam")
+    }
+}

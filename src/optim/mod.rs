@@ -1,0 +1,286 @@
+//! Optimizers with Keras's names, parameters and defaults.
+//!
+//! Each step, the model calls [`Optimizer::begin_step`] once, then
+//! [`Optimizer::update`] for every parameter in a fixed order (`slot` is the index in
+//! that order). `update` applies the gradient and then zeroes it, so the next backward
+//! can accumulate into it without a separate clearing pass.
+//!
+//! `decay` is Keras 2's time-based decay: step `t` (from 0) uses
+//! `learning_rate / (1 + decay · t)`.
+
+mod adam;
+mod rmsprop;
+mod sgd;
+
+use serde::{Deserialize, Serialize};
+
+pub use adam::Adam;
+pub use rmsprop::RmsProp;
+pub use sgd::Sgd;
+
+use crate::error::{Error, Result};
+use crate::layers::Param;
+
+/// Applies gradients to parameters.
+pub trait Optimizer: Send {
+    /// The configuration that rebuilds this optimizer (with its current learning rate).
+    fn config(&self) -> OptimizerConfig;
+
+    /// Steps taken so far.
+    fn iterations(&self) -> u64;
+
+    /// Sets the base learning rate (schedules and callbacks use this).
+    fn set_learning_rate(&mut self, lr: f32);
+
+    /// Starts a step: advances the step counter and works out this step's rates.
+    fn begin_step(&mut self);
+
+    /// Applies `p.grad` to `p.value` and zeroes `p.grad`.
+    fn update(&mut self, slot: usize, p: &mut Param);
+
+    /// The per-parameter state (moments, velocities), for checkpoints.
+    fn state(&self) -> Vec<Vec<f32>>;
+
+    /// Restores the state saved by [`Optimizer::state`] and the step counter.
+    fn restore(&mut self, iterations: u64, state: Vec<Vec<f32>>) -> Result<()>;
+}
+
+/// An optimizer and its settings, as stored in model and run files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Stochastic gradient descent with optional (Nesterov) momentum.
+    Sgd {
+        /// Step size (Keras default 0.01).
+        learning_rate: f32,
+        /// Momentum factor in [0, 1) (default 0).
+        momentum: f32,
+        /// Use Nesterov momentum.
+        nesterov: bool,
+        /// Time-based learning-rate decay.
+        decay: f32,
+    },
+    /// Adam (Kingma & Ba), Keras's formulation with epsilon-hat.
+    Adam {
+        /// Step size (default 0.001).
+        learning_rate: f32,
+        /// First-moment decay (default 0.9).
+        beta_1: f32,
+        /// Second-moment decay (default 0.999).
+        beta_2: f32,
+        /// Added to the root of the second moment (default 1e-7).
+        epsilon: f32,
+        /// Time-based learning-rate decay.
+        decay: f32,
+    },
+    /// RMSprop, Keras's default optimizer.
+    Rmsprop {
+        /// Step size (default 0.001).
+        learning_rate: f32,
+        /// Decay of the running mean of squared gradients (default 0.9).
+        rho: f32,
+        /// Added under the square root (default 1e-7).
+        epsilon: f32,
+        /// Time-based learning-rate decay.
+        decay: f32,
+    },
+}
+
+impl OptimizerConfig {
+    /// Keras's `SGD()` defaults.
+    pub fn sgd() -> Self {
+        OptimizerConfig::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.0,
+            nesterov: false,
+            decay: 0.0,
+        }
+    }
+
+    /// Keras's `Adam()` defaults.
+    pub fn adam() -> Self {
+        OptimizerConfig::Adam {
+            learning_rate: 0.001,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            decay: 0.0,
+        }
+    }
+
+    /// Keras's `RMSprop()` defaults.
+    pub fn rmsprop() -> Self {
+        OptimizerConfig::Rmsprop {
+            learning_rate: 0.001,
+            rho: 0.9,
+            epsilon: 1e-7,
+            decay: 0.0,
+        }
+    }
+
+    /// Defaults for the optimizer called `name` (`sgd`, `adam`, `rmsprop`).
+    pub fn by_name(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "sgd" => Ok(Self::sgd()),
+            "adam" => Ok(Self::adam()),
+            "rmsprop" => Ok(Self::rmsprop()),
+            other => Err(Error::config(format!(
+                "unknown optimizer '{other}': choose sgd, adam or rmsprop"
+            ))),
+        }
+    }
+
+    /// The optimizer's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd { .. } => "sgd",
+            OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::Rmsprop { .. } => "rmsprop",
+        }
+    }
+
+    /// The base learning rate.
+    pub fn learning_rate(&self) -> f32 {
+        match *self {
+            OptimizerConfig::Sgd { learning_rate, .. }
+            | OptimizerConfig::Adam { learning_rate, .. }
+            | OptimizerConfig::Rmsprop { learning_rate, .. } => learning_rate,
+        }
+    }
+
+    /// Checks the settings and builds the optimizer.
+    pub fn build(&self) -> Result<Box<dyn Optimizer>> {
+        let finite_pos = |name: &str, v: f32| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(format!(
+                    "{name} must be a positive number, got {v}"
+                )))
+            }
+        };
+        let unit = |name: &str, v: f32| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::config(format!("{name} must be in [0, 1), got {v}")))
+            }
+        };
+        let decay_ok = |v: f32| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::config(format!("decay must be 0 or more, got {v}")))
+            }
+        };
+        finite_pos("learning rate", self.learning_rate())?;
+        Ok(match *self {
+            OptimizerConfig::Sgd {
+                learning_rate,
+                momentum,
+                nesterov,
+                decay,
+            } => {
+                unit("momentum", momentum)?;
+                decay_ok(decay)?;
+                Box::new(Sgd::new(learning_rate, momentum, nesterov, decay))
+            }
+            OptimizerConfig::Adam {
+                learning_rate,
+                beta_1,
+                beta_2,
+                epsilon,
+                decay,
+            } => {
+                unit("beta_1", beta_1)?;
+                unit("beta_2", beta_2)?;
+                finite_pos("epsilon", epsilon)?;
+                decay_ok(decay)?;
+                Box::new(Adam::new(learning_rate, beta_1, beta_2, epsilon, decay))
+            }
+            OptimizerConfig::Rmsprop {
+                learning_rate,
+                rho,
+                epsilon,
+                decay,
+            } => {
+                unit("rho", rho)?;
+                finite_pos("epsilon", epsilon)?;
+                decay_ok(decay)?;
+                Box::new(RmsProp::new(learning_rate, rho, epsilon, decay))
+            }
+        })
+    }
+}
+
+/// Grows `state` to hold a zeroed buffer per slot up to `slot`, sized `len`.
+fn slot_buffer(state: &mut Vec<Vec<f32>>, slot: usize, len: usize) -> &mut Vec<f32> {
+    while state.len() <= slot {
+        state.push(Vec::new());
+    }
+    let buf = &mut state[slot];
+    if buf.len() != len {
+        buf.clear();
+        buf.resize(len, 0.0);
+    }
+    buf
+}
+
+fn restore_slots(state: &mut Vec<Vec<f32>>, saved: Vec<Vec<f32>>, what: &str) -> Result<()> {
+    if !state.is_empty() && state.len() != saved.len() {
+        return Err(Error::Shape(format!(
+            "{what}: checkpoint holds {} state buffers, the optimizer has {}",
+            saved.len(),
+            state.len()
+        )));
+    }
+    *state = saved;
+    Ok(())
+}
+
+/// Values per chunk when an update is split across threads.
+const CHUNK: usize = 1 << 14;
+
+fn parallel(len: usize) -> bool {
+    len >= 2 * CHUNK && rayon::current_num_threads() > 1
+}
+
+/// Runs `f(w, g, s)` over matching chunks of a parameter, its gradient and one state
+/// buffer of the same length; in parallel when large. Chunks are fixed, so results
+/// do not depend on the thread count.
+fn zip_update2(
+    w: &mut [f32],
+    g: &mut [f32],
+    s: &mut [f32],
+    f: impl Fn(&mut [f32], &mut [f32], &mut [f32]) + Sync,
+) {
+    use rayon::prelude::*;
+    if parallel(w.len()) {
+        w.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks_mut(CHUNK))
+            .zip(s.par_chunks_mut(CHUNK))
+            .for_each(|((w, g), s)| f(w, g, s));
+    } else {
+        f(w, g, s);
+    }
+}
+
+/// As [`zip_update2`] with two state buffers.
+fn zip_update3(
+    w: &mut [f32],
+    g: &mut [f32],
+    s1: &mut [f32],
+    s2: &mut [f32],
+    f: impl Fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32]) + Sync,
+) {
+    use rayon::prelude::*;
+    if parallel(w.len()) {
+        w.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks_mut(CHUNK))
+            .zip(s1.par_chunks_mut(CHUNK))
+            .zip(s2.par_chunks_mut(CHUNK))
+            .for_each(|(((w, g), a), b)| f(w, g, a, b));
+    } else {
+        f(w, g, s1, s2);
+    }
+}

@@ -1,0 +1,77 @@
+//! RMSprop as Keras/TensorFlow: `s = ρ·s + (1−ρ)·g²`, `w −= η·g / √(s + ε)`
+//! (epsilon under the root).
+
+use super::{Optimizer, OptimizerConfig, restore_slots, slot_buffer, zip_update2};
+use crate::error::Result;
+use crate::layers::Param;
+
+/// The RMSprop optimizer (Keras's default).
+pub struct RmsProp {
+    learning_rate: f32,
+    rho: f32,
+    epsilon: f32,
+    decay: f32,
+    iterations: u64,
+    lr_t: f32,
+    mean_square: Vec<Vec<f32>>,
+}
+
+impl RmsProp {
+    /// RMSprop with the given settings (see [`OptimizerConfig::Rmsprop`]).
+    pub fn new(learning_rate: f32, rho: f32, epsilon: f32, decay: f32) -> Self {
+        RmsProp {
+            learning_rate,
+            rho,
+            epsilon,
+            decay,
+            iterations: 0,
+            lr_t: learning_rate,
+            mean_square: Vec::new(),
+        }
+    }
+}
+
+impl Optimizer for RmsProp {
+    fn config(&self) -> OptimizerConfig {
+        OptimizerConfig::Rmsprop {
+            learning_rate: self.learning_rate,
+            rho: self.rho,
+            epsilon: self.epsilon,
+            decay: self.decay,
+        }
+    }
+
+    fn iterations(&self) -> u64 {
+        self.iterations
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.learning_rate = lr;
+    }
+
+    fn begin_step(&mut self) {
+        self.lr_t = self.learning_rate / (1.0 + self.decay * self.iterations as f32);
+        self.iterations += 1;
+    }
+
+    fn update(&mut self, slot: usize, p: &mut Param) {
+        let (lr, rho, eps) = (self.lr_t, self.rho, self.epsilon);
+        let s = slot_buffer(&mut self.mean_square, slot, p.value.len());
+        zip_update2(&mut p.value, &mut p.grad, s, |w, g, s| {
+            for ((w, g), s) in w.iter_mut().zip(g.iter_mut()).zip(s.iter_mut()) {
+                *s = rho * *s + (1.0 - rho) * *g * *g;
+                *w -= lr * *g / (*s + eps).sqrt();
+                *g = 0.0;
+            }
+        });
+    }
+
+    fn state(&self) -> Vec<Vec<f32>> {
+        self.mean_square.clone()
+    }
+
+    fn restore(&mut self, iterations: u64, state: Vec<Vec<f32>>) -> Result<()> {
+        self.iterations = iterations;
+        restore_slots(&mut self.mean_square, state, "RMSprop")
+    }
+}
