@@ -6,6 +6,17 @@
 
 use gemm::Parallelism;
 
+thread_local! {
+    static IN_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while the current thread is inside a GEMM call. The `gemm` crate allocates its
+/// packing buffers in every call; tests use this to check that everything *else* in a
+/// training step allocates nothing.
+pub fn in_gemm() -> bool {
+    IN_GEMM.with(|f| f.get())
+}
+
 /// Below this many multiply-adds a product runs on one thread: waking the other costs
 /// more than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
@@ -69,6 +80,7 @@ pub fn matmul(
     } else {
         Parallelism::None
     };
+    IN_GEMM.with(|f| f.set(true));
     // SAFETY: the asserts above guarantee every index the strides reach is in bounds,
     // and `c` does not alias `a` or `b` (it is a distinct &mut borrow).
     unsafe {
@@ -94,4 +106,5 @@ pub fn matmul(
             par,
         );
     }
+    IN_GEMM.with(|f| f.set(false));
 }

@@ -62,3 +62,15 @@ pub fn argmax(v: &[f32]) -> usize {
     }
     best
 }
+
+/// Runs `f` on a worker of the thread pool and returns its result. A training loop
+/// run this way hands each parallel section to the other workers directly, instead
+/// of waking the calling thread after every one (which costs a context switch per
+/// GEMM: a large share of a small-batch step).
+pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::join(f, || ()).0
+    }
+}

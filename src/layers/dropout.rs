@@ -15,6 +15,8 @@ pub struct Dropout {
     shape: Vec<usize>,
     rng: ChaCha8Rng,
     mask: Vec<f32>,
+    /// The last forward was the identity (inference, or rate 0): backward copies.
+    identity: bool,
 }
 
 impl Dropout {
@@ -27,6 +29,7 @@ impl Dropout {
             shape: shape.to_vec(),
             rng: ChaCha8Rng::seed_from_u64(seed),
             mask: Vec::new(),
+            identity: true,
         }
     }
 }
@@ -46,7 +49,8 @@ impl Layer for Dropout {
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         y.set_shape(x.shape());
-        if !training || self.rate == 0.0 {
+        self.identity = !training || self.rate == 0.0;
+        if self.identity {
             y.data_mut().copy_from_slice(x.data());
             return;
         }
@@ -69,7 +73,7 @@ impl Layer for Dropout {
     fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let Some(dx) = dx else { return };
         dx.set_shape(dy.shape());
-        if self.rate == 0.0 {
+        if self.identity {
             dx.data_mut().copy_from_slice(dy.data());
             return;
         }

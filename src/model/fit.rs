@@ -36,7 +36,7 @@ pub enum Control {
 }
 
 /// Hooks into the training loop (early stopping, checkpoints, loggers).
-pub trait Callback {
+pub trait Callback: Send {
     /// Called after each epoch with its log; may stop training.
     fn on_epoch_end(&mut self, model: &mut Sequential, log: &EpochLog) -> Result<Control>;
 
@@ -159,7 +159,11 @@ impl History {
 
 impl Sequential {
     /// Trains the model on `train` (Keras's `fit`). The model must be compiled.
-    pub fn fit(&mut self, train: &Dataset, mut opts: FitOptions<'_>) -> Result<History> {
+    pub fn fit(&mut self, train: &Dataset, opts: FitOptions<'_>) -> Result<History> {
+        crate::kernels::on_pool(|| self.fit_on_pool(train, opts))
+    }
+
+    fn fit_on_pool(&mut self, train: &Dataset, mut opts: FitOptions<'_>) -> Result<History> {
         self.check_data(train)?;
         if let Some(v) = opts.validation {
             self.check_data(v)?;

@@ -82,6 +82,16 @@ pub struct Sequential {
     scale: [f32; 256],
 }
 
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sequential")
+            .field("name", &self.config.name)
+            .field("layers", &self.layers.iter().map(|l| l.name()).collect::<Vec<_>>())
+            .field("params", &self.param_count())
+            .finish()
+    }
+}
+
 impl Sequential {
     /// Builds the model, initializing its weights from `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Result<Self> {
@@ -341,6 +351,10 @@ impl Sequential {
 
     /// Keras's `evaluate`: mean loss and accuracy over `data`, in batches.
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+        crate::kernels::on_pool(|| self.evaluate_on_pool(data, batch_size))
+    }
+
+    fn evaluate_on_pool(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
         self.check_data(data)?;
         let mut total = BatchStats::default();
         self.for_each_batch(data, batch_size, |model| {

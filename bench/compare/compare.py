@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Train the same MLPs in scrawl and in PyTorch on this machine, one after the other,
+and print seconds per epoch and the ratio scrawl / PyTorch.
+
+Same model, batch size, optimizer (with Keras's epsilon), data scaled by 1/255,
+shuffled each epoch, and the test set evaluated after each epoch in both (as Keras's
+validation_data does). Not part of CI. Setup: see README.md in this folder.
+
+    python bench/compare/compare.py [--epochs 3] [--case mlp-512/200/adam ...]
+"""
+import argparse, gzip, json, os, statistics, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = {
+    # name: (hidden sizes, batch size, optimizer)
+    "mlp-512/200/adam": ([512], 200, "adam"),
+    "mlp-512-512/32/rmsprop": ([512, 512], 32, "rmsprop"),
+    "mlp-512-512/32/adam": ([512, 512], 32, "adam"),
+}
+
+
+def idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def mnist(dirpath):
+    d = Path(dirpath)
+    x = idx(d / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0
+    y = idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64)
+    xt = idx(d / "t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0
+    yt = idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
+    return [torch.from_numpy(a) for a in (x, y, xt, yt)]
+
+
+def torch_epochs(hidden, batch, opt_name, epochs, data):
+    x, y, xt, yt = data
+    torch.manual_seed(42)
+    layers, prev = [], 784
+    for h in hidden:
+        layers += [torch.nn.Linear(prev, h), torch.nn.ReLU()]
+        prev = h
+    model = torch.nn.Sequential(*layers, torch.nn.Linear(prev, 10))
+    if opt_name == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    else:
+        opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times, acc = [], 0.0
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), batch):
+            idx_ = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x[idx_]), y[idx_])
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            correct = 0
+            for i in range(0, len(xt), batch):
+                correct += (model(xt[i:i + batch]).argmax(1) == yt[i:i + batch]).sum().item()
+        acc = correct / len(xt)
+        times.append(time.perf_counter() - t0)
+    return times, acc
+
+
+def scrawl_epochs(hidden, batch, opt_name, epochs, data_dir):
+    exe = ROOT / "target" / "release" / "scrawl"
+    model = "mlp:" + ",".join(map(str, hidden))
+    out = subprocess.run(
+        [str(exe), "train", "--model", model, "--epochs", str(epochs), "--batch-size", str(batch),
+         "--optimizer", opt_name, "--json", "--quiet", "--data", data_dir, "--out", "/tmp/scrawl-compare-run"],
+        check=True, capture_output=True, text=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    return [e["seconds"] for e in res["history"]], res["test_accuracy"]
+
+
+def flops_per_epoch(hidden, n=60000, n_test=10000):
+    sizes = [784] + hidden + [10]
+    fwd = sum(2 * a * b for a, b in zip(sizes, sizes[1:]))
+    # backward: weight gradients for every layer, input gradients for all but the first
+    bwd = fwd + sum(2 * a * b for a, b in zip(sizes[1:], sizes[2:]))
+    return n * (fwd + bwd) + n_test * fwd
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--case", action="append", choices=sorted(CASES))
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    data = mnist(args.data)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; epochs timed: {args.epochs} "
+          f"(median; the first is warm-up when there are 3 or more)")
+    print(f"{'case':26} {'scrawl s/ep':>11} {'GFLOP/s':>8} {'torch s/ep':>11} {'GFLOP/s':>8} {'ratio':>6}  acc scrawl/torch")
+    for name in args.case or list(CASES):
+        hidden, batch, opt = CASES[name]
+        st, sa = scrawl_epochs(hidden, batch, opt, args.epochs, args.data)
+        tt, ta = torch_epochs(hidden, batch, opt, args.epochs, data)
+        skip = 1 if args.epochs >= 3 else 0
+        s, t = statistics.median(st[skip:]), statistics.median(tt[skip:])
+        f = flops_per_epoch(hidden) / 1e9
+        print(f"{name:26} {s:11.3f} {f / s:8.1f} {t:11.3f} {f / t:8.1f} {s / t:6.2f}  {sa:.4f}/{ta:.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use scrawl::data::Dataset;
+use scrawl::layers::Layer;
+use scrawl::tensor::Tensor;
+
+/// The real MNIST shipped beside the project.
+pub fn mnist_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
+}
+
+/// Loads the real MNIST (train, test).
+pub fn mnist() -> scrawl::data::Mnist {
+    scrawl::data::load_mnist(&mnist_dir()).expect("../shared/data/mnist must hold MNIST")
+}
+
+/// Random values in [-1, 1).
+pub fn random_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+}
+
+/// A tiny random data set of `n` images of `shape` with labels in 0..classes.
+pub fn random_dataset(n: usize, shape: [usize; 3], classes: usize, seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let len: usize = shape.iter().product();
+    let images = (0..n * len).map(|_| rng.random::<u8>()).collect();
+    let labels = (0..n).map(|_| rng.random_range(0..classes as u8)).collect();
+    Dataset::new(images, labels, shape, classes).unwrap()
+}
+
+/// Largest relative error between analytic and numeric gradients, with a floor on the
+/// denominator so tiny gradients compare absolutely.
+pub fn rel_err(a: f64, b: f64) -> f64 {
+    (a - b).abs() / (a.abs() + b.abs()).max(1e-2)
+}
+
+/// Checks a layer's backward against central finite differences of the scalar
+/// `L = Σ y ⊙ r` (r random), for the input and every parameter. Computes in f32, so
+/// the step is large-ish and the tolerance a few parts in a thousand.
+pub fn check_layer_gradients(layer: &mut dyn Layer, input_shape: &[usize], training: bool, seed: u64) {
+    let n: usize = input_shape.iter().product();
+    // Inputs at least 0.05 from zero, so a step of h never crosses relu's kink.
+    let xs = random_vec(n, seed).iter().map(|v| v.signum() * (0.05 + 0.95 * v.abs())).collect();
+    let x = Tensor::from_vec(xs, input_shape);
+    let mut y = Tensor::default();
+    layer.forward(&x, &mut y, training);
+    let r = random_vec(y.data().len(), seed + 1);
+    let loss = |layer: &mut dyn Layer, x: &Tensor| -> f64 {
+        let mut y = Tensor::default();
+        layer.forward(x, &mut y, training);
+        y.data().iter().zip(&r).map(|(a, b)| *a as f64 * *b as f64).sum()
+    };
+    // Analytic.
+    let mut dy = Tensor::from_vec(r.clone(), y.shape());
+    let mut dx = Tensor::default();
+    layer.for_each_param_mut(&mut |p| p.grad.fill(0.0));
+    layer.backward(&x, &y, &mut dy, Some(&mut dx));
+    let h = 1e-2f32;
+    let mut worst = 0.0f64;
+    // Input gradient, at up to 40 positions.
+    let step = (n / 40).max(1);
+    for i in (0..n).step_by(step) {
+        let mut xp = x.clone();
+        xp.data_mut()[i] += h;
+        let lp = loss(layer, &xp);
+        xp.data_mut()[i] -= 2.0 * h;
+        let lm = loss(layer, &xp);
+        let num = (lp - lm) / (2.0 * h as f64);
+        let e = rel_err(dx.data()[i] as f64, num);
+        assert!(e < 5e-3, "{}: d/dx[{i}] analytic {} numeric {num}", layer.name(), dx.data()[i]);
+        worst = worst.max(e);
+    }
+    // Parameter gradients.
+    let grads: Vec<Vec<f32>> = layer.params().iter().map(|p| p.grad.clone()).collect();
+    for (pi, g) in grads.iter().enumerate() {
+        let len = g.len();
+        let step = (len / 30).max(1);
+        for j in (0..len).step_by(step) {
+            let bump = |layer: &mut dyn Layer, d: f32| {
+                let mut k = 0;
+                layer.for_each_param_mut(&mut |p| {
+                    if k == pi {
+                        p.value[j] += d;
+                    }
+                    k += 1;
+                });
+            };
+            bump(layer, h);
+            let lp = loss(layer, &x);
+            bump(layer, -2.0 * h);
+            let lm = loss(layer, &x);
+            bump(layer, h);
+            let num = (lp - lm) / (2.0 * h as f64);
+            let e = rel_err(g[j] as f64, num);
+            assert!(e < 5e-3, "{}: d/dparam{pi}[{j}] analytic {} numeric {num}", layer.name(), g[j]);
+        }
+    }
+    let _ = worst;
+}

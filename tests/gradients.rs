@@ -1,0 +1,177 @@
+//! Finite-difference checks of every layer's backward, of the loss, and of whole
+//! small networks.
+
+mod common;
+
+use common::{check_layer_gradients, random_dataset, rel_err};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scrawl::activations::Activation;
+use scrawl::layers::LayerConfig;
+use scrawl::loss::Loss;
+use scrawl::model::{ModelConfig, Sequential};
+use scrawl::tensor::Tensor;
+
+const ACTS: [Activation; 5] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softmax,
+];
+
+fn build(cfg: LayerConfig, input: &[usize]) -> Box<dyn scrawl::layers::Layer> {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    cfg.build("layer".into(), input, &mut rng, 11).unwrap()
+}
+
+#[test]
+fn dense_gradients_for_every_activation() {
+    for act in ACTS {
+        for use_bias in [true, false] {
+            let mut l = build(
+                LayerConfig::Dense { units: 7, activation: act, use_bias },
+                &[13],
+            );
+            check_layer_gradients(l.as_mut(), &[5, 13], true, 3);
+        }
+    }
+}
+
+#[test]
+fn activation_layer_gradients() {
+    for act in ACTS {
+        let mut l = build(LayerConfig::Activation { activation: act }, &[9]);
+        check_layer_gradients(l.as_mut(), &[4, 9], true, 5);
+    }
+}
+
+#[test]
+fn flatten_gradients() {
+    let mut l = build(LayerConfig::Flatten, &[3, 4, 2]);
+    check_layer_gradients(l.as_mut(), &[2, 3, 4, 2], true, 9);
+}
+
+#[test]
+fn dropout_is_identity_in_inference_and_gradient_follows_mask() {
+    let mut l = build(LayerConfig::Dropout { rate: 0.4 }, &[1000]);
+    // Inference: identity, and its gradient is the identity.
+    check_layer_gradients(l.as_mut(), &[3, 1000], false, 1);
+    // Training: each value is 0 or x / 0.6, about 40% zeros, and backward uses the same mask.
+    let x = Tensor::from_vec(vec![1.0; 3000], &[3, 1000]);
+    let mut y = Tensor::default();
+    l.forward(&x, &mut y, true);
+    let zeros = y.data().iter().filter(|&&v| v == 0.0).count();
+    assert!((1000..1400).contains(&zeros), "{zeros} of 3000 dropped at rate 0.4");
+    assert!(y.data().iter().all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6));
+    let mut dy = Tensor::from_vec(vec![2.0; 3000], &[3, 1000]);
+    let mut dx = Tensor::default();
+    l.backward(&x, &y, &mut dy, Some(&mut dx));
+    for (d, o) in dx.data().iter().zip(y.data()) {
+        assert_eq!(*d, 2.0 * o);
+    }
+}
+
+/// Numeric gradient of the mean loss w.r.t. logits z, where p = softmax(z).
+#[test]
+fn fused_softmax_cross_entropy_gradient() {
+    let (n, k) = (4, 10);
+    let z = common::random_vec(n * k, 21).iter().map(|v| v * 3.0).collect::<Vec<_>>();
+    let labels = [3u8, 0, 9, 5];
+    for smoothing in [0.0f32, 0.1] {
+        let loss = Loss::CategoricalCrossentropy { label_smoothing: smoothing };
+        let probs = |z: &[f32]| {
+            let mut p = z.to_vec();
+            p.chunks_exact_mut(k).for_each(scrawl::activations::softmax_row);
+            Tensor::from_vec(p, &[n, k])
+        };
+        let mut g = Tensor::default();
+        loss.compute(&probs(&z), &labels, Some(&mut g), true);
+        let h = 1e-2;
+        for i in 0..n * k {
+            let mut zp = z.clone();
+            zp[i] += h;
+            let lp = loss.compute(&probs(&zp), &labels, None, false).loss_sum / n as f64;
+            zp[i] -= 2.0 * h;
+            let lm = loss.compute(&probs(&zp), &labels, None, false).loss_sum / n as f64;
+            let num = (lp - lm) / (2.0 * h as f64);
+            assert!(rel_err(g.data()[i] as f64, num) < 5e-3, "dz[{i}] {} vs {num}", g.data()[i]);
+        }
+    }
+}
+
+/// Gradient w.r.t. probabilities (a model not ending in softmax).
+#[test]
+fn cross_entropy_gradient_wrt_probabilities() {
+    let (n, k) = (3, 4);
+    let p: Vec<f32> = common::random_vec(n * k, 4).iter().map(|v| 0.3 + 0.25 * v).collect();
+    let labels = [1u8, 3, 0];
+    let loss = Loss::default();
+    let mut g = Tensor::default();
+    loss.compute(&Tensor::from_vec(p.clone(), &[n, k]), &labels, Some(&mut g), false);
+    let h = 1e-3;
+    for i in 0..n * k {
+        let mut pp = p.clone();
+        pp[i] += h;
+        let lp = loss.compute(&Tensor::from_vec(pp.clone(), &[n, k]), &labels, None, false).loss_sum / n as f64;
+        pp[i] -= 2.0 * h;
+        let lm = loss.compute(&Tensor::from_vec(pp, &[n, k]), &labels, None, false).loss_sum / n as f64;
+        let num = (lp - lm) / (2.0 * h as f64);
+        assert!(rel_err(g.data()[i] as f64, num) < 5e-3, "dp[{i}] {} vs {num}", g.data()[i]);
+    }
+}
+
+/// Whole networks: the gradient of the mean loss over a batch w.r.t. every parameter
+/// of every layer, through the fused softmax and through a plain sigmoid output.
+#[test]
+fn whole_network_gradients() {
+    let nets = [
+        vec![
+            LayerConfig::Flatten,
+            LayerConfig::Dense { units: 8, activation: Activation::Tanh, use_bias: true },
+            LayerConfig::Dense { units: 6, activation: Activation::Relu, use_bias: true },
+            LayerConfig::Dense { units: 5, activation: Activation::Softmax, use_bias: true },
+        ],
+        vec![
+            LayerConfig::Flatten,
+            LayerConfig::Dense { units: 7, activation: Activation::Linear, use_bias: false },
+            LayerConfig::Activation { activation: Activation::Sigmoid },
+            LayerConfig::Dense { units: 5, activation: Activation::Linear, use_bias: true },
+            LayerConfig::Activation { activation: Activation::Softmax },
+        ],
+        // Sigmoid outputs: cross-entropy on probabilities, not fused.
+        vec![
+            LayerConfig::Flatten,
+            LayerConfig::Dense { units: 5, activation: Activation::Sigmoid, use_bias: true },
+        ],
+    ];
+    let data = random_dataset(6, [4, 4, 1], 5, 3);
+    let idx: Vec<usize> = (0..6).collect();
+    for layers in nets {
+        let cfg = ModelConfig { name: "t".into(), input_shape: vec![4, 4, 1], layers };
+        let mut m = Sequential::new(cfg, 5).unwrap();
+        m.compute_gradients(&data, &idx, false);
+        let names: Vec<(String, Vec<f32>)> =
+            m.named_params().into_iter().map(|(n, p)| (n, p.grad.clone())).collect();
+        // A small step: relu kinks inside the net must not fall between x-h and x+h.
+        let h = 2e-3f32;
+        for (name, grad) in names {
+            for j in 0..grad.len() {
+                let bump = |m: &mut Sequential, d: f32| {
+                    m.for_each_param_mut(|n, p| {
+                        if n == name {
+                            p.value[j] += d;
+                        }
+                    })
+                };
+                bump(&mut m, h);
+                let lp = m.batch_loss(&data, &idx, false);
+                bump(&mut m, -2.0 * h);
+                let lm = m.batch_loss(&data, &idx, false);
+                bump(&mut m, h);
+                let num = (lp - lm) / (2.0 * h as f64);
+                assert!(rel_err(grad[j] as f64, num) < 1e-2, "{name}[{j}]: analytic {} numeric {num}", grad[j]);
+            }
+        }
+    }
+}

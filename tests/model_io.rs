@@ -1,0 +1,108 @@
+//! The model file: round trips, and clear errors for files that are not models.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use scrawl::model::Sequential;
+use scrawl::presets::preset;
+
+#[test]
+fn save_then_load_gives_bit_identical_predictions() {
+    let data = common::random_dataset(20, [28, 28, 1], 10, 1);
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["mlp-512", "dlfs", "mlp:30,20"] {
+        let mut m = Sequential::new(preset(name).unwrap(), 3).unwrap();
+        let path = dir.path().join("m.safetensors");
+        let mut info = BTreeMap::new();
+        info.insert("test_accuracy".to_string(), serde_json::json!(0.5));
+        m.save_with_info(&path, &info).unwrap();
+        let (mut back, info_back) = Sequential::load_with_info(&path).unwrap();
+        assert_eq!(info_back, info);
+        assert_eq!(back.config(), m.config());
+        let (a, b) = (m.predict(&data, 7).unwrap(), back.predict(&data, 7).unwrap());
+        assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn not_a_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("junk.safetensors");
+    std::fs::write(&p, b"hello, I am not a model").unwrap();
+    let e = Sequential::load(&p).unwrap_err().to_string();
+    assert!(e.contains("junk.safetensors") && e.contains("not a safetensors file"), "{e}");
+
+    // A valid safetensors file without scrawl's metadata.
+    let data = vec![0u8; 8];
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &data).unwrap();
+    std::fs::write(&p, safetensors::serialize(vec![("w", view)], None).unwrap()).unwrap();
+    let e = Sequential::load(&p).unwrap_err().to_string();
+    assert!(e.contains("not a scrawl model"), "{e}");
+}
+
+#[test]
+fn shapes_that_disagree_with_the_architecture_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.safetensors");
+    let m = Sequential::new(preset("mlp:8").unwrap(), 0).unwrap();
+    let bytes = m.to_bytes(&BTreeMap::new()).unwrap();
+    // Rewrite the architecture in the header to 9 hidden units: same byte length.
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    assert!(text.contains(r#"\"units\":8"#));
+    let tampered = bytes
+        .windows(9)
+        .position(|w| w == br#"units\":8"#)
+        .map(|i| {
+            let mut b = bytes.clone();
+            b[i + 8] = b'9';
+            b
+        })
+        .unwrap();
+    std::fs::write(&p, tampered).unwrap();
+    let e = Sequential::load(&p).unwrap_err().to_string();
+    assert!(e.contains("dense/kernel has shape [784, 8] but the architecture needs [784, 9]"), "{e}");
+}
+
+#[test]
+fn truncated_model_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.safetensors");
+    let m = Sequential::new(preset("mlp:8").unwrap(), 0).unwrap();
+    let bytes = m.to_bytes(&BTreeMap::new()).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
+    assert!(Sequential::load(&p).is_err());
+}
+
+#[test]
+fn failed_save_leaves_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.safetensors");
+    let m = Sequential::new(preset("mlp:8").unwrap(), 0).unwrap();
+    m.save(&p).unwrap();
+    let before = std::fs::read(&p).unwrap();
+    // Make the folder read-only so the temporary file cannot be created.
+    let mut perm = std::fs::metadata(dir.path()).unwrap().permissions();
+    use std::os::unix::fs::PermissionsExt;
+    perm.set_mode(0o555);
+    std::fs::set_permissions(dir.path(), perm.clone()).unwrap();
+    let other = Sequential::new(preset("mlp:8").unwrap(), 1).unwrap();
+    let result = other.save(&p);
+    perm.set_mode(0o755);
+    std::fs::set_permissions(dir.path(), perm).unwrap();
+    // root ignores directory permissions; then the save succeeds and that is fine too.
+    if result.is_err() {
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+    assert!(Sequential::load(&p).is_ok());
+}
+
+#[test]
+fn summary_of_mlp_512_matches_keras() {
+    let m = Sequential::new(preset("mlp-512").unwrap(), 0).unwrap();
+    let s = m.summary();
+    assert!(s.contains("dense (Dense)") && s.contains("(None, 512)") && s.contains("401,920"), "{s}");
+    assert!(s.contains("dense_1 (Dense)") && s.contains("5,130"), "{s}");
+    assert!(s.contains("Total params: 407,050"), "{s}");
+    assert_eq!(m.param_count(), 407_050);
+}

@@ -1,0 +1,89 @@
+//! One or two optimizer steps against values worked out by hand, with
+//! w = [1, -2] and g = [0.5, 0.25].
+
+use scrawl::layers::Param;
+use scrawl::optim::OptimizerConfig;
+
+fn steps(cfg: OptimizerConfig, n: usize) -> Param {
+    let mut opt = cfg.build().unwrap();
+    let mut p = Param::new("kernel", vec![2], vec![1.0, -2.0]);
+    for _ in 0..n {
+        p.grad.copy_from_slice(&[0.5, 0.25]);
+        opt.begin_step();
+        opt.update(0, &mut p);
+        assert_eq!(p.grad, vec![0.0, 0.0], "update consumes (zeroes) the gradient");
+    }
+    p
+}
+
+fn close(got: &[f32], want: &[f64]) {
+    for (g, w) in got.iter().zip(want) {
+        assert!((*g as f64 - w).abs() < 1e-6, "got {got:?}, want {want:?}");
+    }
+}
+
+fn sgd(lr: f32, momentum: f32, nesterov: bool, decay: f32) -> OptimizerConfig {
+    OptimizerConfig::Sgd { learning_rate: lr, momentum, nesterov, decay }
+}
+
+#[test]
+fn sgd_plain() {
+    // w - 0.1 g
+    close(&steps(sgd(0.1, 0.0, false, 0.0), 1).value, &[0.95, -2.025]);
+}
+
+#[test]
+fn sgd_momentum_two_steps() {
+    // v1 = -0.1 g = [-0.05, -0.025]; v2 = 0.9 v1 - 0.1 g = [-0.095, -0.0475]
+    close(&steps(sgd(0.1, 0.9, false, 0.0), 2).value, &[1.0 - 0.05 - 0.095, -2.0 - 0.025 - 0.0475]);
+}
+
+#[test]
+fn sgd_nesterov_one_step() {
+    // v = [-0.05, -0.025]; w += 0.9 v - 0.1 g = [-0.095, -0.0475]
+    close(&steps(sgd(0.1, 0.9, true, 0.0), 1).value, &[0.905, -2.0475]);
+}
+
+#[test]
+fn sgd_time_based_decay() {
+    // step 0 uses lr 0.1, step 1 uses 0.1 / (1 + 0.5) = 1/15
+    close(&steps(sgd(0.1, 0.0, false, 0.5), 2).value, &[1.0 - 0.05 - 0.5 / 15.0, -2.0 - 0.025 - 0.25 / 15.0]);
+}
+
+#[test]
+fn adam_first_steps_move_by_the_learning_rate() {
+    // Step 1: m = 0.1 g, v = 0.001 g², α = 0.001·√0.001/0.1, so Δw = α·m/(√v + ε)
+    // = 0.001·|g|/(|g| + ε/√0.001) ≈ 0.001 for either g: the classic "first Adam step is
+    // lr·sign(g)". Exactly: 0.001 · 0.5/(0.5 + 1e-7/√0.001).
+    let p = steps(OptimizerConfig::adam(), 1);
+    let d0 = 0.001 * 0.5 / (0.5 + 1e-7 / 0.001f64.sqrt());
+    let d1 = 0.001 * 0.25 / (0.25 + 1e-7 / 0.001f64.sqrt());
+    close(&p.value, &[1.0 - d0, -2.0 - d1]);
+    // With a constant gradient m and v stay at g and g² after bias correction, so every
+    // step moves by ≈ lr again: after 3 steps ≈ 3·lr.
+    let p = steps(OptimizerConfig::adam(), 3);
+    close(&p.value, &[1.0 - 0.003, -2.0 - 0.003]);
+}
+
+#[test]
+fn rmsprop_first_step() {
+    // s = 0.1 g²; Δw = 0.001 g / √(0.1 g² + 1e-7) ≈ 0.001/√0.1 = 0.0031623 for both
+    let p = steps(OptimizerConfig::rmsprop(), 1);
+    let d = |g: f64| 0.001 * g / (0.1 * g * g + 1e-7).sqrt();
+    close(&p.value, &[1.0 - d(0.5), -2.0 - d(0.25)]);
+    assert!((d(0.5) - 0.0031623).abs() < 1e-6);
+}
+
+#[test]
+fn bad_settings_are_errors() {
+    for cfg in [
+        sgd(-0.1, 0.0, false, 0.0),
+        sgd(0.1, 1.5, false, 0.0),
+        sgd(f32::NAN, 0.0, false, 0.0),
+        OptimizerConfig::Adam { learning_rate: 0.001, beta_1: 1.0, beta_2: 0.999, epsilon: 1e-7, decay: 0.0 },
+        OptimizerConfig::Rmsprop { learning_rate: 0.001, rho: 0.9, epsilon: 0.0, decay: 0.0 },
+    ] {
+        assert!(cfg.build().is_err(), "{cfg:?} should be refused");
+    }
+    assert!(OptimizerConfig::by_name("adagrad").unwrap_err().to_string().contains("sgd, adam or rmsprop"));
+}

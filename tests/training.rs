@@ -1,0 +1,90 @@
+//! Real training on MNIST slices: it learns, and it is reproducible.
+
+mod common;
+
+use scrawl::loss::Loss;
+use scrawl::model::{FitOptions, Sequential, Verbosity};
+use scrawl::optim::OptimizerConfig;
+use scrawl::presets::preset;
+
+fn weights(m: &Sequential) -> Vec<u32> {
+    m.named_params().iter().flat_map(|(_, p)| p.value.iter().map(|v| v.to_bits())).collect()
+}
+
+fn train(model: &str, opt: OptimizerConfig, n: usize, epochs: usize, batch: usize, seed: u64) -> (Sequential, scrawl::model::History) {
+    let m = common::mnist();
+    let train = m.train.take(n);
+    let mut model = Sequential::new(preset(model).unwrap(), seed).unwrap();
+    model.compile(&opt, Loss::default()).unwrap();
+    let h = model
+        .fit(&train, FitOptions { epochs, batch_size: batch, seed, verbose: Verbosity::Silent, validation: Some(&m.test.take(1000)), ..Default::default() })
+        .unwrap();
+    (model, h)
+}
+
+#[test]
+fn a_short_real_training_reaches_90_percent() {
+    let m = common::mnist();
+    let (mut model, h) = train("mlp-512", OptimizerConfig::adam(), 5000, 1, 32, 1);
+    assert_eq!(h.epochs.len(), 1);
+    assert!(h.epochs[0].val_accuracy.unwrap() > 0.85);
+    let e = model.evaluate(&m.test, 500).unwrap();
+    assert!(e.accuracy >= 0.90, "test accuracy {} after one epoch on 5000 images", e.accuracy);
+    assert_eq!(e.count, 10000);
+    // predict_classes agrees with evaluate's count
+    let classes = model.predict_classes(&m.test, 333).unwrap();
+    let right = classes.iter().zip(&m.test.labels).filter(|(a, b)| a == b).count();
+    assert_eq!(right, e.correct);
+}
+
+#[test]
+fn every_optimizer_learns() {
+    let sgd = OptimizerConfig::Sgd { learning_rate: 0.1, momentum: 0.9, nesterov: true, decay: 1e-4 };
+    for opt in [sgd, OptimizerConfig::rmsprop(), OptimizerConfig::adam()] {
+        let (_, h) = train("mlp:64", opt.clone(), 3000, 2, 64, 2);
+        let (first, last) = (&h.epochs[0], &h.epochs[1]);
+        assert!(last.loss < first.loss, "{opt:?}: loss {} -> {}", first.loss, last.loss);
+        assert!(last.val_accuracy.unwrap() > 0.8, "{opt:?}: {last:?}");
+    }
+}
+
+#[test]
+fn same_seed_same_threads_same_weights() {
+    let run = |seed| weights(&train("mlp:128,64", OptimizerConfig::adam(), 2000, 2, 50, seed).0);
+    let a = run(7);
+    assert_eq!(a, run(7), "two runs with seed 7 differ");
+    assert_ne!(a, run(8), "seeds 7 and 8 gave the same weights");
+}
+
+#[test]
+fn sigmoid_dlfs_network_trains_with_sgd() {
+    let (_, h) = train("dlfs", OptimizerConfig::Sgd { learning_rate: 0.5, momentum: 0.0, nesterov: false, decay: 0.0 }, 3000, 3, 32, 3);
+    assert!(h.epochs[2].val_accuracy.unwrap() > 0.75, "{:?}", h.epochs[2]);
+    assert!(h.epochs[2].loss < h.epochs[0].loss);
+}
+
+#[test]
+fn divergence_is_reported_and_weights_stay_finite() {
+    let m = common::mnist();
+    let train = m.train.take(2000);
+    let mut model = Sequential::new(preset("mlp:64").unwrap(), 0).unwrap();
+    model.compile(&OptimizerConfig::Sgd { learning_rate: 1e6, momentum: 0.0, nesterov: false, decay: 0.0 }, Loss::default()).unwrap();
+    let e = model
+        .fit(&train, FitOptions { epochs: 5, batch_size: 100, verbose: Verbosity::Silent, ..Default::default() })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("epoch") && e.contains("step") && e.contains("lower learning rate"), "{e}");
+    assert!(model.named_params().iter().all(|(_, p)| p.value.iter().all(|v| v.is_finite())));
+}
+
+#[test]
+fn mismatched_data_is_an_error() {
+    let data = common::random_dataset(10, [8, 8, 1], 10, 0);
+    let mut model = Sequential::new(preset("mlp-512").unwrap(), 0).unwrap();
+    model.compile(&OptimizerConfig::adam(), Loss::default()).unwrap();
+    let e = model.fit(&data, FitOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("784 values") && e.contains("64 values"), "{e}");
+    let mut fresh = Sequential::new(preset("mlp:4").unwrap(), 0).unwrap();
+    let ok = common::random_dataset(4, [28, 28, 1], 10, 0);
+    assert!(fresh.fit(&ok, FitOptions::default()).unwrap_err().to_string().contains("compile"));
+}
