@@ -30,7 +30,11 @@ fn dense_gradients_for_every_activation() {
     for act in ACTS {
         for use_bias in [true, false] {
             let mut l = build(
-                LayerConfig::Dense { units: 7, activation: act, use_bias },
+                LayerConfig::Dense {
+                    units: 7,
+                    activation: act,
+                    use_bias,
+                },
                 &[13],
             );
             check_layer_gradients(l.as_mut(), &[5, 13], true, 3);
@@ -62,8 +66,15 @@ fn dropout_is_identity_in_inference_and_gradient_follows_mask() {
     let mut y = Tensor::default();
     l.forward(&x, &mut y, true);
     let zeros = y.data().iter().filter(|&&v| v == 0.0).count();
-    assert!((1000..1400).contains(&zeros), "{zeros} of 3000 dropped at rate 0.4");
-    assert!(y.data().iter().all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6));
+    assert!(
+        (1000..1400).contains(&zeros),
+        "{zeros} of 3000 dropped at rate 0.4"
+    );
+    assert!(
+        y.data()
+            .iter()
+            .all(|&v| v == 0.0 || (v - 1.0 / 0.6).abs() < 1e-6)
+    );
     let mut dy = Tensor::from_vec(vec![2.0; 3000], &[3, 1000]);
     let mut dx = Tensor::default();
     l.backward(&x, &y, &mut dy, Some(&mut dx));
@@ -76,13 +87,19 @@ fn dropout_is_identity_in_inference_and_gradient_follows_mask() {
 #[test]
 fn fused_softmax_cross_entropy_gradient() {
     let (n, k) = (4, 10);
-    let z = common::random_vec(n * k, 21).iter().map(|v| v * 3.0).collect::<Vec<_>>();
+    let z = common::random_vec(n * k, 21)
+        .iter()
+        .map(|v| v * 3.0)
+        .collect::<Vec<_>>();
     let labels = [3u8, 0, 9, 5];
     for smoothing in [0.0f32, 0.1] {
-        let loss = Loss::CategoricalCrossentropy { label_smoothing: smoothing };
+        let loss = Loss::CategoricalCrossentropy {
+            label_smoothing: smoothing,
+        };
         let probs = |z: &[f32]| {
             let mut p = z.to_vec();
-            p.chunks_exact_mut(k).for_each(scrawl::activations::softmax_row);
+            p.chunks_exact_mut(k)
+                .for_each(scrawl::activations::softmax_row);
             Tensor::from_vec(p, &[n, k])
         };
         let mut g = Tensor::default();
@@ -95,7 +112,11 @@ fn fused_softmax_cross_entropy_gradient() {
             zp[i] -= 2.0 * h;
             let lm = loss.compute(&probs(&zp), &labels, None, false).loss_sum / n as f64;
             let num = (lp - lm) / (2.0 * h as f64);
-            assert!(rel_err(g.data()[i] as f64, num) < 5e-3, "dz[{i}] {} vs {num}", g.data()[i]);
+            assert!(
+                rel_err(g.data()[i] as f64, num) < 5e-3,
+                "dz[{i}] {} vs {num}",
+                g.data()[i]
+            );
         }
     }
 }
@@ -104,20 +125,38 @@ fn fused_softmax_cross_entropy_gradient() {
 #[test]
 fn cross_entropy_gradient_wrt_probabilities() {
     let (n, k) = (3, 4);
-    let p: Vec<f32> = common::random_vec(n * k, 4).iter().map(|v| 0.3 + 0.25 * v).collect();
+    let p: Vec<f32> = common::random_vec(n * k, 4)
+        .iter()
+        .map(|v| 0.3 + 0.25 * v)
+        .collect();
     let labels = [1u8, 3, 0];
     let loss = Loss::default();
     let mut g = Tensor::default();
-    loss.compute(&Tensor::from_vec(p.clone(), &[n, k]), &labels, Some(&mut g), false);
+    loss.compute(
+        &Tensor::from_vec(p.clone(), &[n, k]),
+        &labels,
+        Some(&mut g),
+        false,
+    );
     let h = 1e-3;
     for i in 0..n * k {
         let mut pp = p.clone();
         pp[i] += h;
-        let lp = loss.compute(&Tensor::from_vec(pp.clone(), &[n, k]), &labels, None, false).loss_sum / n as f64;
+        let lp = loss
+            .compute(&Tensor::from_vec(pp.clone(), &[n, k]), &labels, None, false)
+            .loss_sum
+            / n as f64;
         pp[i] -= 2.0 * h;
-        let lm = loss.compute(&Tensor::from_vec(pp, &[n, k]), &labels, None, false).loss_sum / n as f64;
+        let lm = loss
+            .compute(&Tensor::from_vec(pp, &[n, k]), &labels, None, false)
+            .loss_sum
+            / n as f64;
         let num = (lp - lm) / (2.0 * h as f64);
-        assert!(rel_err(g.data()[i] as f64, num) < 5e-3, "dp[{i}] {} vs {num}", g.data()[i]);
+        assert!(
+            rel_err(g.data()[i] as f64, num) < 5e-3,
+            "dp[{i}] {} vs {num}",
+            g.data()[i]
+        );
     }
 }
 
@@ -128,35 +167,70 @@ fn whole_network_gradients() {
     let nets = [
         vec![
             LayerConfig::Flatten,
-            LayerConfig::Dense { units: 8, activation: Activation::Tanh, use_bias: true },
-            LayerConfig::Dense { units: 6, activation: Activation::Relu, use_bias: true },
-            LayerConfig::Dense { units: 5, activation: Activation::Softmax, use_bias: true },
+            LayerConfig::Dense {
+                units: 8,
+                activation: Activation::Tanh,
+                use_bias: true,
+            },
+            LayerConfig::Dense {
+                units: 6,
+                activation: Activation::Relu,
+                use_bias: true,
+            },
+            LayerConfig::Dense {
+                units: 5,
+                activation: Activation::Softmax,
+                use_bias: true,
+            },
         ],
         vec![
             LayerConfig::Flatten,
-            LayerConfig::Dense { units: 7, activation: Activation::Linear, use_bias: false },
-            LayerConfig::Activation { activation: Activation::Sigmoid },
-            LayerConfig::Dense { units: 5, activation: Activation::Linear, use_bias: true },
-            LayerConfig::Activation { activation: Activation::Softmax },
+            LayerConfig::Dense {
+                units: 7,
+                activation: Activation::Linear,
+                use_bias: false,
+            },
+            LayerConfig::Activation {
+                activation: Activation::Sigmoid,
+            },
+            LayerConfig::Dense {
+                units: 5,
+                activation: Activation::Linear,
+                use_bias: true,
+            },
+            LayerConfig::Activation {
+                activation: Activation::Softmax,
+            },
         ],
         // Sigmoid outputs: cross-entropy on probabilities, not fused.
         vec![
             LayerConfig::Flatten,
-            LayerConfig::Dense { units: 5, activation: Activation::Sigmoid, use_bias: true },
+            LayerConfig::Dense {
+                units: 5,
+                activation: Activation::Sigmoid,
+                use_bias: true,
+            },
         ],
     ];
     let data = random_dataset(6, [4, 4, 1], 5, 3);
     let idx: Vec<usize> = (0..6).collect();
     for layers in nets {
-        let cfg = ModelConfig { name: "t".into(), input_shape: vec![4, 4, 1], layers };
+        let cfg = ModelConfig {
+            name: "t".into(),
+            input_shape: vec![4, 4, 1],
+            layers,
+        };
         let mut m = Sequential::new(cfg, 5).unwrap();
         m.compute_gradients(&data, &idx, false);
-        let names: Vec<(String, Vec<f32>)> =
-            m.named_params().into_iter().map(|(n, p)| (n, p.grad.clone())).collect();
+        let names: Vec<(String, Vec<f32>)> = m
+            .named_params()
+            .into_iter()
+            .map(|(n, p)| (n, p.grad.clone()))
+            .collect();
         // A small step: relu kinks inside the net must not fall between x-h and x+h.
         let h = 2e-3f32;
         for (name, grad) in names {
-            for j in 0..grad.len() {
+            for (j, &g) in grad.iter().enumerate() {
                 let bump = |m: &mut Sequential, d: f32| {
                     m.for_each_param_mut(|n, p| {
                         if n == name {
@@ -170,7 +244,10 @@ fn whole_network_gradients() {
                 let lm = m.batch_loss(&data, &idx, false);
                 bump(&mut m, h);
                 let num = (lp - lm) / (2.0 * h as f64);
-                assert!(rel_err(grad[j] as f64, num) < 1e-2, "{name}[{j}]: analytic {} numeric {num}", grad[j]);
+                assert!(
+                    rel_err(g as f64, num) < 1e-2,
+                    "{name}[{j}]: analytic {g} numeric {num}"
+                );
             }
         }
     }

@@ -20,7 +20,9 @@ fn images(n: usize) -> Vec<u8> {
 }
 
 fn err(bytes: &[u8], magic: u32) -> String {
-    parse_idx(bytes, magic, Path::new("f.idx")).unwrap_err().to_string()
+    parse_idx(bytes, magic, Path::new("f.idx"))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -39,7 +41,10 @@ fn valid_raw_and_gzipped_files_round_trip() {
 #[test]
 fn bad_magic() {
     let e = err(&images(1), LABELS_MAGIC);
-    assert!(e.contains("f.idx") && e.contains("bad magic number 0x00000803"), "{e}");
+    assert!(
+        e.contains("f.idx") && e.contains("bad magic number 0x00000803"),
+        "{e}"
+    );
     let mut b = images(1);
     b[2] = 0x0D; // float type
     assert!(err(&b, IMAGES_MAGIC).contains("bad magic number 0x00000d03"));
@@ -51,14 +56,19 @@ fn truncated_header_and_data() {
     let b = images(3);
     assert!(err(&b[..10], IMAGES_MAGIC).contains("truncated at byte 10: the header"));
     let e = err(&b[..30], IMAGES_MAGIC);
-    assert!(e.contains("truncated at byte 30") && e.contains("need 34 bytes"), "{e}");
+    assert!(
+        e.contains("truncated at byte 30") && e.contains("need 34 bytes"),
+        "{e}"
+    );
 }
 
 #[test]
 fn trailing_bytes() {
     let mut b = images(1);
     b.extend_from_slice(&[1, 2]);
-    assert!(err(&b, IMAGES_MAGIC).contains("2 unexpected bytes after the data, which ends at byte 22"));
+    assert!(
+        err(&b, IMAGES_MAGIC).contains("2 unexpected bytes after the data, which ends at byte 22")
+    );
 }
 
 #[test]
@@ -75,7 +85,10 @@ fn count_mismatch_and_bad_labels() {
     std::fs::write(&ip, images(4)).unwrap();
     std::fs::write(&lp, encode_idx(&[3], &[0, 1, 2])).unwrap();
     let e = load_pair(&ip, &lp).unwrap_err().to_string();
-    assert!(e.contains("lab") && e.contains("count mismatch: 3 labels here but 4 images"), "{e}");
+    assert!(
+        e.contains("lab") && e.contains("count mismatch: 3 labels here but 4 images"),
+        "{e}"
+    );
     std::fs::write(&lp, encode_idx(&[4], &[0, 1, 12, 2])).unwrap();
     let e = load_pair(&ip, &lp).unwrap_err().to_string();
     assert!(e.contains("label 12 at index 2 (byte 10)"), "{e}");
@@ -90,12 +103,17 @@ fn corrupt_gzip() {
     b.truncate(n / 2);
     std::fs::write(&p, &b).unwrap();
     let e = idx::read_images(&p).unwrap_err().to_string();
-    assert!(e.contains("x.gz") && e.contains("corrupt gzip stream"), "{e}");
+    assert!(
+        e.contains("x.gz") && e.contains("corrupt gzip stream"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_file_names_the_path() {
-    let e = idx::read_images(Path::new("/nonexistent/imgs")).unwrap_err().to_string();
+    let e = idx::read_images(Path::new("/nonexistent/imgs"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/imgs"), "{e}");
 }
 
@@ -121,6 +139,11 @@ fn shipped_files_match_the_compiled_in_checksums() {
 #[test]
 fn explicit_folder_without_files_is_an_error_listing_what_is_needed() {
     let dir = tempfile::tempdir().unwrap();
-    let e = scrawl::data::find_mnist(Some(dir.path())).unwrap_err().to_string();
-    assert!(e.contains("--data") && e.contains("train-images-idx3-ubyte[.gz]"), "{e}");
+    let e = scrawl::data::find_mnist(Some(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--data") && e.contains("train-images-idx3-ubyte[.gz]"),
+        "{e}"
+    );
 }

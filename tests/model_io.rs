@@ -20,8 +20,14 @@ fn save_then_load_gives_bit_identical_predictions() {
         let (mut back, info_back) = Sequential::load_with_info(&path).unwrap();
         assert_eq!(info_back, info);
         assert_eq!(back.config(), m.config());
-        let (a, b) = (m.predict(&data, 7).unwrap(), back.predict(&data, 7).unwrap());
-        assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        let (a, b) = (
+            m.predict(&data, 7).unwrap(),
+            back.predict(&data, 7).unwrap(),
+        );
+        assert_eq!(
+            a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -31,11 +37,15 @@ fn not_a_model_is_a_clear_error() {
     let p = dir.path().join("junk.safetensors");
     std::fs::write(&p, b"hello, I am not a model").unwrap();
     let e = Sequential::load(&p).unwrap_err().to_string();
-    assert!(e.contains("junk.safetensors") && e.contains("not a safetensors file"), "{e}");
+    assert!(
+        e.contains("junk.safetensors") && e.contains("not a safetensors file"),
+        "{e}"
+    );
 
     // A valid safetensors file without scrawl's metadata.
     let data = vec![0u8; 8];
-    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &data).unwrap();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &data).unwrap();
     std::fs::write(&p, safetensors::serialize(vec![("w", view)], None).unwrap()).unwrap();
     let e = Sequential::load(&p).unwrap_err().to_string();
     assert!(e.contains("not a scrawl model"), "{e}");
@@ -61,7 +71,10 @@ fn shapes_that_disagree_with_the_architecture_are_refused() {
         .unwrap();
     std::fs::write(&p, tampered).unwrap();
     let e = Sequential::load(&p).unwrap_err().to_string();
-    assert!(e.contains("dense/kernel has shape [784, 8] but the architecture needs [784, 9]"), "{e}");
+    assert!(
+        e.contains("dense/kernel has shape [784, 8] but the architecture needs [784, 9]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -101,7 +114,10 @@ fn failed_save_leaves_the_old_file() {
 fn summary_of_mlp_512_matches_keras() {
     let m = Sequential::new(preset("mlp-512").unwrap(), 0).unwrap();
     let s = m.summary();
-    assert!(s.contains("dense (Dense)") && s.contains("(None, 512)") && s.contains("401,920"), "{s}");
+    assert!(
+        s.contains("dense (Dense)") && s.contains("(None, 512)") && s.contains("401,920"),
+        "{s}"
+    );
     assert!(s.contains("dense_1 (Dense)") && s.contains("5,130"), "{s}");
     assert!(s.contains("Total params: 407,050"), "{s}");
     assert_eq!(m.param_count(), 407_050);

@@ -51,11 +51,22 @@ fn training_steps_allocate_nothing_outside_gemm() {
     for (model, opt, batch) in [
         ("mlp-512", OptimizerConfig::adam(), 200),
         ("mlp-512-512", OptimizerConfig::rmsprop(), 32),
-        ("dlfs", OptimizerConfig::Sgd { learning_rate: 0.1, momentum: 0.9, nesterov: true, decay: 0.0 }, 100),
+        (
+            "dlfs",
+            OptimizerConfig::Sgd {
+                learning_rate: 0.1,
+                momentum: 0.9,
+                nesterov: true,
+                decay: 0.0,
+            },
+            100,
+        ),
     ] {
         let mut m = Sequential::new(preset(model).unwrap(), 0).unwrap();
         m.compile(&opt, Loss::default()).unwrap();
-        let batches: Vec<Vec<usize>> = (0..12).map(|s| (0..batch).map(|i| (s * 37 + i * 5) % 512).collect()).collect();
+        let batches: Vec<Vec<usize>> = (0..12)
+            .map(|s| (0..batch).map(|i| (s * 37 + i * 5) % 512).collect())
+            .collect();
         let (outside, per_step) = scrawl::kernels::on_pool(|| {
             for b in &batches[..4] {
                 m.train_on_batch(&data, b).unwrap();
@@ -69,7 +80,13 @@ fn training_steps_allocate_nothing_outside_gemm() {
             }
             (OUTSIDE_GEMM.load(Ordering::SeqCst) - before, per_step)
         });
-        assert_eq!(outside, 0, "{model}: {outside} allocations outside GEMM in 8 steady-state steps");
-        assert!(per_step.windows(2).all(|w| w[0] == w[1]), "{model}: allocations per step vary: {per_step:?}");
+        assert_eq!(
+            outside, 0,
+            "{model}: {outside} allocations outside GEMM in 8 steady-state steps"
+        );
+        assert!(
+            per_step.windows(2).all(|w| w[0] == w[1]),
+            "{model}: allocations per step vary: {per_step:?}"
+        );
     }
 }

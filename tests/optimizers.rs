@@ -11,7 +11,11 @@ fn steps(cfg: OptimizerConfig, n: usize) -> Param {
         p.grad.copy_from_slice(&[0.5, 0.25]);
         opt.begin_step();
         opt.update(0, &mut p);
-        assert_eq!(p.grad, vec![0.0, 0.0], "update consumes (zeroes) the gradient");
+        assert_eq!(
+            p.grad,
+            vec![0.0, 0.0],
+            "update consumes (zeroes) the gradient"
+        );
     }
     p
 }
@@ -23,7 +27,12 @@ fn close(got: &[f32], want: &[f64]) {
 }
 
 fn sgd(lr: f32, momentum: f32, nesterov: bool, decay: f32) -> OptimizerConfig {
-    OptimizerConfig::Sgd { learning_rate: lr, momentum, nesterov, decay }
+    OptimizerConfig::Sgd {
+        learning_rate: lr,
+        momentum,
+        nesterov,
+        decay,
+    }
 }
 
 #[test]
@@ -35,7 +44,10 @@ fn sgd_plain() {
 #[test]
 fn sgd_momentum_two_steps() {
     // v1 = -0.1 g = [-0.05, -0.025]; v2 = 0.9 v1 - 0.1 g = [-0.095, -0.0475]
-    close(&steps(sgd(0.1, 0.9, false, 0.0), 2).value, &[1.0 - 0.05 - 0.095, -2.0 - 0.025 - 0.0475]);
+    close(
+        &steps(sgd(0.1, 0.9, false, 0.0), 2).value,
+        &[1.0 - 0.05 - 0.095, -2.0 - 0.025 - 0.0475],
+    );
 }
 
 #[test]
@@ -47,7 +59,10 @@ fn sgd_nesterov_one_step() {
 #[test]
 fn sgd_time_based_decay() {
     // step 0 uses lr 0.1, step 1 uses 0.1 / (1 + 0.5) = 1/15
-    close(&steps(sgd(0.1, 0.0, false, 0.5), 2).value, &[1.0 - 0.05 - 0.5 / 15.0, -2.0 - 0.025 - 0.25 / 15.0]);
+    close(
+        &steps(sgd(0.1, 0.0, false, 0.5), 2).value,
+        &[1.0 - 0.05 - 0.5 / 15.0, -2.0 - 0.025 - 0.25 / 15.0],
+    );
 }
 
 #[test]
@@ -80,10 +95,26 @@ fn bad_settings_are_errors() {
         sgd(-0.1, 0.0, false, 0.0),
         sgd(0.1, 1.5, false, 0.0),
         sgd(f32::NAN, 0.0, false, 0.0),
-        OptimizerConfig::Adam { learning_rate: 0.001, beta_1: 1.0, beta_2: 0.999, epsilon: 1e-7, decay: 0.0 },
-        OptimizerConfig::Rmsprop { learning_rate: 0.001, rho: 0.9, epsilon: 0.0, decay: 0.0 },
+        OptimizerConfig::Adam {
+            learning_rate: 0.001,
+            beta_1: 1.0,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            decay: 0.0,
+        },
+        OptimizerConfig::Rmsprop {
+            learning_rate: 0.001,
+            rho: 0.9,
+            epsilon: 0.0,
+            decay: 0.0,
+        },
     ] {
         assert!(cfg.build().is_err(), "{cfg:?} should be refused");
     }
-    assert!(OptimizerConfig::by_name("adagrad").unwrap_err().to_string().contains("sgd, adam or rmsprop"));
+    assert!(
+        OptimizerConfig::by_name("adagrad")
+            .unwrap_err()
+            .to_string()
+            .contains("sgd, adam or rmsprop")
+    );
 }

@@ -8,16 +8,36 @@ use scrawl::optim::OptimizerConfig;
 use scrawl::presets::preset;
 
 fn weights(m: &Sequential) -> Vec<u32> {
-    m.named_params().iter().flat_map(|(_, p)| p.value.iter().map(|v| v.to_bits())).collect()
+    m.named_params()
+        .iter()
+        .flat_map(|(_, p)| p.value.iter().map(|v| v.to_bits()))
+        .collect()
 }
 
-fn train(model: &str, opt: OptimizerConfig, n: usize, epochs: usize, batch: usize, seed: u64) -> (Sequential, scrawl::model::History) {
+fn train(
+    model: &str,
+    opt: OptimizerConfig,
+    n: usize,
+    epochs: usize,
+    batch: usize,
+    seed: u64,
+) -> (Sequential, scrawl::model::History) {
     let m = common::mnist();
     let train = m.train.take(n);
     let mut model = Sequential::new(preset(model).unwrap(), seed).unwrap();
     model.compile(&opt, Loss::default()).unwrap();
     let h = model
-        .fit(&train, FitOptions { epochs, batch_size: batch, seed, verbose: Verbosity::Silent, validation: Some(&m.test.take(1000)), ..Default::default() })
+        .fit(
+            &train,
+            FitOptions {
+                epochs,
+                batch_size: batch,
+                seed,
+                verbose: Verbosity::Silent,
+                validation: Some(&m.test.take(1000)),
+                ..Default::default()
+            },
+        )
         .unwrap();
     (model, h)
 }
@@ -29,21 +49,39 @@ fn a_short_real_training_reaches_90_percent() {
     assert_eq!(h.epochs.len(), 1);
     assert!(h.epochs[0].val_accuracy.unwrap() > 0.85);
     let e = model.evaluate(&m.test, 500).unwrap();
-    assert!(e.accuracy >= 0.90, "test accuracy {} after one epoch on 5000 images", e.accuracy);
+    assert!(
+        e.accuracy >= 0.90,
+        "test accuracy {} after one epoch on 5000 images",
+        e.accuracy
+    );
     assert_eq!(e.count, 10000);
     // predict_classes agrees with evaluate's count
     let classes = model.predict_classes(&m.test, 333).unwrap();
-    let right = classes.iter().zip(&m.test.labels).filter(|(a, b)| a == b).count();
+    let right = classes
+        .iter()
+        .zip(&m.test.labels)
+        .filter(|(a, b)| a == b)
+        .count();
     assert_eq!(right, e.correct);
 }
 
 #[test]
 fn every_optimizer_learns() {
-    let sgd = OptimizerConfig::Sgd { learning_rate: 0.1, momentum: 0.9, nesterov: true, decay: 1e-4 };
+    let sgd = OptimizerConfig::Sgd {
+        learning_rate: 0.1,
+        momentum: 0.9,
+        nesterov: true,
+        decay: 1e-4,
+    };
     for opt in [sgd, OptimizerConfig::rmsprop(), OptimizerConfig::adam()] {
         let (_, h) = train("mlp:64", opt.clone(), 3000, 2, 64, 2);
         let (first, last) = (&h.epochs[0], &h.epochs[1]);
-        assert!(last.loss < first.loss, "{opt:?}: loss {} -> {}", first.loss, last.loss);
+        assert!(
+            last.loss < first.loss,
+            "{opt:?}: loss {} -> {}",
+            first.loss,
+            last.loss
+        );
         assert!(last.val_accuracy.unwrap() > 0.8, "{opt:?}: {last:?}");
     }
 }
@@ -58,8 +96,24 @@ fn same_seed_same_threads_same_weights() {
 
 #[test]
 fn sigmoid_dlfs_network_trains_with_sgd() {
-    let (_, h) = train("dlfs", OptimizerConfig::Sgd { learning_rate: 0.5, momentum: 0.0, nesterov: false, decay: 0.0 }, 3000, 3, 32, 3);
-    assert!(h.epochs[2].val_accuracy.unwrap() > 0.75, "{:?}", h.epochs[2]);
+    let (_, h) = train(
+        "dlfs",
+        OptimizerConfig::Sgd {
+            learning_rate: 0.5,
+            momentum: 0.0,
+            nesterov: false,
+            decay: 0.0,
+        },
+        3000,
+        3,
+        32,
+        3,
+    );
+    assert!(
+        h.epochs[2].val_accuracy.unwrap() > 0.75,
+        "{:?}",
+        h.epochs[2]
+    );
     assert!(h.epochs[2].loss < h.epochs[0].loss);
 }
 
@@ -68,23 +122,60 @@ fn divergence_is_reported_and_weights_stay_finite() {
     let m = common::mnist();
     let train = m.train.take(2000);
     let mut model = Sequential::new(preset("mlp:64").unwrap(), 0).unwrap();
-    model.compile(&OptimizerConfig::Sgd { learning_rate: 1e6, momentum: 0.0, nesterov: false, decay: 0.0 }, Loss::default()).unwrap();
+    model
+        .compile(
+            &OptimizerConfig::Sgd {
+                learning_rate: 1e6,
+                momentum: 0.0,
+                nesterov: false,
+                decay: 0.0,
+            },
+            Loss::default(),
+        )
+        .unwrap();
     let e = model
-        .fit(&train, FitOptions { epochs: 5, batch_size: 100, verbose: Verbosity::Silent, ..Default::default() })
+        .fit(
+            &train,
+            FitOptions {
+                epochs: 5,
+                batch_size: 100,
+                verbose: Verbosity::Silent,
+                ..Default::default()
+            },
+        )
         .unwrap_err()
         .to_string();
-    assert!(e.contains("epoch") && e.contains("step") && e.contains("lower learning rate"), "{e}");
-    assert!(model.named_params().iter().all(|(_, p)| p.value.iter().all(|v| v.is_finite())));
+    assert!(
+        e.contains("epoch") && e.contains("step") && e.contains("lower learning rate"),
+        "{e}"
+    );
+    assert!(
+        model
+            .named_params()
+            .iter()
+            .all(|(_, p)| p.value.iter().all(|v| v.is_finite()))
+    );
 }
 
 #[test]
 fn mismatched_data_is_an_error() {
     let data = common::random_dataset(10, [8, 8, 1], 10, 0);
     let mut model = Sequential::new(preset("mlp-512").unwrap(), 0).unwrap();
-    model.compile(&OptimizerConfig::adam(), Loss::default()).unwrap();
-    let e = model.fit(&data, FitOptions::default()).unwrap_err().to_string();
+    model
+        .compile(&OptimizerConfig::adam(), Loss::default())
+        .unwrap();
+    let e = model
+        .fit(&data, FitOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("784 values") && e.contains("64 values"), "{e}");
     let mut fresh = Sequential::new(preset("mlp:4").unwrap(), 0).unwrap();
     let ok = common::random_dataset(4, [28, 28, 1], 10, 0);
-    assert!(fresh.fit(&ok, FitOptions::default()).unwrap_err().to_string().contains("compile"));
+    assert!(
+        fresh
+            .fit(&ok, FitOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("compile")
+    );
 }

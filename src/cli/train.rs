@@ -29,23 +29,23 @@ pub struct TrainArgs {
     #[arg(long, default_value = "rmsprop")]
     optimizer: String,
     /// Learning rate (default: the optimizer's Keras default).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// SGD momentum.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     momentum: Option<f32>,
     /// SGD with Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
     /// Time-based learning-rate decay: lr / (1 + decay * step).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     decay: Option<f32>,
     /// Seed of the weights, shuffling and dropout.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Hold out this fraction of the training images (the last ones, as Keras) for
     /// validation, instead of validating on the test set.
-    #[arg(long, value_name = "F")]
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
     validation_split: Option<f64>,
     /// Train on the first N training images only (quick experiments).
     #[arg(long, value_name = "N")]
@@ -97,6 +97,7 @@ fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
             }
         }
     }
+    opt.build()?; // check the settings now, before any data is read
     Ok(opt)
 }
 

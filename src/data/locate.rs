@@ -186,7 +186,7 @@ pub fn download_mnist(dest: &Path, mirrors: &[&str]) -> Result<()> {
                 Err(e) => last_err = format!("{url}: {e}"),
             }
         }
-        let bytes = got.ok_or_else(|| Error::Download(last_err))?;
+        let bytes = got.ok_or(Error::Download(last_err))?;
         crate::model::io::write_atomic(&target, &bytes)?;
     }
     Ok(())

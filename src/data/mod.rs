@@ -35,7 +35,7 @@ impl Dataset {
         classes: usize,
     ) -> Result<Self> {
         let sample = image_shape.iter().product::<usize>();
-        if sample == 0 || images.len() % sample != 0 {
+        if sample == 0 || !images.len().is_multiple_of(sample) {
             return Err(Error::Shape(format!(
                 "{} pixel bytes do not divide into images of shape {image_shape:?}",
                 images.len()

@@ -86,7 +86,10 @@ impl std::fmt::Debug for Sequential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sequential")
             .field("name", &self.config.name)
-            .field("layers", &self.layers.iter().map(|l| l.name()).collect::<Vec<_>>())
+            .field(
+                "layers",
+                &self.layers.iter().map(|l| l.name()).collect::<Vec<_>>(),
+            )
             .field("params", &self.param_count())
             .finish()
     }
@@ -395,7 +398,7 @@ impl Sequential {
     /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]).
     pub fn predict_values(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         let len = self.input_len();
-        if x.is_empty() || x.len() % len != 0 {
+        if x.is_empty() || !x.len().is_multiple_of(len) {
             return Err(Error::Shape(format!(
                 "{} input values do not divide into items of {len}",
                 x.len()

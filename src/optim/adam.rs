@@ -92,7 +92,7 @@ impl Optimizer for Adam {
     }
 
     fn restore(&mut self, iterations: u64, mut state: Vec<Vec<f32>>) -> Result<()> {
-        if state.len() % 2 != 0 {
+        if !state.len().is_multiple_of(2) {
             return Err(Error::Shape(
                 "Adam: checkpoint state must hold moment pairs".into(),
             ));

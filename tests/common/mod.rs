@@ -43,10 +43,18 @@ pub fn rel_err(a: f64, b: f64) -> f64 {
 /// Checks a layer's backward against central finite differences of the scalar
 /// `L = Σ y ⊙ r` (r random), for the input and every parameter. Computes in f32, so
 /// the step is large-ish and the tolerance a few parts in a thousand.
-pub fn check_layer_gradients(layer: &mut dyn Layer, input_shape: &[usize], training: bool, seed: u64) {
+pub fn check_layer_gradients(
+    layer: &mut dyn Layer,
+    input_shape: &[usize],
+    training: bool,
+    seed: u64,
+) {
     let n: usize = input_shape.iter().product();
     // Inputs at least 0.05 from zero, so a step of h never crosses relu's kink.
-    let xs = random_vec(n, seed).iter().map(|v| v.signum() * (0.05 + 0.95 * v.abs())).collect();
+    let xs = random_vec(n, seed)
+        .iter()
+        .map(|v| v.signum() * (0.05 + 0.95 * v.abs()))
+        .collect();
     let x = Tensor::from_vec(xs, input_shape);
     let mut y = Tensor::default();
     layer.forward(&x, &mut y, training);
@@ -54,7 +62,11 @@ pub fn check_layer_gradients(layer: &mut dyn Layer, input_shape: &[usize], train
     let loss = |layer: &mut dyn Layer, x: &Tensor| -> f64 {
         let mut y = Tensor::default();
         layer.forward(x, &mut y, training);
-        y.data().iter().zip(&r).map(|(a, b)| *a as f64 * *b as f64).sum()
+        y.data()
+            .iter()
+            .zip(&r)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum()
     };
     // Analytic.
     let mut dy = Tensor::from_vec(r.clone(), y.shape());
@@ -73,7 +85,12 @@ pub fn check_layer_gradients(layer: &mut dyn Layer, input_shape: &[usize], train
         let lm = loss(layer, &xp);
         let num = (lp - lm) / (2.0 * h as f64);
         let e = rel_err(dx.data()[i] as f64, num);
-        assert!(e < 5e-3, "{}: d/dx[{i}] analytic {} numeric {num}", layer.name(), dx.data()[i]);
+        assert!(
+            e < 5e-3,
+            "{}: d/dx[{i}] analytic {} numeric {num}",
+            layer.name(),
+            dx.data()[i]
+        );
         worst = worst.max(e);
     }
     // Parameter gradients.
@@ -98,7 +115,12 @@ pub fn check_layer_gradients(layer: &mut dyn Layer, input_shape: &[usize], train
             bump(layer, h);
             let num = (lp - lm) / (2.0 * h as f64);
             let e = rel_err(g[j] as f64, num);
-            assert!(e < 5e-3, "{}: d/dparam{pi}[{j}] analytic {} numeric {num}", layer.name(), g[j]);
+            assert!(
+                e < 5e-3,
+                "{}: d/dparam{pi}[{j}] analytic {} numeric {num}",
+                layer.name(),
+                g[j]
+            );
         }
     }
     let _ = worst;

@@ -1,0 +1,231 @@
+//! The `scrawl` binary end to end: outputs, JSON, and errors that are messages (exit
+//! code non-zero, no panic, no backtrace).
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn scrawl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scrawl"))
+        .args(args)
+        .env("SCRAWL_DATA", common::mnist_dir())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = scrawl(args);
+    assert!(
+        o.status.success(),
+        "scrawl {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = scrawl(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "scrawl {args:?} should fail");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic: {err}"
+    );
+    err
+}
+
+#[test]
+fn summary_of_the_tutorial_mlp() {
+    let s = ok(&["summary", "--model", "mlp-512"]);
+    assert!(
+        s.contains("401,920") && s.contains("5,130") && s.contains("Total params: 407,050"),
+        "{s}"
+    );
+    let s = ok(&["summary", "--model", "mlp:256,128"]);
+    assert!(
+        s.contains("(None, 256)") && s.contains("(None, 128)"),
+        "{s}"
+    );
+}
+
+#[test]
+fn data_info_and_show() {
+    let s = ok(&["data", "info"]);
+    assert!(
+        s.contains("shape (60000, 28, 28)")
+            && s.contains("min 0  max 255")
+            && s.contains("1: 6742"),
+        "{s}"
+    );
+    let s = ok(&["data", "show", "--index", "0"]);
+    assert!(s.contains("train image 0, label 5"), "{s}");
+    assert!(s.contains("253") && s.contains("@@"), "{s}");
+    assert!(fails(&["data", "show", "--index", "60000"]).contains("out of range"));
+    assert!(fails(&["data", "show", "--index", "1", "--split", "val"]).contains("train or test"));
+}
+
+#[test]
+fn train_evaluate_predict_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let s = ok(&[
+        "train",
+        "--model",
+        "mlp:64",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "100",
+        "--optimizer",
+        "adam",
+        "--limit",
+        "3000",
+        "--out",
+        out_s,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+    let acc = v["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.85, "{v}");
+    assert_eq!(v["epochs"], 2);
+    assert!(v["seconds"].as_f64().unwrap() > 0.0 && v["test_loss"].as_f64().unwrap() > 0.0);
+    for f in [
+        "model.safetensors",
+        "history.csv",
+        "history.json",
+        "config.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3);
+    assert!(csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy"));
+
+    let model = out.join("model.safetensors");
+    let m = model.to_str().unwrap();
+    let e: serde_json::Value =
+        serde_json::from_str(ok(&["evaluate", "--model", m, "--json"]).trim()).unwrap();
+    assert_eq!(
+        e["accuracy"].as_f64().unwrap(),
+        acc,
+        "evaluate agrees with train at full precision"
+    );
+    let p: serde_json::Value =
+        serde_json::from_str(ok(&["predict", "--model", m, "--index", "0", "--json"]).trim())
+            .unwrap();
+    let probs: Vec<f64> = p["probabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(probs.len(), 10);
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-5);
+    assert_eq!(p["label"], 7);
+    let text = ok(&["predict", "--model", m, "--index", "0"]);
+    assert!(
+        text.contains("predicted") && text.contains("(label 7)"),
+        "{text}"
+    );
+    let s = ok(&["summary", "--model", m]);
+    assert!(s.contains("(None, 64)"), "{s}");
+}
+
+#[test]
+fn epoch_lines_look_like_keras() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--epochs",
+        "2",
+        "--limit",
+        "1000",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let line = s.lines().find(|l| l.starts_with("Epoch 2/2")).expect(&s);
+    assert!(regex_like(line), "{line}");
+    assert!(s.contains("Test loss:"), "{s}");
+    let q = ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "500",
+        "--quiet",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(q.lines().count(), 1, "--quiet prints the result only: {q}");
+}
+
+/// `Epoch 2/2 - 0.1s - loss: 0.1234 - accuracy: 0.9876 - val_loss: 0.1234 - val_accuracy: 0.9876`
+fn regex_like(line: &str) -> bool {
+    let parts: Vec<&str> = line.split(" - ").collect();
+    parts.len() == 6
+        && parts[1].ends_with('s')
+        && ["loss: ", "accuracy: ", "val_loss: ", "val_accuracy: "]
+            .iter()
+            .zip(&parts[2..])
+            .all(|(k, p)| {
+                p.starts_with(k) && p[k.len()..].len() == 6 && p[k.len()..].parse::<f64>().is_ok()
+            })
+}
+
+#[test]
+fn bad_flags_and_files_are_clear_errors() {
+    assert!(fails(&["train", "--model", "mlp-999"]).contains("unknown model 'mlp-999'"));
+    assert!(fails(&["train", "--model", "mlp:12,x"]).contains("'x' is not a layer size"));
+    assert!(fails(&["train", "--optimizer", "adagrad"]).contains("sgd, adam or rmsprop"));
+    assert!(fails(&["train", "--epochs", "0"]).contains("--epochs must be at least 1"));
+    assert!(fails(&["train", "--batch-size", "0"]).contains("--batch-size"));
+    assert!(
+        fails(&["train", "--lr", "-1", "--limit", "10"])
+            .contains("learning rate must be a positive number")
+    );
+    assert!(fails(&["train", "--optimizer", "adam", "--momentum", "0.9"]).contains("sgd only"));
+    assert!(fails(&["train", "--optimizer", "sgd", "--nesterov"]).contains("needs a momentum"));
+    assert!(
+        fails(&["train", "--validation-split", "1.5", "--limit", "10"]).contains("between 0 and 1")
+    );
+    assert!(fails(&["--threads", "0", "summary"]).contains("--threads must be at least 1"));
+    let e = fails(&["evaluate", "--model", "/nonexistent/model.safetensors"]);
+    assert!(e.contains("/nonexistent/model.safetensors"), "{e}");
+    assert!(fails(&["evaluate", "--model", "mlp-512"]).contains("preset name, not a model file"));
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"\x08\0\0\0\0\0\0\0{}garbage").unwrap();
+    let e = fails(&["evaluate", "--model", junk.to_str().unwrap()]);
+    assert!(e.contains("junk.safetensors"), "{e}");
+    let e = fails(&["data", "info", "--data", dir.path().to_str().unwrap()]);
+    assert!(e.contains("does not hold the four MNIST files"), "{e}");
+}
+
+#[test]
+fn model_config_json_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("net.json");
+    std::fs::write(&cfg, r#"{"name": "mine", "input_shape": [28, 28, 1], "layers": [
+        {"type": "Flatten"}, {"type": "Dense", "units": 32, "activation": "tanh"},
+        {"type": "Dropout", "rate": 0.2}, {"type": "Dense", "units": 10, "activation": "softmax"}]}"#).unwrap();
+    let s = ok(&["summary", "--model", cfg.to_str().unwrap()]);
+    assert!(
+        s.contains("Model: \"mine\"")
+            && s.contains("flatten (Flatten)")
+            && s.contains("dropout (Dropout)"),
+        "{s}"
+    );
+    std::fs::write(&cfg, r#"{"name": "bad", "input_shape": [28, 28, 1], "layers": [{"type": "Dense", "units": 10}]}"#).unwrap();
+    assert!(fails(&["summary", "--model", cfg.to_str().unwrap()]).contains("add a Flatten layer"));
+    std::fs::write(
+        &cfg,
+        r#"{"name": "bad", "input_shape": [784], "layers": [{"type": "Dense", "unit": 10}]}"#,
+    )
+    .unwrap();
+    let e = fails(&["summary", "--model", cfg.to_str().unwrap()]);
+    assert!(e.contains("net.json") && e.contains("line 1"), "{e}");
+}
