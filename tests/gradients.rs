@@ -42,6 +42,62 @@ fn dense_gradients_for_every_activation() {
     }
 }
 
+/// Inputs with all-zero columns (MNIST's empty borders): forward equals the plain
+/// product and the kernel rows of zero columns get exactly zero gradient.
+#[test]
+fn dense_gradients_with_zero_input_columns() {
+    let (n, k) = (6, 16);
+    let mut xs: Vec<f32> = common::random_vec(n * k, 8)
+        .iter()
+        .map(|v| v.signum() * (0.05 + 0.95 * v.abs()))
+        .collect();
+    let zero_cols = [0, 1, 2, 7, 15];
+    for row in xs.chunks_exact_mut(k) {
+        for &j in &zero_cols {
+            row[j] = 0.0;
+        }
+    }
+    let x = Tensor::from_vec(xs, &[n, k]);
+    for act in [Activation::Relu, Activation::Softmax] {
+        let mut l = build(
+            LayerConfig::Dense {
+                units: 5,
+                activation: act,
+                use_bias: true,
+            },
+            &[k],
+        );
+        common::check_layer_gradients_at(l.as_mut(), &x, true, 4);
+        // The forward equals the plain product.
+        let mut y = Tensor::default();
+        l.forward(&x, &mut y, false);
+        let p = l.params();
+        let (w, b) = (&p[0].value, &p[1].value);
+        for i in 0..n {
+            let mut z: Vec<f32> = (0..5)
+                .map(|u| b[u] + (0..k).map(|j| x.row(i)[j] * w[j * 5 + u]).sum::<f32>())
+                .collect();
+            act.forward_row(&mut z);
+            for u in 0..5 {
+                assert!(
+                    (z[u] - y.row(i)[u]).abs() < 1e-5,
+                    "row {i} unit {u}: {} vs {}",
+                    z[u],
+                    y.row(i)[u]
+                );
+            }
+        }
+        // Kernel rows of zero columns get no gradient.
+        l.for_each_param_mut(&mut |p| p.grad.fill(0.0));
+        let mut dy = Tensor::from_vec(vec![1.0; n * 5], &[n, 5]);
+        l.backward(&x, &y, &mut dy, None);
+        let g = &l.params()[0].grad;
+        for &j in &zero_cols {
+            assert!(g[j * 5..(j + 1) * 5].iter().all(|&v| v == 0.0));
+        }
+    }
+}
+
 #[test]
 fn activation_layer_gradients() {
     for act in ACTS {

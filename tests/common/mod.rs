@@ -55,9 +55,14 @@ pub fn check_layer_gradients(
         .iter()
         .map(|v| v.signum() * (0.05 + 0.95 * v.abs()))
         .collect();
-    let x = Tensor::from_vec(xs, input_shape);
+    check_layer_gradients_at(layer, &Tensor::from_vec(xs, input_shape), training, seed);
+}
+
+/// As [`check_layer_gradients`], at a given input.
+pub fn check_layer_gradients_at(layer: &mut dyn Layer, x: &Tensor, training: bool, seed: u64) {
+    let n = x.data().len();
     let mut y = Tensor::default();
-    layer.forward(&x, &mut y, training);
+    layer.forward(x, &mut y, training);
     let r = random_vec(y.data().len(), seed + 1);
     let loss = |layer: &mut dyn Layer, x: &Tensor| -> f64 {
         let mut y = Tensor::default();
@@ -72,7 +77,7 @@ pub fn check_layer_gradients(
     let mut dy = Tensor::from_vec(r.clone(), y.shape());
     let mut dx = Tensor::default();
     layer.for_each_param_mut(&mut |p| p.grad.fill(0.0));
-    layer.backward(&x, &y, &mut dy, Some(&mut dx));
+    layer.backward(x, &y, &mut dy, Some(&mut dx));
     let h = 1e-2f32;
     let mut worst = 0.0f64;
     // Input gradient, at up to 40 positions.
@@ -109,9 +114,9 @@ pub fn check_layer_gradients(
                 });
             };
             bump(layer, h);
-            let lp = loss(layer, &x);
+            let lp = loss(layer, x);
             bump(layer, -2.0 * h);
-            let lm = loss(layer, &x);
+            let lm = loss(layer, x);
             bump(layer, h);
             let num = (lp - lm) / (2.0 * h as f64);
             let e = rel_err(g[j] as f64, num);
