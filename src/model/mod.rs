@@ -300,6 +300,27 @@ impl Sequential {
         }
     }
 
+    /// Loads a batch, runs forward, and computes the loss; with `gradient`, also writes
+    /// the loss gradient into `grads[L]` (ready for `backward_pass`).
+    fn forward_loss(
+        &mut self,
+        data: &Dataset,
+        indices: &[usize],
+        training: bool,
+        gradient: bool,
+    ) -> BatchStats {
+        self.load_batch(data, indices);
+        self.forward_pass(training);
+        let last = self.layers.len();
+        let grad = if gradient {
+            Some(&mut self.grads[last])
+        } else {
+            None
+        };
+        self.loss
+            .compute(&self.acts[last], &self.labels, grad, self.logits_grad)
+    }
+
     /// One training step on the images at `indices`: forward, loss, backward, update.
     /// When the loss is not finite, returns the stats *without* updating the weights.
     pub fn train_on_batch(&mut self, data: &Dataset, indices: &[usize]) -> Result<BatchStats> {
@@ -308,48 +329,25 @@ impl Sequential {
                 "compile the model (choose an optimizer) before training it",
             ));
         }
-        self.load_batch(data, indices);
-        self.forward_pass(true);
-        let last = self.layers.len();
-        let stats = self.loss.compute(
-            &self.acts[last],
-            &self.labels,
-            Some(&mut self.grads[last]),
-            self.logits_grad,
-        );
-        if !stats.loss_sum.is_finite() {
-            return Ok(stats);
+        let stats = self.forward_loss(data, indices, true, true);
+        if stats.loss_sum.is_finite() {
+            self.backward_pass();
+            self.apply_gradients();
         }
-        self.backward_pass();
-        self.apply_gradients();
         Ok(stats)
     }
 
     /// Computes the loss gradient of one batch into the parameters' `grad` (without
     /// updating them); returns the mean loss. For gradient checks and custom loops.
     pub fn compute_gradients(&mut self, data: &Dataset, indices: &[usize], training: bool) -> f64 {
-        self.load_batch(data, indices);
-        self.forward_pass(training);
-        let last = self.layers.len();
-        let stats = self.loss.compute(
-            &self.acts[last],
-            &self.labels,
-            Some(&mut self.grads[last]),
-            self.logits_grad,
-        );
+        let stats = self.forward_loss(data, indices, training, true);
         self.backward_pass();
         stats.loss_sum / indices.len() as f64
     }
 
     /// Mean loss of one batch in inference or training mode, without gradients.
     pub fn batch_loss(&mut self, data: &Dataset, indices: &[usize], training: bool) -> f64 {
-        self.load_batch(data, indices);
-        self.forward_pass(training);
-        let last = self.layers.len();
-        self.loss
-            .compute(&self.acts[last], &self.labels, None, false)
-            .loss_sum
-            / indices.len() as f64
+        self.forward_loss(data, indices, training, false).loss_sum / indices.len() as f64
     }
 
     /// Keras's `evaluate`: mean loss and accuracy over `data`, in batches.
