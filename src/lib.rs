@@ -27,6 +27,7 @@ pub mod loss;
 pub mod model;
 pub mod optim;
 pub mod presets;
+pub mod stack;
 pub mod tensor;
 
 pub use error::{Error, Result};

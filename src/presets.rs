@@ -2,7 +2,7 @@
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
-use crate::layers::LayerConfig;
+use crate::layers::{LayerConfig, Padding, Size2};
 use crate::model::ModelConfig;
 
 /// Every preset with a one-line description.
@@ -20,6 +20,15 @@ pub const PRESETS: &[(&str, &str)] = &[
     (
         "dlfs",
         "784-50-100-10, sigmoid (\"Deep Learning from Scratch\", tutorial 003)",
+    ),
+    (
+        "cnn",
+        "conv 5x5 32 ×2, pool, conv 3x3 64 ×2, pool, dense 256 (tutorial 000's CNN)",
+    ),
+    ("cnn-deep", "cnn plus conv 2x2 128 ×2 and a third pool"),
+    (
+        "convnet",
+        "conv 3x3 32, pool, conv 3x3 64, pool, dropout 0.5 (Keras's MNIST convnet)",
     ),
 ];
 
@@ -42,9 +51,74 @@ pub fn mlp(name: &str, hidden: &[usize], activation: Activation) -> ModelConfig 
     }
 }
 
-/// The model called `name`: a preset, or `mlp:H1,H2,...` for relu hidden layers of
-/// those sizes.
+fn conv(filters: usize, size: usize, padding: Padding) -> LayerConfig {
+    LayerConfig::Conv2D {
+        filters,
+        kernel_size: Size2::square(size),
+        strides: Size2::square(1),
+        padding,
+        activation: Activation::Relu,
+        use_bias: true,
+    }
+}
+
+fn max_pool() -> LayerConfig {
+    LayerConfig::MaxPooling2D {
+        pool_size: Size2::square(2),
+        strides: None,
+        padding: Padding::Valid,
+    }
+}
+
+/// The tutorial's CNN; `deep` adds a third block of two 2×2 convolutions.
+pub fn cnn(name: &str, deep: bool) -> ModelConfig {
+    let same = Padding::Same;
+    let mut layers = vec![
+        conv(32, 5, same),
+        conv(32, 5, same),
+        max_pool(),
+        conv(64, 3, same),
+        conv(64, 3, same),
+        max_pool(),
+    ];
+    if deep {
+        layers.extend([conv(128, 2, same), conv(128, 2, same), max_pool()]);
+    }
+    layers.extend([
+        LayerConfig::Flatten,
+        dense(256, Activation::Relu),
+        dense(10, Activation::Softmax),
+    ]);
+    ModelConfig {
+        name: name.to_string(),
+        input_shape: vec![28, 28, 1],
+        layers,
+    }
+}
+
+/// Keras's "simple MNIST convnet" example.
+pub fn convnet(name: &str) -> ModelConfig {
+    ModelConfig {
+        name: name.to_string(),
+        input_shape: vec![28, 28, 1],
+        layers: vec![
+            conv(32, 3, Padding::Valid),
+            max_pool(),
+            conv(64, 3, Padding::Valid),
+            max_pool(),
+            LayerConfig::Flatten,
+            LayerConfig::Dropout { rate: 0.5 },
+            dense(10, Activation::Softmax),
+        ],
+    }
+}
+
+/// The model called `name`: a preset, `mlp:H1,H2,...` for relu hidden layers of those
+/// sizes, or a one-line stack of layers (see [`crate::stack`]).
 pub fn preset(name: &str) -> Result<ModelConfig> {
+    if crate::stack::looks_like_stack(name) {
+        return crate::stack::parse_stack(name);
+    }
     if let Some(spec) = name.strip_prefix("mlp:") {
         let hidden = spec
             .split(',')
@@ -63,10 +137,13 @@ pub fn preset(name: &str) -> Result<ModelConfig> {
         "mlp-512-1024-256" => mlp(name, &[512, 1024, 256], Activation::Relu),
         "mlp-1024-512-256-128-32" => mlp(name, &[1024, 512, 256, 128, 32], Activation::Relu),
         "dlfs" => mlp(name, &[50, 100], Activation::Sigmoid),
+        "cnn" => cnn(name, false),
+        "cnn-deep" => cnn(name, true),
+        "convnet" => convnet(name),
         _ => {
             let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
             return Err(Error::config(format!(
-                "unknown model '{name}': choose one of {}, write mlp:H1,H2,... or give a model config .json file",
+                "unknown model '{name}': choose one of {}, write mlp:H1,H2,..., a stack of layers such as \"Conv2D(32,3,activation=relu) MaxPooling2D Flatten Dense(10,activation=softmax)\", or give a model config .json file",
                 names.join(", ")
             )));
         }

@@ -122,3 +122,31 @@ fn summary_of_mlp_512_matches_keras() {
     assert!(s.contains("Total params: 407,050"), "{s}");
     assert_eq!(m.param_count(), 407_050);
 }
+
+/// A CNN with batch normalization: the moving statistics (non-trainable, changed by
+/// training) are saved and restored, so inference is identical after loading.
+#[test]
+fn cnn_with_batch_norm_round_trips_its_moving_statistics() {
+    let data = common::random_dataset(16, [28, 28, 1], 10, 2);
+    let cfg = preset("conv(4,3,same) bn relu maxpool Flatten Dense(10,softmax)").unwrap();
+    let mut m = Sequential::new(cfg, 3).unwrap();
+    m.compile(
+        &scrawl::optim::OptimizerConfig::adam(),
+        scrawl::loss::Loss::default(),
+    )
+    .unwrap();
+    let idx: Vec<usize> = (0..16).collect();
+    m.train_on_batch(&data, &idx).unwrap();
+    let moving = |m: &Sequential| -> Vec<f32> {
+        m.named_params()
+            .iter()
+            .filter(|(n, _)| n.contains("moving"))
+            .flat_map(|(_, p)| p.value.clone())
+            .collect()
+    };
+    assert!(moving(&m)[..4].iter().any(|&v| v != 0.0), "training moved the mean");
+    let bytes = m.to_bytes(&BTreeMap::new()).unwrap();
+    let (mut back, _) = Sequential::from_bytes(&bytes).unwrap();
+    assert_eq!(moving(&back), moving(&m));
+    assert_eq!(back.predict(&data, 5).unwrap(), m.predict(&data, 5).unwrap());
+}

@@ -61,6 +61,11 @@ fn training_steps_allocate_nothing_outside_gemm() {
             },
             100,
         ),
+        (
+            "conv(8,5,same,relu) bn maxpool conv(16,3,relu) avgpool(2,1,same) gap Dropout(0.2) Dense(10,softmax)",
+            OptimizerConfig::adam(),
+            64,
+        ),
     ] {
         let mut m = Sequential::new(preset(model).unwrap(), 0).unwrap();
         m.compile(&opt, Loss::default()).unwrap();

@@ -179,3 +179,24 @@ fn mismatched_data_is_an_error() {
             .contains("compile")
     );
 }
+
+/// The Keras MNIST convnet on 4,000 images, two epochs: the CNN path learns for real.
+/// Also checks a CNN trains reproducibly and survives a save/load round trip.
+#[test]
+fn convnet_on_a_few_thousand_images_reaches_90_percent() {
+    let m = common::mnist();
+    let (mut model, h) = train("convnet", OptimizerConfig::adam(), 4000, 2, 64, 3);
+    assert!(h.epochs[1].loss < h.epochs[0].loss, "{:?}", h.epochs);
+    let test = m.test.take(2000);
+    let e = model.evaluate(&test, 256).unwrap();
+    assert!(
+        e.accuracy >= 0.90,
+        "convnet test accuracy {} after 2 epochs on 4000 images",
+        e.accuracy
+    );
+    let bytes = model.to_bytes(&Default::default()).unwrap();
+    let (mut back, _) = Sequential::from_bytes(&bytes).unwrap();
+    assert_eq!(back.predict(&test, 100).unwrap(), model.predict(&test, 100).unwrap());
+    let (again, _) = train("convnet", OptimizerConfig::adam(), 4000, 2, 64, 3);
+    assert_eq!(weights(&model), weights(&again), "same seed, same weights");
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the same MLPs in scrawl and in PyTorch on this machine, one after the other,
+"""Train the same networks (MLPs and CNNs) in scrawl and in PyTorch on this machine, one after the other,
 and print seconds per epoch and the ratio scrawl / PyTorch.
 
 Same model, batch size, optimizer (with Keras's epsilon), data scaled by 1/255,
@@ -7,6 +7,7 @@ shuffled each epoch, and the test set evaluated after each epoch in both (as Ker
 validation_data does). Not part of CI. Setup: see README.md in this folder.
 
     python bench/compare/compare.py [--epochs 3] [--case mlp-512/200/adam ...]
+    python bench/compare/compare.py --epochs 2 --case cnn/128/adam
 """
 import argparse, gzip, json, os, statistics, subprocess, sys, time
 from pathlib import Path
@@ -15,12 +16,59 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def mlp(hidden):
+    """(scrawl --model, torch module builder, forward FLOPs per layer per image)"""
+    sizes = [784] + hidden + [10]
+
+    def build():
+        layers, prev = [torch.nn.Flatten()], 784
+        for h in hidden:
+            layers += [torch.nn.Linear(prev, h), torch.nn.ReLU()]
+            prev = h
+        return torch.nn.Sequential(*layers, torch.nn.Linear(prev, 10))
+
+    return "mlp:" + ",".join(map(str, hidden)), build, [2 * a * b for a, b in zip(sizes, sizes[1:])]
+
+
+def cnn():
+    """The tutorial CNN (scrawl preset `cnn`), NCHW in PyTorch."""
+    nn = torch.nn
+
+    def build():
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3136, 256), nn.ReLU(), nn.Linear(256, 10))
+
+    conv = lambda px, k, cin, cout: 2 * px * k * k * cin * cout
+    return "cnn", build, [conv(784, 5, 1, 32), conv(784, 5, 32, 32), conv(196, 3, 32, 64),
+                          conv(196, 3, 64, 64), 2 * 3136 * 256, 2 * 256 * 10]
+
+
+def convnet():
+    """Keras's simple MNIST convnet (scrawl preset `convnet`)."""
+    nn = torch.nn
+
+    def build():
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
+
+    return "convnet", build, [2 * 676 * 9 * 32, 2 * 121 * 9 * 32 * 64, 2 * 1600 * 10]
+
+
 CASES = {
-    # name: (hidden sizes, batch size, optimizer)
-    "mlp-512/200/adam": ([512], 200, "adam"),
-    "mlp-512-512/32/rmsprop": ([512, 512], 32, "rmsprop"),
-    "mlp-512-512/32/adam": ([512, 512], 32, "adam"),
+    # name: ((scrawl model, torch builder, forward FLOPs per layer), batch size, optimizer)
+    "mlp-512/200/adam": (mlp([512]), 200, "adam"),
+    "mlp-512-512/32/rmsprop": (mlp([512, 512]), 32, "rmsprop"),
+    "mlp-512-512/32/adam": (mlp([512, 512]), 32, "adam"),
+    "cnn/128/adam": (cnn(), 128, "adam"),
+    "convnet/128/adam": (convnet(), 128, "adam"),
 }
+DEFAULT_CASES = ["mlp-512/200/adam", "mlp-512-512/32/rmsprop", "mlp-512-512/32/adam"]
 
 
 def idx(path):
@@ -33,21 +81,17 @@ def idx(path):
 
 def mnist(dirpath):
     d = Path(dirpath)
-    x = idx(d / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0
+    x = idx(d / "train-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     y = idx(d / "train-labels-idx1-ubyte.gz").astype(np.int64)
-    xt = idx(d / "t10k-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0
+    xt = idx(d / "t10k-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28).astype(np.float32) / 255.0
     yt = idx(d / "t10k-labels-idx1-ubyte.gz").astype(np.int64)
     return [torch.from_numpy(a) for a in (x, y, xt, yt)]
 
 
-def torch_epochs(hidden, batch, opt_name, epochs, data):
+def torch_epochs(build, batch, opt_name, epochs, data):
     x, y, xt, yt = data
     torch.manual_seed(42)
-    layers, prev = [], 784
-    for h in hidden:
-        layers += [torch.nn.Linear(prev, h), torch.nn.ReLU()]
-        prev = h
-    model = torch.nn.Sequential(*layers, torch.nn.Linear(prev, 10))
+    model = build()
     if opt_name == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     else:
@@ -74,9 +118,8 @@ def torch_epochs(hidden, batch, opt_name, epochs, data):
     return times, acc
 
 
-def scrawl_epochs(hidden, batch, opt_name, epochs, data_dir):
+def scrawl_epochs(model, batch, opt_name, epochs, data_dir):
     exe = ROOT / "target" / "release" / "scrawl"
-    model = "mlp:" + ",".join(map(str, hidden))
     out = subprocess.run(
         [str(exe), "train", "--model", model, "--epochs", str(epochs), "--batch-size", str(batch),
          "--optimizer", opt_name, "--json", "--quiet", "--data", data_dir, "--out", "/tmp/scrawl-compare-run"],
@@ -85,11 +128,10 @@ def scrawl_epochs(hidden, batch, opt_name, epochs, data_dir):
     return [e["seconds"] for e in res["history"]], res["test_accuracy"]
 
 
-def flops_per_epoch(hidden, n=60000, n_test=10000):
-    sizes = [784] + hidden + [10]
-    fwd = sum(2 * a * b for a, b in zip(sizes, sizes[1:]))
+def flops_per_epoch(layer_flops, n=60000, n_test=10000):
+    fwd = sum(layer_flops)
     # backward: weight gradients for every layer, input gradients for all but the first
-    bwd = fwd + sum(2 * a * b for a, b in zip(sizes[1:], sizes[2:]))
+    bwd = fwd + sum(layer_flops[1:])
     return n * (fwd + bwd) + n_test * fwd
 
 
@@ -104,13 +146,13 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; epochs timed: {args.epochs} "
           f"(median; the first is warm-up when there are 3 or more)")
     print(f"{'case':26} {'scrawl s/ep':>11} {'GFLOP/s':>8} {'torch s/ep':>11} {'GFLOP/s':>8} {'ratio':>6}  acc scrawl/torch")
-    for name in args.case or list(CASES):
-        hidden, batch, opt = CASES[name]
-        st, sa = scrawl_epochs(hidden, batch, opt, args.epochs, args.data)
-        tt, ta = torch_epochs(hidden, batch, opt, args.epochs, data)
+    for name in args.case or DEFAULT_CASES:
+        (model, build, layer_flops), batch, opt = CASES[name]
+        st, sa = scrawl_epochs(model, batch, opt, args.epochs, args.data)
+        tt, ta = torch_epochs(build, batch, opt, args.epochs, data)
         skip = 1 if args.epochs >= 3 else 0
         s, t = statistics.median(st[skip:]), statistics.median(tt[skip:])
-        f = flops_per_epoch(hidden) / 1e9
+        f = flops_per_epoch(layer_flops) / 1e9
         print(f"{name:26} {s:11.3f} {f / s:8.1f} {t:11.3f} {f / t:8.1f} {s / t:6.2f}  {sa:.4f}/{ta:.4f}", flush=True)
 
 

@@ -23,7 +23,8 @@ const PARALLEL_MIN_MACS: usize = 1 << 17;
 
 /// `c = op(a) · op(b)` (or `c += …` when `accumulate`), all row-major, where
 /// `op(a)` is `m × k` and `op(b)` is `k × n`. `a` is stored `m × k`, or `k × m` when
-/// `transpose_a`; `b` is stored `k × n`, or `n × k` when `transpose_b`.
+/// `transpose_a`; `b` is stored `k × n`, or `n × k` when `transpose_b`. Large products
+/// use every thread of the pool.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
     m: usize,
@@ -35,6 +36,41 @@ pub fn matmul(
     transpose_b: bool,
     c: &mut [f32],
     accumulate: bool,
+) {
+    let threads = rayon::current_num_threads();
+    let parallel = threads > 1 && m * n * k >= PARALLEL_MIN_MACS;
+    matmul_with(m, k, n, a, transpose_a, b, transpose_b, c, accumulate, parallel);
+}
+
+/// As [`matmul`], on the calling thread only: for kernels that already split their
+/// work over the pool (the convolutions run one such product per thread).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_serial(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    transpose_a: bool,
+    b: &[f32],
+    transpose_b: bool,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    matmul_with(m, k, n, a, transpose_a, b, transpose_b, c, accumulate, false);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_with(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    transpose_a: bool,
+    b: &[f32],
+    transpose_b: bool,
+    c: &mut [f32],
+    accumulate: bool,
+    parallel: bool,
 ) {
     assert!(
         a.len() >= m * k,
@@ -74,13 +110,12 @@ pub fn matmul(
     } else {
         (n as isize, 1)
     };
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_MACS {
-        Parallelism::Rayon(threads)
+    let par = if parallel {
+        Parallelism::Rayon(rayon::current_num_threads())
     } else {
         Parallelism::None
     };
-    IN_GEMM.with(|f| f.set(true));
+    let was_in_gemm = IN_GEMM.with(|f| f.replace(true));
     // SAFETY: the asserts above guarantee every index the strides reach is in bounds,
     // and `c` does not alias `a` or `b` (it is a distinct &mut borrow).
     unsafe {
@@ -106,5 +141,5 @@ pub fn matmul(
             par,
         );
     }
-    IN_GEMM.with(|f| f.set(false));
+    IN_GEMM.with(|f| f.set(was_in_gemm));
 }

@@ -8,7 +8,7 @@ pub mod gemm;
 
 use rayon::prelude::*;
 
-pub use gemm::matmul;
+pub use gemm::{matmul, matmul_serial};
 
 /// Below this many values a row loop runs on the calling thread.
 const PARALLEL_MIN_VALUES: usize = 1 << 15;

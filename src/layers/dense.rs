@@ -134,6 +134,10 @@ impl Layer for Dense {
         }
     }
 
+    fn forward_flops(&self) -> usize {
+        2 * self.inputs * self.units
+    }
+
     fn params(&self) -> Vec<&Param> {
         if self.use_bias {
             vec![&self.kernel, &self.bias]

@@ -12,23 +12,33 @@
 //! nothing once the first batch has run.
 
 mod activation;
+mod batch_norm;
+mod conv2d;
 mod dense;
 mod dropout;
 mod flatten;
+pub mod geometry;
+mod pooling;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use activation::ActivationLayer;
+pub use batch_norm::BatchNormalization;
+pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
+pub use geometry::{Padding, Size2};
+pub use pooling::{GlobalAveragePooling2D, PoolKind, Pooling2D};
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// A trainable array: its values and the gradient accumulated for them.
+/// A layer's array of weights: its values and the gradient accumulated for them.
+/// Non-trainable state saved with the model (batch normalization's moving
+/// statistics) is a `Param` too, with `trainable == false` and no gradient.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
     /// Keras's name for it within the layer (`kernel`, `bias`, ...).
@@ -37,8 +47,11 @@ pub struct Param {
     pub shape: Vec<usize>,
     /// Current values, row-major.
     pub value: Vec<f32>,
-    /// Gradient accumulated by `backward` since the optimizer last consumed it.
+    /// Gradient accumulated by `backward` since the optimizer last consumed it
+    /// (empty when not trainable).
     pub grad: Vec<f32>,
+    /// Whether the optimizer updates it.
+    pub trainable: bool,
 }
 
 impl Param {
@@ -51,6 +64,19 @@ impl Param {
             shape,
             value,
             grad,
+            trainable: true,
+        }
+    }
+
+    /// Non-trainable state of `shape` holding `value`.
+    pub fn state(name: &'static str, shape: Vec<usize>, value: Vec<f32>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), value.len());
+        Param {
+            name,
+            shape,
+            value,
+            grad: Vec::new(),
+            trainable: false,
         }
     }
 }
@@ -87,14 +113,46 @@ pub trait Layer: Send {
         false
     }
 
-    /// Number of trainable values.
+    /// Floating-point operations of the forward pass per item, counting the
+    /// matrix products only (2 per multiply-add); backward costs twice that (once
+    /// for the parameter gradients, once for the input gradient).
+    fn forward_flops(&self) -> usize {
+        0
+    }
+
+    /// Number of values in all parameters, trainable or not.
     fn param_count(&self) -> usize {
         self.params().iter().map(|p| p.value.len()).sum()
+    }
+
+    /// Number of trainable values.
+    fn trainable_param_count(&self) -> usize {
+        self.params()
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.value.len())
+            .sum()
     }
 }
 
 fn default_true() -> bool {
     true
+}
+
+fn default_one() -> Size2 {
+    Size2::square(1)
+}
+
+fn default_two() -> Size2 {
+    Size2::square(2)
+}
+
+fn default_momentum() -> f32 {
+    0.99
+}
+
+fn default_epsilon() -> f32 {
+    1e-3
 }
 
 /// A layer's configuration: what a model file or a model config JSON stores, and what
@@ -127,6 +185,61 @@ pub enum LayerConfig {
     },
     /// Flattens each item to one axis.
     Flatten,
+    /// A 2-D convolution over `[h, w, channels]` images: `y = act(conv(x, kernel) + bias)`.
+    Conv2D {
+        /// Number of output channels.
+        filters: usize,
+        /// Window size, `3` or `[3, 3]`.
+        kernel_size: Size2,
+        /// Step between windows (default 1).
+        #[serde(default = "default_one")]
+        strides: Size2,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+        /// Activation applied to the outputs.
+        #[serde(default)]
+        activation: Activation,
+        /// Whether there is a bias.
+        #[serde(default = "default_true")]
+        use_bias: bool,
+    },
+    /// The largest value of each window, per channel.
+    MaxPooling2D {
+        /// Window size (default 2).
+        #[serde(default = "default_two")]
+        pool_size: Size2,
+        /// Step between windows (default: the window size).
+        #[serde(default)]
+        strides: Option<Size2>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+    },
+    /// The mean of each window, per channel.
+    AveragePooling2D {
+        /// Window size (default 2).
+        #[serde(default = "default_two")]
+        pool_size: Size2,
+        /// Step between windows (default: the window size).
+        #[serde(default)]
+        strides: Option<Size2>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+    },
+    /// The mean of each channel over the whole image.
+    GlobalAveragePooling2D,
+    /// Normalizes each channel by batch statistics in training and by their moving
+    /// averages in inference, then scales and shifts it.
+    BatchNormalization {
+        /// Weight of the old moving statistics in each update (default 0.99).
+        #[serde(default = "default_momentum")]
+        momentum: f32,
+        /// Added to the variance (default 0.001).
+        #[serde(default = "default_epsilon")]
+        epsilon: f32,
+    },
 }
 
 impl LayerConfig {
@@ -137,6 +250,11 @@ impl LayerConfig {
             LayerConfig::Activation { .. } => "Activation",
             LayerConfig::Dropout { .. } => "Dropout",
             LayerConfig::Flatten => "Flatten",
+            LayerConfig::Conv2D { .. } => "Conv2D",
+            LayerConfig::MaxPooling2D { .. } => "MaxPooling2D",
+            LayerConfig::AveragePooling2D { .. } => "AveragePooling2D",
+            LayerConfig::GlobalAveragePooling2D => "GlobalAveragePooling2D",
+            LayerConfig::BatchNormalization { .. } => "BatchNormalization",
         }
     }
 
@@ -147,6 +265,11 @@ impl LayerConfig {
             LayerConfig::Activation { .. } => "activation",
             LayerConfig::Dropout { .. } => "dropout",
             LayerConfig::Flatten => "flatten",
+            LayerConfig::Conv2D { .. } => "conv2d",
+            LayerConfig::MaxPooling2D { .. } => "max_pooling2d",
+            LayerConfig::AveragePooling2D { .. } => "average_pooling2d",
+            LayerConfig::GlobalAveragePooling2D => "global_average_pooling2d",
+            LayerConfig::BatchNormalization { .. } => "batch_normalization",
         }
     }
 
@@ -197,8 +320,105 @@ impl LayerConfig {
                 Box::new(Dropout::new(name, input_shape, rate, seed))
             }
             LayerConfig::Flatten => Box::new(Flatten::new(name, input_shape)),
+            LayerConfig::Conv2D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                activation,
+                use_bias,
+            } => {
+                let input = image_input(&name, "Conv2D", input_shape)?;
+                if filters == 0 {
+                    return Err(Error::config(format!(
+                        "layer {name} (Conv2D): filters must be at least 1"
+                    )));
+                }
+                check_window(&name, "Conv2D", "kernel_size", kernel_size, strides)?;
+                Box::new(
+                    Conv2D::new(
+                        name.clone(),
+                        input,
+                        filters,
+                        kernel_size,
+                        strides,
+                        padding,
+                        activation,
+                        use_bias,
+                        rng,
+                    )
+                    .ok_or_else(|| too_small(&name, "Conv2D", kernel_size, input_shape))?,
+                )
+            }
+            LayerConfig::MaxPooling2D {
+                pool_size,
+                strides,
+                padding,
+            }
+            | LayerConfig::AveragePooling2D {
+                pool_size,
+                strides,
+                padding,
+            } => {
+                let class = self.class_name();
+                let kind = match self {
+                    LayerConfig::MaxPooling2D { .. } => PoolKind::Max,
+                    _ => PoolKind::Average,
+                };
+                let input = image_input(&name, class, input_shape)?;
+                let strides = strides.unwrap_or(pool_size);
+                check_window(&name, class, "pool_size", pool_size, strides)?;
+                Box::new(
+                    Pooling2D::new(name.clone(), kind, input, pool_size, strides, padding)
+                        .ok_or_else(|| too_small(&name, class, pool_size, input_shape))?,
+                )
+            }
+            LayerConfig::GlobalAveragePooling2D => {
+                let input = image_input(&name, "GlobalAveragePooling2D", input_shape)?;
+                Box::new(GlobalAveragePooling2D::new(name, input))
+            }
+            LayerConfig::BatchNormalization { momentum, epsilon } => {
+                if !(0.0..=1.0).contains(&momentum) || !(epsilon > 0.0 && epsilon.is_finite()) {
+                    return Err(Error::config(format!(
+                        "layer {name} (BatchNormalization): momentum must be in [0, 1] and epsilon positive, got {momentum} and {epsilon}"
+                    )));
+                }
+                Box::new(BatchNormalization::new(
+                    name,
+                    input_shape,
+                    momentum,
+                    epsilon,
+                ))
+            }
         })
     }
+}
+
+/// The `[h, w, channels]` of an image input, or an error naming the layer.
+fn image_input(name: &str, class: &str, shape: &[usize]) -> Result<[usize; 3]> {
+    match *shape {
+        [h, w, c] => Ok([h, w, c]),
+        _ => Err(Error::config(format!(
+            "layer {name} ({class}) needs image inputs of shape (height, width, channels), got {}; give the model input_shape [28, 28, 1]",
+            shape_str(shape)
+        ))),
+    }
+}
+
+fn check_window(name: &str, class: &str, what: &str, size: Size2, strides: Size2) -> Result<()> {
+    if size.0.contains(&0) || strides.0.contains(&0) {
+        return Err(Error::config(format!(
+            "layer {name} ({class}): {what} and strides must be at least 1, got {size} and {strides}"
+        )));
+    }
+    Ok(())
+}
+
+fn too_small(name: &str, class: &str, window: Size2, shape: &[usize]) -> Error {
+    Error::config(format!(
+        "layer {name} ({class}): a {window} window does not fit its input {} with padding 'valid'; use padding 'same' or fewer pooling layers",
+        shape_str(shape)
+    ))
 }
 
 /// Formats a per-item shape as Keras prints it, with the batch axis: `(None, 28, 28, 1)`.

@@ -177,9 +177,28 @@ impl Sequential {
             .map_or(0, |l| l.output_shape().iter().product())
     }
 
-    /// Trainable values in all layers.
+    /// Values in all parameters, trainable or not (Keras's "Total params").
     pub fn param_count(&self) -> usize {
         self.layers.iter().map(|l| l.param_count()).sum()
+    }
+
+    /// Floating-point operations of one training step per image (forward, parameter
+    /// gradients, and input gradients for every layer but the first), counting the
+    /// matrix products only: the usual way to turn images per second into GFLOP/s.
+    pub fn training_flops_per_item(&self) -> usize {
+        let fwd: Vec<usize> = self.layers.iter().map(|l| l.forward_flops()).collect();
+        3 * fwd.iter().sum::<usize>() - fwd.first().copied().unwrap_or(0)
+    }
+
+    /// Floating-point operations of inference per image (see
+    /// [`Sequential::training_flops_per_item`]).
+    pub fn inference_flops_per_item(&self) -> usize {
+        self.layers.iter().map(|l| l.forward_flops()).sum()
+    }
+
+    /// Trainable values in all layers.
+    pub fn trainable_param_count(&self) -> usize {
+        self.layers.iter().map(|l| l.trainable_param_count()).sum()
     }
 
     /// Every parameter with its full name (`dense/kernel`, `dense/bias`, ...), in order.
@@ -294,8 +313,10 @@ impl Sequential {
         let mut slot = 0;
         for layer in &mut self.layers {
             layer.for_each_param_mut(&mut |p| {
-                opt.update(slot, p);
-                slot += 1;
+                if p.trainable {
+                    opt.update(slot, p);
+                    slot += 1;
+                }
             });
         }
     }

@@ -7,20 +7,26 @@ use crate::layers::shape_str;
 impl Sequential {
     /// The summary table as Keras prints it.
     pub fn summary(&self) -> String {
-        let rule = |c: char| c.to_string().repeat(65);
+        // Keras's column widths, widened for long layer names.
+        let names: Vec<String> = self
+            .layers()
+            .iter()
+            .map(|l| format!(" {} ({})", l.name(), l.config().class_name()))
+            .collect();
+        let w1 = names.iter().map(|n| n.chars().count() + 2).fold(29, usize::max);
+        let width = w1 + 36;
+        let rule = |c: char| c.to_string().repeat(width);
         let mut s = format!("Model: \"{}\"\n{}\n", self.config().name, rule('_'));
         s.push_str(&format!(
-            "{:<29}{:<26}{}\n{}\n",
+            "{:<w1$}{:<26}{}\n{}\n",
             " Layer (type)",
             "Output Shape",
             "Param #",
             rule('=')
         ));
-        for (i, layer) in self.layers().iter().enumerate() {
-            let cfg = layer.config();
+        for (i, (layer, name)) in self.layers().iter().zip(&names).enumerate() {
             s.push_str(&format!(
-                "{:<29}{:<26}{}\n",
-                format!(" {} ({})", layer.name(), cfg.class_name()),
+                "{name:<w1$}{:<26}{}\n",
                 shape_str(layer.output_shape()),
                 group(layer.param_count())
             ));
@@ -28,12 +34,13 @@ impl Sequential {
                 s.push('\n');
             }
         }
-        let total = self.param_count();
+        let (total, trainable) = (self.param_count(), self.trainable_param_count());
         s.push_str(&format!(
-            "{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: 0\n{}\n",
+            "{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n",
             rule('='),
             group(total),
-            group(total),
+            group(trainable),
+            group(total - trainable),
             rule('_')
         ));
         s

@@ -1,0 +1,84 @@
+//! Training-step throughput of a model (default: `cnn` at batch 128 with Adam), and
+//! the machine's GEMM peak measured in the same run, so the achieved GFLOP/s can be
+//! read as a fraction of what this CPU can do.
+//!
+//! Run: `cargo bench --bench train_step [-- MODEL BATCH STEPS]`, e.g.
+//! `cargo bench --bench train_step -- convnet 128 100`.
+
+use std::time::Instant;
+
+use scrawl::kernels::{matmul, on_pool};
+use scrawl::loss::Loss;
+use scrawl::model::Sequential;
+use scrawl::optim::OptimizerConfig;
+
+/// Best of three timings of a large square product on all threads.
+fn gemm_peak() -> f64 {
+    let n = 1536;
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b = a.clone();
+    let mut c = vec![0.0f32; n * n];
+    let flops = 2.0 * (n * n * n) as f64;
+    on_pool(|| {
+        matmul(n, n, n, &a, false, &b, false, &mut c, false);
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = Instant::now();
+            matmul(n, n, n, &a, false, &b, false, &mut c, false);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        flops / best / 1e9
+    })
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let model_name = args.first().map_or("cnn", |s| s.as_str());
+    let batch: usize = args.get(1).map_or(128, |s| s.parse().expect("BATCH"));
+    let steps: usize = args.get(2).map_or(40, |s| s.parse().expect("STEPS"));
+    let threads = scrawl::init_threads(None).unwrap();
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    let data = scrawl::data::load_mnist(&dir)
+        .map(|m| m.train)
+        .expect("the benchmark reads MNIST from ../shared/data/mnist");
+    let cfg = scrawl::presets::preset(model_name).unwrap();
+    let mut model = Sequential::new(cfg, 1).unwrap();
+    model
+        .compile(&OptimizerConfig::by_name("adam").unwrap(), Loss::default())
+        .unwrap();
+    let flops = model.training_flops_per_item() as f64;
+
+    let peak_before = gemm_peak();
+    let secs = on_pool(|| {
+        let batches: Vec<Vec<usize>> = (0..steps + 3)
+            .map(|s| ((s * batch)..((s + 1) * batch)).map(|i| i % data.len()).collect())
+            .collect();
+        for b in &batches[..3] {
+            model.train_on_batch(&data, b).unwrap();
+        }
+        let t = Instant::now();
+        for b in &batches[3..] {
+            model.train_on_batch(&data, b).unwrap();
+        }
+        t.elapsed().as_secs_f64()
+    });
+    let peak_after = gemm_peak();
+    let peak = peak_before.max(peak_after);
+    let imgs = (steps * batch) as f64 / secs;
+    let gflops = imgs * flops / 1e9;
+    println!("model {model_name}, batch {batch}, Adam, {threads} threads, {steps} steps");
+    println!(
+        "  training: {imgs:.0} images/s, {:.1} ms/step, {:.2} GFLOP per image step, {gflops:.1} GFLOP/s",
+        secs / steps as f64 * 1e3,
+        flops / 1e9
+    );
+    println!(
+        "  GEMM peak (1536³, same run): {peak:.1} GFLOP/s (before {peak_before:.1}, after {peak_after:.1})"
+    );
+    println!(
+        "  training step at {:.0}% of GEMM peak; one 60,000-image epoch ≈ {:.1} s",
+        100.0 * gflops / peak,
+        60000.0 / imgs
+    );
+}

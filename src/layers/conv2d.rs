@@ -1,0 +1,367 @@
+//! `Conv2D`: a 2-D convolution over NHWC images, `y = act(conv(x, W) + b)`, with the
+//! kernel `W` in Keras's layout `[kh, kw, in_channels, filters]`.
+//!
+//! Each output pixel's receptive field, flattened in the kernel's order, is a row of
+//! the "im2col" matrix `X̂`; then `y = X̂ · W` is one GEMM and, with `dz = dy ⊙ act'(y)`:
+//!   dW += X̂ᵀ · dz      db += Σ_rows dz      dX̂ = dz · Wᵀ, scattered back onto dx.
+//!
+//! In NHWC a receptive-field row is `kh` contiguous runs of `kw × channels` values,
+//! so im2col is a handful of copies per pixel. The batch is cut into one chunk of
+//! images per thread and each chunk is walked in bands of rows small enough that
+//! `X̂` stays in cache; each thread runs its own single-threaded GEMMs, and the
+//! kernel gradients of the chunks are summed in chunk order, so the result depends
+//! on the thread count but not on scheduling.
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::geometry::{Axis, Padding, Size2};
+use super::{Layer, LayerConfig, Param};
+use crate::activations::Activation;
+use crate::kernels::matmul_serial;
+use crate::tensor::Tensor;
+
+/// Values of `X̂` one band holds (1 MiB): a band of rows is im2col'ed, multiplied,
+/// and discarded while still in cache.
+const BAND_VALUES: usize = 1 << 18;
+
+/// The sizes of one convolution, copied into the parallel closures.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    rows: Axis,
+    cols: Axis,
+    channels: usize,
+    filters: usize,
+}
+
+impl Geometry {
+    /// Values in one receptive field: the GEMM's inner dimension.
+    fn patch(&self) -> usize {
+        self.rows.window * self.cols.window * self.channels
+    }
+    /// Output pixels per image.
+    fn pixels(&self) -> usize {
+        self.rows.output * self.cols.output
+    }
+    fn in_len(&self) -> usize {
+        self.rows.input * self.cols.input * self.channels
+    }
+    fn out_len(&self) -> usize {
+        self.pixels() * self.filters
+    }
+    /// Rows of `X̂` per band.
+    fn band(&self) -> usize {
+        (BAND_VALUES / self.patch()).clamp(8, self.pixels().max(8))
+    }
+
+    /// For each of `rows` output pixels starting at pixel `row0` of a chunk of
+    /// images, calls `f(range_in_patch_rows, Some(offset_in_images))` for every
+    /// contiguous run of its receptive field inside the image, and
+    /// `f(range_in_patch_rows, None)` for every run in the padding.
+    #[inline]
+    fn walk(
+        &self,
+        row0: usize,
+        rows: usize,
+        mut f: impl FnMut(std::ops::Range<usize>, Option<usize>),
+    ) {
+        let (p, c, w) = (self.pixels(), self.channels, self.cols.input);
+        let (kh, kw) = (self.rows.window, self.cols.window);
+        let seg = kw * c;
+        let k = self.patch();
+        for r in 0..rows {
+            let g = row0 + r;
+            let (img, pix) = (g / p, g % p);
+            let (oy, ox) = (pix / self.cols.output, pix % self.cols.output);
+            let (ylo, yhi, ystart) = self.rows.span(oy);
+            let (xlo, xhi, xstart) = self.cols.span(ox);
+            let base = r * k;
+            if ylo > 0 {
+                f(base..base + ylo * seg, None);
+            }
+            if yhi < kh {
+                f(base + yhi * seg..base + k, None);
+            }
+            for ky in ylo..yhi {
+                let s = base + ky * seg;
+                if xlo > 0 {
+                    f(s..s + xlo * c, None);
+                }
+                if xhi < kw {
+                    f(s + xhi * c..s + seg, None);
+                }
+                if xhi > xlo {
+                    let iy = (ystart + ky as isize) as usize;
+                    let ix = (xstart + xlo as isize) as usize;
+                    let src = img * self.in_len() + (iy * w + ix) * c;
+                    f(s + xlo * c..s + xhi * c, Some(src));
+                }
+            }
+        }
+    }
+
+    /// Writes rows `row0..row0 + rows` of `X̂` for the images in `x` into `col`.
+    fn im2col(&self, x: &[f32], row0: usize, rows: usize, col: &mut [f32]) {
+        let col = &mut col[..rows * self.patch()];
+        self.walk(row0, rows, |dst, src| match src {
+            Some(src) => {
+                let len = dst.len();
+                col[dst].copy_from_slice(&x[src..src + len]);
+            }
+            None => col[dst].fill(0.0),
+        });
+    }
+
+    /// Adds rows `row0..row0 + rows` of `dX̂` back onto the images' gradient `dx`.
+    fn col2im(&self, dcol: &[f32], row0: usize, rows: usize, dx: &mut [f32]) {
+        self.walk(row0, rows, |src, dst| {
+            if let Some(dst) = dst {
+                let len = src.len();
+                for (d, s) in dx[dst..dst + len].iter_mut().zip(&dcol[src]) {
+                    *d += s;
+                }
+            }
+        });
+    }
+}
+
+/// One thread's buffers, kept between batches.
+#[derive(Default)]
+struct Scratch {
+    col: Vec<f32>,
+    dcol: Vec<f32>,
+    dw: Vec<f32>,
+    db: Vec<f32>,
+}
+
+/// A 2-D convolution layer over NHWC images.
+pub struct Conv2D {
+    name: String,
+    kernel_size: Size2,
+    strides: Size2,
+    padding: Padding,
+    activation: Activation,
+    use_bias: bool,
+    geom: Geometry,
+    kernel: Param,
+    bias: Param,
+    out_shape: [usize; 3],
+    scratch: Vec<Scratch>,
+}
+
+impl Conv2D {
+    /// A convolution of `input` (`[h, w, channels]`) with Keras's initialization:
+    /// Glorot-uniform kernel (fans counted over the receptive field), zero bias.
+    /// `None` when no window fits the input.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        input: [usize; 3],
+        filters: usize,
+        kernel_size: Size2,
+        strides: Size2,
+        padding: Padding,
+        activation: Activation,
+        use_bias: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<Self> {
+        let [kh, kw] = kernel_size.0;
+        let rows = Axis::new(input[0], kh, strides.0[0], padding)?;
+        let cols = Axis::new(input[1], kw, strides.0[1], padding)?;
+        let geom = Geometry {
+            rows,
+            cols,
+            channels: input[2],
+            filters,
+        };
+        let k = geom.patch();
+        let limit = (6.0 / ((kh * kw) * (input[2] + filters)) as f64).sqrt() as f32;
+        let w = (0..k * filters)
+            .map(|_| rng.random_range(-limit..limit))
+            .collect();
+        let bias_len = if use_bias { filters } else { 0 };
+        Some(Conv2D {
+            name,
+            kernel_size,
+            strides,
+            padding,
+            activation,
+            use_bias,
+            geom,
+            kernel: Param::new("kernel", vec![kh, kw, input[2], filters], w),
+            bias: Param::new("bias", vec![bias_len], vec![0.0; bias_len]),
+            out_shape: [rows.output, cols.output, filters],
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Images per chunk for a batch of `n`, and makes sure every chunk has buffers.
+    fn prepare(&mut self, n: usize, backward: bool) -> usize {
+        let threads = rayon::current_num_threads().max(1);
+        let per = n.div_ceil(threads).max(1);
+        let chunks = n.div_ceil(per);
+        if self.scratch.len() < chunks {
+            self.scratch.resize_with(chunks, Scratch::default);
+        }
+        let band = self.geom.band() * self.geom.patch();
+        let (kf, f) = (self.geom.patch() * self.geom.filters, self.geom.filters);
+        for s in &mut self.scratch[..chunks] {
+            s.col.resize(band, 0.0);
+            if backward {
+                s.dcol.resize(band, 0.0);
+                s.dw.resize(kf, 0.0);
+                s.db.resize(f, 0.0);
+            }
+        }
+        per
+    }
+}
+
+impl Layer for Conv2D {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Conv2D {
+            filters: self.geom.filters,
+            kernel_size: self.kernel_size,
+            strides: self.strides,
+            padding: self.padding,
+            activation: self.activation,
+            use_bias: self.use_bias,
+        }
+    }
+
+    fn output_shape(&self) -> &[usize] {
+        &self.out_shape
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        let n = x.batch();
+        y.set_shape(&[n, self.out_shape[0], self.out_shape[1], self.out_shape[2]]);
+        if n == 0 {
+            return;
+        }
+        let per = self.prepare(n, false);
+        let g = self.geom;
+        let (k, f, band) = (g.patch(), g.filters, g.band());
+        let (kernel, bias) = (&self.kernel.value, &self.bias.value);
+        let (act, use_bias) = (self.activation, self.use_bias);
+        let x = x.data();
+        y.data_mut()
+            .par_chunks_mut(per * g.out_len())
+            .zip(self.scratch.par_iter_mut())
+            .enumerate()
+            .for_each(|(ci, (yc, s))| {
+                let xc = &x[ci * per * g.in_len()..];
+                let total = yc.len() / f;
+                let mut r0 = 0;
+                while r0 < total {
+                    let r = band.min(total - r0);
+                    g.im2col(xc, r0, r, &mut s.col);
+                    let out = &mut yc[r0 * f..(r0 + r) * f];
+                    matmul_serial(r, k, f, &s.col, false, kernel, false, out, false);
+                    for row in out.chunks_exact_mut(f) {
+                        if use_bias {
+                            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                        }
+                        act.forward_row(row);
+                    }
+                    r0 += r;
+                }
+            });
+    }
+
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        let n = x.batch();
+        if n == 0 {
+            return;
+        }
+        let per = self.prepare(n, true);
+        let g = self.geom;
+        let (k, f, band) = (g.patch(), g.filters, g.band());
+        let kernel = &self.kernel.value;
+        let act = self.activation;
+        let (x, y) = (x.data(), y.data());
+        let chunk = |ci: usize, dyc: &mut [f32], dxc: Option<&mut [f32]>, s: &mut Scratch| {
+            let xc = &x[ci * per * g.in_len()..];
+            let yc = &y[ci * per * g.out_len()..];
+            s.dw.fill(0.0);
+            s.db.fill(0.0);
+            let mut dxc = dxc;
+            if let Some(d) = dxc.as_deref_mut() {
+                d.fill(0.0);
+            }
+            let total = dyc.len() / f;
+            let mut r0 = 0;
+            while r0 < total {
+                let r = band.min(total - r0);
+                let dz = &mut dyc[r0 * f..(r0 + r) * f];
+                if act != Activation::Linear {
+                    for (d, yr) in dz.chunks_exact_mut(f).zip(yc[r0 * f..].chunks_exact(f)) {
+                        act.backward_row(yr, d);
+                    }
+                }
+                for row in dz.chunks_exact(f) {
+                    s.db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                }
+                g.im2col(xc, r0, r, &mut s.col);
+                matmul_serial(k, r, f, &s.col, true, dz, false, &mut s.dw, true);
+                if let Some(d) = dxc.as_deref_mut() {
+                    matmul_serial(r, f, k, dz, false, kernel, true, &mut s.dcol, false);
+                    g.col2im(&s.dcol, r0, r, d);
+                }
+                r0 += r;
+            }
+        };
+        let dyd = dy.data_mut();
+        let cy = per * g.out_len();
+        match dx {
+            Some(dx) => {
+                dx.set_shape(&[n, g.rows.input, g.cols.input, g.channels]);
+                dyd.par_chunks_mut(cy)
+                    .zip(dx.data_mut().par_chunks_mut(per * g.in_len()))
+                    .zip(self.scratch.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(ci, ((dyc, dxc), s))| chunk(ci, dyc, Some(dxc), s));
+            }
+            None => {
+                dyd.par_chunks_mut(cy)
+                    .zip(self.scratch.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(ci, (dyc, s))| chunk(ci, dyc, None, s));
+            }
+        }
+        for s in &self.scratch[..n.div_ceil(per)] {
+            for (a, v) in self.kernel.grad.iter_mut().zip(&s.dw) {
+                *a += v;
+            }
+            if self.use_bias {
+                for (a, v) in self.bias.grad.iter_mut().zip(&s.db) {
+                    *a += v;
+                }
+            }
+        }
+    }
+
+    fn forward_flops(&self) -> usize {
+        2 * self.geom.pixels() * self.geom.patch() * self.geom.filters
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        if self.use_bias {
+            vec![&self.kernel, &self.bias]
+        } else {
+            vec![&self.kernel]
+        }
+    }
+
+    fn for_each_param_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        f(&mut self.kernel);
+        if self.use_bias {
+            f(&mut self.bias);
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Convolution, pooling and batch normalization: forward against naive loops written
+//! independently of the layers' geometry code, finite-difference gradients, and a
+//! whole small CNN.
+
+mod common;
+
+use common::{check_layer_gradients, random_dataset, random_vec, rel_err};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scrawl::activations::Activation;
+use scrawl::layers::{Layer, LayerConfig, Padding, Size2};
+use scrawl::model::{ModelConfig, Sequential};
+use scrawl::tensor::Tensor;
+
+fn build(cfg: LayerConfig, input: &[usize]) -> Box<dyn Layer> {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    cfg.build("layer".into(), input, &mut rng, 11).unwrap()
+}
+
+/// TensorFlow's output length and leading padding, derived from its documentation.
+fn tf_axis(input: usize, k: usize, s: usize, same: bool) -> (usize, usize) {
+    if same {
+        let out = input.div_ceil(s);
+        let total = ((out - 1) * s + k).saturating_sub(input);
+        (out, total / 2)
+    } else {
+        ((input - k) / s + 1, 0)
+    }
+}
+
+fn conv_cfg(f: usize, k: [usize; 2], s: [usize; 2], pad: Padding, act: Activation) -> LayerConfig {
+    LayerConfig::Conv2D {
+        filters: f,
+        kernel_size: Size2(k),
+        strides: Size2(s),
+        padding: pad,
+        activation: act,
+        use_bias: true,
+    }
+}
+
+/// (h, w, c, filters, kernel, strides, padding, batch)
+type Case = (usize, usize, usize, usize, [usize; 2], [usize; 2], Padding, usize);
+
+const CASES: &[Case] = &[
+    (7, 7, 1, 4, [3, 3], [1, 1], Padding::Same, 3),
+    (7, 7, 1, 4, [3, 3], [1, 1], Padding::Valid, 3),
+    (8, 6, 3, 5, [3, 2], [2, 2], Padding::Same, 2),
+    (9, 9, 2, 3, [5, 5], [2, 1], Padding::Valid, 1),
+    (6, 5, 4, 2, [2, 2], [2, 2], Padding::Same, 5),
+    (5, 5, 2, 3, [4, 4], [3, 3], Padding::Same, 2),
+    // Patches of 1,600 values: each image spans two bands of the im2col buffer.
+    (14, 14, 64, 8, [5, 5], [1, 1], Padding::Same, 3),
+];
+
+#[test]
+fn conv2d_forward_matches_naive_loops() {
+    for &(h, w, c, f, k, s, pad, n) in CASES {
+        let mut l = build(conv_cfg(f, k, s, pad, Activation::Linear), &[h, w, c]);
+        // A nonzero bias, so it is checked too.
+        l.for_each_param_mut(&mut |p| {
+            if p.name == "bias" {
+                p.value = random_vec(f, 3);
+            }
+        });
+        let x = Tensor::from_vec(random_vec(n * h * w * c, 1), &[n, h, w, c]);
+        let mut y = Tensor::default();
+        l.forward(&x, &mut y, false);
+        let same = pad == Padding::Same;
+        let (oh, pt) = tf_axis(h, k[0], s[0], same);
+        let (ow, pl) = tf_axis(w, k[1], s[1], same);
+        assert_eq!(y.shape(), &[n, oh, ow, f], "case {h}x{w}x{c} k{k:?} s{s:?}");
+        let p = l.params();
+        let (wt, b) = (&p[0].value, &p[1].value);
+        for i in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for o in 0..f {
+                        let mut acc = b[o] as f64;
+                        for ky in 0..k[0] {
+                            for kx in 0..k[1] {
+                                let iy = (oy * s[0] + ky) as isize - pt as isize;
+                                let ix = (ox * s[1] + kx) as isize - pl as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                    continue;
+                                }
+                                for ci in 0..c {
+                                    let xv = x.data()
+                                        [((i * h + iy as usize) * w + ix as usize) * c + ci];
+                                    let wv = wt[((ky * k[1] + kx) * c + ci) * f + o];
+                                    acc += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                        let got = y.data()[((i * oh + oy) * ow + ox) * f + o];
+                        assert!(
+                            (acc - got as f64).abs() < 1e-4,
+                            "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?}: y[{i},{oy},{ox},{o}] = {got}, want {acc}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn conv2d_gradients() {
+    for (ci, &(h, w, c, f, k, s, pad, n)) in CASES.iter().enumerate() {
+        for act in [Activation::Linear, Activation::Tanh] {
+            let mut l = build(conv_cfg(f, k, s, pad, act), &[h, w, c]);
+            check_layer_gradients(l.as_mut(), &[n, h, w, c], true, 20 + ci as u64);
+        }
+    }
+    // Without a bias.
+    let mut l = build(
+        LayerConfig::Conv2D {
+            filters: 3,
+            kernel_size: Size2::square(3),
+            strides: Size2::square(1),
+            padding: Padding::Same,
+            activation: Activation::Sigmoid,
+            use_bias: false,
+        },
+        &[5, 5, 2],
+    );
+    assert_eq!(l.params().len(), 1);
+    check_layer_gradients(l.as_mut(), &[2, 5, 5, 2], true, 30);
+}
+
+fn pool_cfg(max: bool, size: usize, strides: Option<usize>, pad: Padding) -> LayerConfig {
+    let (pool_size, strides) = (Size2::square(size), strides.map(Size2::square));
+    if max {
+        LayerConfig::MaxPooling2D {
+            pool_size,
+            strides,
+            padding: pad,
+        }
+    } else {
+        LayerConfig::AveragePooling2D {
+            pool_size,
+            strides,
+            padding: pad,
+        }
+    }
+}
+
+#[test]
+fn pooling_forward_matches_naive_loops() {
+    let (n, h, w, c) = (2, 7, 6, 3);
+    let x = Tensor::from_vec(random_vec(n * h * w * c, 5), &[n, h, w, c]);
+    for max in [true, false] {
+        for (size, stride, pad) in [
+            (2, None, Padding::Valid),
+            (2, None, Padding::Same),
+            (3, Some(2), Padding::Same),
+            (3, Some(1), Padding::Valid),
+        ] {
+            let mut l = build(pool_cfg(max, size, stride, pad), &[h, w, c]);
+            let mut y = Tensor::default();
+            l.forward(&x, &mut y, false);
+            let s = stride.unwrap_or(size);
+            let same = pad == Padding::Same;
+            let (oh, pt) = tf_axis(h, size, s, same);
+            let (ow, pl) = tf_axis(w, size, s, same);
+            assert_eq!(y.shape(), &[n, oh, ow, c]);
+            for i in 0..n {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for ch in 0..c {
+                            let mut vals = Vec::new();
+                            for ky in 0..size {
+                                for kx in 0..size {
+                                    let iy = (oy * s + ky) as isize - pt as isize;
+                                    let ix = (ox * s + kx) as isize - pl as isize;
+                                    if iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize {
+                                        vals.push(
+                                            x.data()[((i * h + iy as usize) * w + ix as usize)
+                                                * c
+                                                + ch],
+                                        );
+                                    }
+                                }
+                            }
+                            let want = if max {
+                                vals.iter().cloned().fold(f32::MIN, f32::max)
+                            } else {
+                                vals.iter().sum::<f32>() / vals.len() as f32
+                            };
+                            let got = y.data()[((i * oh + oy) * ow + ox) * c + ch];
+                            assert!((want - got).abs() < 1e-6, "max={max} size {size}: {got} vs {want}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pooling_gradients() {
+    for max in [true, false] {
+        for (size, stride, pad) in [
+            (2, None, Padding::Valid),
+            (2, None, Padding::Same),
+            (3, Some(2), Padding::Same),
+            (3, Some(1), Padding::Valid),
+        ] {
+            let mut l = build(pool_cfg(max, size, stride, pad), &[7, 6, 3]);
+            check_layer_gradients(l.as_mut(), &[2, 7, 6, 3], true, 40);
+        }
+    }
+    let mut l = build(LayerConfig::GlobalAveragePooling2D, &[4, 5, 3]);
+    assert_eq!(l.output_shape(), &[3]);
+    check_layer_gradients(l.as_mut(), &[2, 4, 5, 3], true, 41);
+}
+
+#[test]
+fn batch_norm_normalizes_and_tracks_moving_statistics() {
+    let mut l = build(
+        LayerConfig::BatchNormalization {
+            momentum: 0.9,
+            epsilon: 1e-3,
+        },
+        &[3, 3, 2],
+    );
+    // Channel 0 has mean ≈ 5 and variance ≈ 4; channel 1 mean ≈ -1, variance ≈ 0.25.
+    let n = 50;
+    let r = random_vec(n * 18, 9);
+    let xs: Vec<f32> = r
+        .chunks_exact(2)
+        .flat_map(|p| [5.0 + 2.0 * 1.7 * p[0], -1.0 + 0.5 * 1.7 * p[1]])
+        .collect();
+    let x = Tensor::from_vec(xs.clone(), &[n, 3, 3, 2]);
+    let mut y = Tensor::default();
+    l.forward(&x, &mut y, true);
+    for ch in 0..2 {
+        let v: Vec<f64> = y.data().iter().skip(ch).step_by(2).map(|&v| v as f64).collect();
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64;
+        assert!(mean.abs() < 1e-5, "channel {ch} mean {mean}");
+        assert!((var - 1.0).abs() < 1e-2, "channel {ch} variance {var}");
+        // Moving mean moved 10% of the way from 0 to the batch mean.
+        let xm: f64 = xs.iter().skip(ch).step_by(2).map(|&v| v as f64).sum::<f64>() / v.len() as f64;
+        let mm = l.params()[2].value[ch] as f64;
+        assert!((mm - 0.1 * xm).abs() < 1e-4, "moving mean {mm} vs {}", 0.1 * xm);
+    }
+    assert_eq!(l.trainable_param_count(), 4);
+    assert_eq!(l.param_count(), 8);
+}
+
+#[test]
+fn batch_norm_gradients() {
+    for shape in [vec![3, 3, 2], vec![7]] {
+        for training in [true, false] {
+            let mut l = build(
+                LayerConfig::BatchNormalization {
+                    momentum: 0.99,
+                    epsilon: 1e-3,
+                },
+                &shape,
+            );
+            // Non-trivial γ and β (and moving statistics, for inference mode).
+            l.for_each_param_mut(&mut |p| {
+                let len = p.value.len();
+                let r = random_vec(len, 50 + len as u64);
+                match p.name {
+                    "gamma" => p.value = r.iter().map(|v| 1.0 + 0.5 * v).collect(),
+                    "beta" | "moving_mean" => p.value = r,
+                    _ => p.value = r.iter().map(|v| 1.0 + 0.5 * v.abs()).collect(),
+                }
+            });
+            let mut input = vec![4];
+            input.extend(&shape);
+            check_layer_gradients(l.as_mut(), &input, training, 51);
+        }
+    }
+}
+
+/// A small CNN with every new layer: the mean loss's gradient w.r.t. every parameter.
+#[test]
+fn whole_cnn_gradients() {
+    let layers = vec![
+        conv_cfg(3, [3, 3], [1, 1], Padding::Same, Activation::Tanh),
+        LayerConfig::BatchNormalization {
+            momentum: 0.99,
+            epsilon: 1e-3,
+        },
+        pool_cfg(true, 2, None, Padding::Valid),
+        conv_cfg(4, [2, 2], [1, 1], Padding::Valid, Activation::Sigmoid),
+        pool_cfg(false, 2, Some(1), Padding::Same),
+        LayerConfig::Flatten,
+        LayerConfig::Dense {
+            units: 5,
+            activation: Activation::Softmax,
+            use_bias: true,
+        },
+    ];
+    let cfg = ModelConfig {
+        name: "t".into(),
+        input_shape: vec![6, 6, 1],
+        layers,
+    };
+    let data = random_dataset(5, [6, 6, 1], 5, 3);
+    let idx: Vec<usize> = (0..5).collect();
+    let mut m = Sequential::new(cfg, 5).unwrap();
+    m.compute_gradients(&data, &idx, true);
+    let params: Vec<(String, Vec<f32>)> = m
+        .named_params()
+        .into_iter()
+        .filter(|(_, p)| p.trainable)
+        .map(|(n, p)| (n, p.grad.clone()))
+        .collect();
+    assert_eq!(params.len(), 8);
+    let h = 2e-3f32;
+    for (name, grad) in params {
+        for (j, &g) in grad.iter().enumerate().step_by(3) {
+            let bump = |m: &mut Sequential, d: f32| {
+                m.for_each_param_mut(|n, p| {
+                    if n == name {
+                        p.value[j] += d;
+                    }
+                })
+            };
+            bump(&mut m, h);
+            let lp = m.batch_loss(&data, &idx, true);
+            bump(&mut m, -2.0 * h);
+            let lm = m.batch_loss(&data, &idx, true);
+            bump(&mut m, h);
+            let num = (lp - lm) / (2.0 * h as f64);
+            assert!(
+                rel_err(g as f64, num) < 1e-2,
+                "{name}[{j}]: analytic {g} numeric {num}"
+            );
+        }
+    }
+}
+
+#[test]
+fn preset_summaries_match_keras() {
+    let m = Sequential::new(scrawl::presets::preset("cnn").unwrap(), 1).unwrap();
+    let s = m.summary();
+    for (row, params) in [
+        ("conv2d (Conv2D)", "832"),
+        ("conv2d_1 (Conv2D)", "25,632"),
+        ("conv2d_2 (Conv2D)", "18,496"),
+        ("conv2d_3 (Conv2D)", "36,928"),
+        ("dense (Dense)", "803,072"),
+        ("dense_1 (Dense)", "2,570"),
+    ] {
+        let line = s.lines().find(|l| l.contains(row)).unwrap_or_else(|| panic!("{s}"));
+        assert!(line.trim_end().ends_with(params), "{line}");
+    }
+    assert!(s.contains("(None, 28, 28, 32)") && s.contains("(None, 7, 7, 64)"), "{s}");
+    assert!(s.contains("Total params: 887,530"), "{s}");
+    let m = Sequential::new(scrawl::presets::preset("convnet").unwrap(), 1).unwrap();
+    assert_eq!(m.param_count(), 34_826, "{}", m.summary());
+    let m = Sequential::new(scrawl::presets::preset("cnn-deep").unwrap(), 1).unwrap();
+    assert!(m.summary().contains("(None, 3, 3, 128)"), "{}", m.summary());
+}
+
+#[test]
+fn bad_image_layer_configs_are_clear_errors() {
+    let json = r#"{"name": "x", "input_shape": [28, 28, 1], "layers": [
+        {"type": "Conv2D", "filters": 8, "kernel_size": [3, 3], "padding": "same"},
+        {"type": "MaxPooling2D"}, {"type": "Flatten"},
+        {"type": "Dense", "units": 10, "activation": "softmax"}]}"#;
+    let cfg: ModelConfig = serde_json::from_str(json).unwrap();
+    assert_eq!(Sequential::new(cfg, 0).unwrap().param_count(), 80 + 14 * 14 * 8 * 10 + 10);
+    for (layer, needle) in [
+        (r#"{"type": "Conv2D", "filters": 8, "kernel_size": 30}"#, "does not fit"),
+        (r#"{"type": "Conv2D", "filters": 0, "kernel_size": 3}"#, "filters"),
+        (r#"{"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": 0}"#, "strides"),
+        (r#"{"type": "MaxPooling2D", "pool_size": [0, 2]}"#, "pool_size"),
+        (r#"{"type": "BatchNormalization", "momentum": 2}"#, "momentum"),
+    ] {
+        let json = format!(
+            r#"{{"name": "x", "input_shape": [28, 28, 1], "layers": [{layer}, {{"type": "Flatten"}}, {{"type": "Dense", "units": 10}}]}}"#
+        );
+        let cfg: ModelConfig = serde_json::from_str(&json).unwrap();
+        let err = Sequential::new(cfg, 0).unwrap_err().to_string();
+        assert!(err.contains(needle), "{layer}: {err}");
+    }
+    // Conv2D on a flat input.
+    let json = r#"{"name": "x", "input_shape": [784], "layers": [
+        {"type": "Conv2D", "filters": 8, "kernel_size": 3}]}"#;
+    let cfg: ModelConfig = serde_json::from_str(json).unwrap();
+    let err = Sequential::new(cfg, 0).unwrap_err().to_string();
+    assert!(err.contains("[28, 28, 1]"), "{err}");
+    // A kernel size that is neither a number nor a pair.
+    let json = r#"{"name": "x", "input_shape": [28, 28, 1], "layers": [
+        {"type": "Conv2D", "filters": 8, "kernel_size": "big"}]}"#;
+    let err = serde_json::from_str::<ModelConfig>(json).unwrap_err().to_string();
+    assert!(err.contains("expected a size"), "{err}");
+}
+
+#[test]
+fn one_line_stacks_build_the_same_models_as_config_files() {
+    let stack = scrawl::stack::parse_stack(
+        "Conv2D(32,3,activation=relu) MaxPooling2D conv(64, 3x3, activation=relu), maxpool \
+         Flatten Dropout(0.5) Dense(10,softmax)",
+    )
+    .unwrap();
+    let preset = scrawl::presets::preset("convnet").unwrap();
+    assert_eq!(stack.layers, preset.layers);
+    assert_eq!(stack.input_shape, vec![28, 28, 1]);
+    // The CLI's --model goes through preset(), which recognizes a stack.
+    let m = scrawl::presets::preset("Dense(64,relu) Dense(10,activation=softmax)").unwrap();
+    assert_eq!(m.input_shape, vec![784]);
+    assert_eq!(m.layers.len(), 2);
+    let a = scrawl::presets::preset("Conv2D(32,5,same,relu)").unwrap();
+    let b = scrawl::presets::preset("Conv2D(filters=32,kernel_size=5x5,padding=same,activation=relu,strides=1)").unwrap();
+    assert_eq!(a.layers, b.layers);
+    assert_eq!(a.layers[0], scrawl::presets::preset("cnn").unwrap().layers[0]);
+    let m = scrawl::presets::preset("conv(8,3,2,same) bn relu gap Dense(10,softmax)").unwrap();
+    assert!(matches!(m.layers[2], LayerConfig::Activation { activation: Activation::Relu }));
+    assert_eq!(Sequential::new(m, 0).unwrap().trainable_param_count(), 80 + 16 + 90);
+    for (spec, needle) in [
+        ("Conv2D(32,big) Flatten", "expected a size"),
+        ("Conv2D(32,3,1,same,relu,7)", "too many positional"),
+        ("Conv2D(32,3,1,same,relu,linear)", "given twice"),
+        ("Conv2D(32,3) Dense(10", "unmatched '('"),
+        ("Conv2D(32,3,kernel=3)", "unknown field `kernel`"),
+        ("Conv2D(32,3) Pool(2)", "unknown layer 'Pool'"),
+        ("Dense(units=3,4)", "after a key=value"),
+        ("Dense(3,units=4)", "given twice"),
+    ] {
+        let err = scrawl::stack::parse_stack(spec).unwrap_err().to_string();
+        assert!(err.contains(needle), "{spec}: {err}");
+    }
+}
