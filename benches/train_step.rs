@@ -32,7 +32,10 @@ fn gemm_peak() -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let model_name = args.first().map_or("cnn", |s| s.as_str());
     let batch: usize = args.get(1).map_or(128, |s| s.parse().expect("BATCH"));
     let steps: usize = args.get(2).map_or(40, |s| s.parse().expect("STEPS"));
@@ -52,7 +55,11 @@ fn main() {
     let peak_before = gemm_peak();
     let secs = on_pool(|| {
         let batches: Vec<Vec<usize>> = (0..steps + 3)
-            .map(|s| ((s * batch)..((s + 1) * batch)).map(|i| i % data.len()).collect())
+            .map(|s| {
+                ((s * batch)..((s + 1) * batch))
+                    .map(|i| i % data.len())
+                    .collect()
+            })
             .collect();
         for b in &batches[..3] {
             model.train_on_batch(&data, b).unwrap();

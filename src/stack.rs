@@ -192,7 +192,9 @@ pub fn parse_stack(spec: &str) -> Result<ModelConfig> {
     let image = layers.first().is_some_and(|l| {
         !matches!(
             l,
-            LayerConfig::Dense { .. } | LayerConfig::Dropout { .. } | LayerConfig::Activation { .. }
+            LayerConfig::Dense { .. }
+                | LayerConfig::Dropout { .. }
+                | LayerConfig::Activation { .. }
         ) || layers.iter().any(|l| {
             matches!(
                 l,

@@ -229,3 +229,44 @@ fn model_config_json_file() {
     let e = fails(&["summary", "--model", cfg.to_str().unwrap()]);
     assert!(e.contains("net.json") && e.contains("line 1"), "{e}");
 }
+
+/// A CNN given on the command line as a one-line stack trains, saves, and evaluates;
+/// a bad stack is a message naming the layer.
+#[test]
+fn train_a_cnn_given_as_a_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let s = ok(&[
+        "train",
+        "--model",
+        "Conv2D(8,3,same,relu) MaxPooling2D Flatten Dense(10,softmax)",
+        "--limit",
+        "1000",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "50",
+        "--optimizer",
+        "adam",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(s.contains("test accuracy"), "{s}");
+    let model = out.join("model.safetensors");
+    let e = ok(&["evaluate", "--model", model.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(e.trim()).unwrap();
+    assert!(v["accuracy"].as_f64().unwrap() > 0.5, "{e}");
+    let s = ok(&["summary", "--model", model.to_str().unwrap()]);
+    assert!(
+        s.contains("(None, 28, 28, 8)") && s.contains("Total params: 15,770"),
+        "{s}"
+    );
+    let err = fails(&["summary", "--model", "Conv2D(8,3) MaxPool(9,9,9,9)"]);
+    assert!(
+        err.contains("layer 2") && err.contains("too many positional"),
+        "{err}"
+    );
+    let err = fails(&["summary", "--model", "Conv2D(8,30) Flatten Dense(10)"]);
+    assert!(err.contains("does not fit"), "{err}");
+}

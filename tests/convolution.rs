@@ -40,7 +40,16 @@ fn conv_cfg(f: usize, k: [usize; 2], s: [usize; 2], pad: Padding, act: Activatio
 }
 
 /// (h, w, c, filters, kernel, strides, padding, batch)
-type Case = (usize, usize, usize, usize, [usize; 2], [usize; 2], Padding, usize);
+type Case = (
+    usize,
+    usize,
+    usize,
+    usize,
+    [usize; 2],
+    [usize; 2],
+    Padding,
+    usize,
+);
 
 const CASES: &[Case] = &[
     (7, 7, 1, 4, [3, 3], [1, 1], Padding::Same, 3),
@@ -175,8 +184,7 @@ fn pooling_forward_matches_naive_loops() {
                                     let ix = (ox * s + kx) as isize - pl as isize;
                                     if iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize {
                                         vals.push(
-                                            x.data()[((i * h + iy as usize) * w + ix as usize)
-                                                * c
+                                            x.data()[((i * h + iy as usize) * w + ix as usize) * c
                                                 + ch],
                                         );
                                     }
@@ -188,7 +196,10 @@ fn pooling_forward_matches_naive_loops() {
                                 vals.iter().sum::<f32>() / vals.len() as f32
                             };
                             let got = y.data()[((i * oh + oy) * ow + ox) * c + ch];
-                            assert!((want - got).abs() < 1e-6, "max={max} size {size}: {got} vs {want}");
+                            assert!(
+                                (want - got).abs() < 1e-6,
+                                "max={max} size {size}: {got} vs {want}"
+                            );
                         }
                     }
                 }
@@ -235,15 +246,31 @@ fn batch_norm_normalizes_and_tracks_moving_statistics() {
     let mut y = Tensor::default();
     l.forward(&x, &mut y, true);
     for ch in 0..2 {
-        let v: Vec<f64> = y.data().iter().skip(ch).step_by(2).map(|&v| v as f64).collect();
+        let v: Vec<f64> = y
+            .data()
+            .iter()
+            .skip(ch)
+            .step_by(2)
+            .map(|&v| v as f64)
+            .collect();
         let mean = v.iter().sum::<f64>() / v.len() as f64;
         let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / v.len() as f64;
         assert!(mean.abs() < 1e-5, "channel {ch} mean {mean}");
         assert!((var - 1.0).abs() < 1e-2, "channel {ch} variance {var}");
         // Moving mean moved 10% of the way from 0 to the batch mean.
-        let xm: f64 = xs.iter().skip(ch).step_by(2).map(|&v| v as f64).sum::<f64>() / v.len() as f64;
+        let xm: f64 = xs
+            .iter()
+            .skip(ch)
+            .step_by(2)
+            .map(|&v| v as f64)
+            .sum::<f64>()
+            / v.len() as f64;
         let mm = l.params()[2].value[ch] as f64;
-        assert!((mm - 0.1 * xm).abs() < 1e-4, "moving mean {mm} vs {}", 0.1 * xm);
+        assert!(
+            (mm - 0.1 * xm).abs() < 1e-4,
+            "moving mean {mm} vs {}",
+            0.1 * xm
+        );
     }
     assert_eq!(l.trainable_param_count(), 4);
     assert_eq!(l.param_count(), 8);
@@ -348,10 +375,16 @@ fn preset_summaries_match_keras() {
         ("dense (Dense)", "803,072"),
         ("dense_1 (Dense)", "2,570"),
     ] {
-        let line = s.lines().find(|l| l.contains(row)).unwrap_or_else(|| panic!("{s}"));
+        let line = s
+            .lines()
+            .find(|l| l.contains(row))
+            .unwrap_or_else(|| panic!("{s}"));
         assert!(line.trim_end().ends_with(params), "{line}");
     }
-    assert!(s.contains("(None, 28, 28, 32)") && s.contains("(None, 7, 7, 64)"), "{s}");
+    assert!(
+        s.contains("(None, 28, 28, 32)") && s.contains("(None, 7, 7, 64)"),
+        "{s}"
+    );
     assert!(s.contains("Total params: 887,530"), "{s}");
     let m = Sequential::new(scrawl::presets::preset("convnet").unwrap(), 1).unwrap();
     assert_eq!(m.param_count(), 34_826, "{}", m.summary());
@@ -366,13 +399,31 @@ fn bad_image_layer_configs_are_clear_errors() {
         {"type": "MaxPooling2D"}, {"type": "Flatten"},
         {"type": "Dense", "units": 10, "activation": "softmax"}]}"#;
     let cfg: ModelConfig = serde_json::from_str(json).unwrap();
-    assert_eq!(Sequential::new(cfg, 0).unwrap().param_count(), 80 + 14 * 14 * 8 * 10 + 10);
+    assert_eq!(
+        Sequential::new(cfg, 0).unwrap().param_count(),
+        80 + 14 * 14 * 8 * 10 + 10
+    );
     for (layer, needle) in [
-        (r#"{"type": "Conv2D", "filters": 8, "kernel_size": 30}"#, "does not fit"),
-        (r#"{"type": "Conv2D", "filters": 0, "kernel_size": 3}"#, "filters"),
-        (r#"{"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": 0}"#, "strides"),
-        (r#"{"type": "MaxPooling2D", "pool_size": [0, 2]}"#, "pool_size"),
-        (r#"{"type": "BatchNormalization", "momentum": 2}"#, "momentum"),
+        (
+            r#"{"type": "Conv2D", "filters": 8, "kernel_size": 30}"#,
+            "does not fit",
+        ),
+        (
+            r#"{"type": "Conv2D", "filters": 0, "kernel_size": 3}"#,
+            "filters",
+        ),
+        (
+            r#"{"type": "Conv2D", "filters": 4, "kernel_size": 3, "strides": 0}"#,
+            "strides",
+        ),
+        (
+            r#"{"type": "MaxPooling2D", "pool_size": [0, 2]}"#,
+            "pool_size",
+        ),
+        (
+            r#"{"type": "BatchNormalization", "momentum": 2}"#,
+            "momentum",
+        ),
     ] {
         let json = format!(
             r#"{{"name": "x", "input_shape": [28, 28, 1], "layers": [{layer}, {{"type": "Flatten"}}, {{"type": "Dense", "units": 10}}]}}"#
@@ -390,7 +441,9 @@ fn bad_image_layer_configs_are_clear_errors() {
     // A kernel size that is neither a number nor a pair.
     let json = r#"{"name": "x", "input_shape": [28, 28, 1], "layers": [
         {"type": "Conv2D", "filters": 8, "kernel_size": "big"}]}"#;
-    let err = serde_json::from_str::<ModelConfig>(json).unwrap_err().to_string();
+    let err = serde_json::from_str::<ModelConfig>(json)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected a size"), "{err}");
 }
 
@@ -409,12 +462,26 @@ fn one_line_stacks_build_the_same_models_as_config_files() {
     assert_eq!(m.input_shape, vec![784]);
     assert_eq!(m.layers.len(), 2);
     let a = scrawl::presets::preset("Conv2D(32,5,same,relu)").unwrap();
-    let b = scrawl::presets::preset("Conv2D(filters=32,kernel_size=5x5,padding=same,activation=relu,strides=1)").unwrap();
+    let b = scrawl::presets::preset(
+        "Conv2D(filters=32,kernel_size=5x5,padding=same,activation=relu,strides=1)",
+    )
+    .unwrap();
     assert_eq!(a.layers, b.layers);
-    assert_eq!(a.layers[0], scrawl::presets::preset("cnn").unwrap().layers[0]);
+    assert_eq!(
+        a.layers[0],
+        scrawl::presets::preset("cnn").unwrap().layers[0]
+    );
     let m = scrawl::presets::preset("conv(8,3,2,same) bn relu gap Dense(10,softmax)").unwrap();
-    assert!(matches!(m.layers[2], LayerConfig::Activation { activation: Activation::Relu }));
-    assert_eq!(Sequential::new(m, 0).unwrap().trainable_param_count(), 80 + 16 + 90);
+    assert!(matches!(
+        m.layers[2],
+        LayerConfig::Activation {
+            activation: Activation::Relu
+        }
+    ));
+    assert_eq!(
+        Sequential::new(m, 0).unwrap().trainable_param_count(),
+        80 + 16 + 90
+    );
     for (spec, needle) in [
         ("Conv2D(32,big) Flatten", "expected a size"),
         ("Conv2D(32,3,1,same,relu,7)", "too many positional"),

@@ -144,9 +144,15 @@ fn cnn_with_batch_norm_round_trips_its_moving_statistics() {
             .flat_map(|(_, p)| p.value.clone())
             .collect()
     };
-    assert!(moving(&m)[..4].iter().any(|&v| v != 0.0), "training moved the mean");
+    assert!(
+        moving(&m)[..4].iter().any(|&v| v != 0.0),
+        "training moved the mean"
+    );
     let bytes = m.to_bytes(&BTreeMap::new()).unwrap();
     let (mut back, _) = Sequential::from_bytes(&bytes).unwrap();
     assert_eq!(moving(&back), moving(&m));
-    assert_eq!(back.predict(&data, 5).unwrap(), m.predict(&data, 5).unwrap());
+    assert_eq!(
+        back.predict(&data, 5).unwrap(),
+        m.predict(&data, 5).unwrap()
+    );
 }

@@ -196,7 +196,10 @@ fn convnet_on_a_few_thousand_images_reaches_90_percent() {
     );
     let bytes = model.to_bytes(&Default::default()).unwrap();
     let (mut back, _) = Sequential::from_bytes(&bytes).unwrap();
-    assert_eq!(back.predict(&test, 100).unwrap(), model.predict(&test, 100).unwrap());
+    assert_eq!(
+        back.predict(&test, 100).unwrap(),
+        model.predict(&test, 100).unwrap()
+    );
     let (again, _) = train("convnet", OptimizerConfig::adam(), 4000, 2, 64, 3);
     assert_eq!(weights(&model), weights(&again), "same seed, same weights");
 }

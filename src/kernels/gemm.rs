@@ -39,7 +39,18 @@ pub fn matmul(
 ) {
     let threads = rayon::current_num_threads();
     let parallel = threads > 1 && m * n * k >= PARALLEL_MIN_MACS;
-    matmul_with(m, k, n, a, transpose_a, b, transpose_b, c, accumulate, parallel);
+    matmul_with(
+        m,
+        k,
+        n,
+        a,
+        transpose_a,
+        b,
+        transpose_b,
+        c,
+        accumulate,
+        parallel,
+    );
 }
 
 /// As [`matmul`], on the calling thread only: for kernels that already split their
@@ -56,7 +67,18 @@ pub fn matmul_serial(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    matmul_with(m, k, n, a, transpose_a, b, transpose_b, c, accumulate, false);
+    matmul_with(
+        m,
+        k,
+        n,
+        a,
+        transpose_a,
+        b,
+        transpose_b,
+        c,
+        accumulate,
+        false,
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -109,9 +109,9 @@ impl Layer for BatchNormalization {
         } else {
             for j in 0..c {
                 self.mean[j] = self.moving_mean.value[j];
-                self.inv_std[j] =
-                    (1.0 / (self.moving_variance.value[j] as f64 + self.epsilon as f64).sqrt())
-                        as f32;
+                self.inv_std[j] = (1.0
+                    / (self.moving_variance.value[j] as f64 + self.epsilon as f64).sqrt())
+                    as f32;
             }
         }
         let (mean, inv_std, gamma, beta) = (

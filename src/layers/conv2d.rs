@@ -5,6 +5,12 @@
 //! the "im2col" matrix `X̂`; then `y = X̂ · W` is one GEMM and, with `dz = dy ⊙ act'(y)`:
 //!   dW += X̂ᵀ · dz      db += Σ_rows dz      dX̂ = dz · Wᵀ, scattered back onto dx.
 //!
+//! With strides of 1, `dx` is itself a convolution: of `dz`, padded by `k - 1 - pad`,
+//! with the kernel rotated 180° and its channel axes swapped. That path multiplies
+//! `[rows × kh·kw·filters]` by `[kh·kw·filters × channels]`, the same well-shaped GEMM
+//! as forward, and writes `dx` directly instead of scattering a `dX̂` onto it; strided
+//! convolutions take the `dX̂` path.
+//!
 //! In NHWC a receptive-field row is `kh` contiguous runs of `kw × channels` values,
 //! so im2col is a handful of copies per pixel. The batch is cut into one chunk of
 //! images per thread and each chunk is walked in bands of rows small enough that
@@ -144,6 +150,10 @@ pub struct Conv2D {
     activation: Activation,
     use_bias: bool,
     geom: Geometry,
+    /// The geometry of `dx` as a convolution of `dz` (strides of 1 only).
+    transposed: Option<Geometry>,
+    /// The kernel rotated and transposed for that convolution, `[kh, kw, filters, in]`.
+    flipped: Vec<f32>,
     kernel: Param,
     bias: Param,
     out_shape: [usize; 3],
@@ -181,6 +191,21 @@ impl Conv2D {
             .map(|_| rng.random_range(-limit..limit))
             .collect();
         let bias_len = if use_bias { filters } else { 0 };
+        let transposed = (strides.0 == [1, 1]).then(|| {
+            let back = |a: Axis| Axis {
+                input: a.output,
+                output: a.input,
+                window: a.window,
+                stride: 1,
+                pad: a.window - 1 - a.pad,
+            };
+            Geometry {
+                rows: back(rows),
+                cols: back(cols),
+                channels: filters,
+                filters: input[2],
+            }
+        });
         Some(Conv2D {
             name,
             kernel_size,
@@ -189,6 +214,8 @@ impl Conv2D {
             activation,
             use_bias,
             geom,
+            transposed,
+            flipped: Vec::new(),
             kernel: Param::new("kernel", vec![kh, kw, input[2], filters], w),
             bias: Param::new("bias", vec![bias_len], vec![0.0; bias_len]),
             out_shape: [rows.output, cols.output, filters],
@@ -204,12 +231,17 @@ impl Conv2D {
         if self.scratch.len() < chunks {
             self.scratch.resize_with(chunks, Scratch::default);
         }
-        let band = self.geom.band() * self.geom.patch();
+        let mut band = self.geom.band() * self.geom.patch();
+        if let (true, Some(t)) = (backward, self.transposed) {
+            band = band.max(t.band() * t.patch());
+        }
         let (kf, f) = (self.geom.patch() * self.geom.filters, self.geom.filters);
         for s in &mut self.scratch[..chunks] {
             s.col.resize(band, 0.0);
             if backward {
-                s.dcol.resize(band, 0.0);
+                if self.transposed.is_none() {
+                    s.dcol.resize(band, 0.0);
+                }
                 s.dw.resize(kf, 0.0);
                 s.db.resize(f, 0.0);
             }
@@ -282,7 +314,24 @@ impl Layer for Conv2D {
         let per = self.prepare(n, true);
         let g = self.geom;
         let (k, f, band) = (g.patch(), g.filters, g.band());
-        let kernel = &self.kernel.value;
+        let transposed = self.transposed;
+        if let (Some(t), true) = (transposed, dx.is_some()) {
+            let (kh, kw, c) = (g.rows.window, g.cols.window, g.channels);
+            self.flipped.resize(k * f, 0.0);
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let src = (ky * kw + kx) * c;
+                    let dst = ((kh - 1 - ky) * kw + (kw - 1 - kx)) * f;
+                    for ci in 0..c {
+                        for fo in 0..f {
+                            self.flipped[(dst + fo) * t.filters + ci] =
+                                self.kernel.value[(src + ci) * f + fo];
+                        }
+                    }
+                }
+            }
+        }
+        let (kernel, flipped) = (&self.kernel.value, &self.flipped);
         let act = self.activation;
         let (x, y) = (x.data(), y.data());
         let chunk = |ci: usize, dyc: &mut [f32], dxc: Option<&mut [f32]>, s: &mut Scratch| {
@@ -291,7 +340,7 @@ impl Layer for Conv2D {
             s.dw.fill(0.0);
             s.db.fill(0.0);
             let mut dxc = dxc;
-            if let Some(d) = dxc.as_deref_mut() {
+            if let (Some(d), None) = (dxc.as_deref_mut(), transposed) {
                 d.fill(0.0);
             }
             let total = dyc.len() / f;
@@ -309,11 +358,24 @@ impl Layer for Conv2D {
                 }
                 g.im2col(xc, r0, r, &mut s.col);
                 matmul_serial(k, r, f, &s.col, true, dz, false, &mut s.dw, true);
-                if let Some(d) = dxc.as_deref_mut() {
+                if let (Some(d), None) = (dxc.as_deref_mut(), transposed) {
                     matmul_serial(r, f, k, dz, false, kernel, true, &mut s.dcol, false);
                     g.col2im(&s.dcol, r0, r, d);
                 }
                 r0 += r;
+            }
+            if let (Some(d), Some(t)) = (dxc, transposed) {
+                // dx = im2col(dz) · flipped, band by band over the input pixels.
+                let (tk, c, tband) = (t.patch(), t.filters, t.band());
+                let total = d.len() / c;
+                let mut r0 = 0;
+                while r0 < total {
+                    let r = tband.min(total - r0);
+                    t.im2col(dyc, r0, r, &mut s.col);
+                    let out = &mut d[r0 * c..(r0 + r) * c];
+                    matmul_serial(r, tk, c, &s.col, false, flipped, false, out, false);
+                    r0 += r;
+                }
             }
         };
         let dyd = dy.data_mut();

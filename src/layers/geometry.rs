@@ -59,7 +59,9 @@ impl<'de> Deserialize<'de> for Size2 {
             Two([usize; 2]),
         }
         match Form::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a size: a number such as 3, or a pair such as [3, 3]")
+            serde::de::Error::custom(
+                "expected a size: a number such as 3, or a pair such as [3, 3]",
+            )
         })? {
             Form::One(n) => Ok(Size2([n, n])),
             Form::Two(p) => Ok(Size2(p)),

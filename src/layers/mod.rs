@@ -378,7 +378,7 @@ impl LayerConfig {
                 Box::new(GlobalAveragePooling2D::new(name, input))
             }
             LayerConfig::BatchNormalization { momentum, epsilon } => {
-                if !(0.0..=1.0).contains(&momentum) || !(epsilon > 0.0 && epsilon.is_finite()) {
+                if !((0.0..=1.0).contains(&momentum) && epsilon > 0.0 && epsilon.is_finite()) {
                     return Err(Error::config(format!(
                         "layer {name} (BatchNormalization): momentum must be in [0, 1] and epsilon positive, got {momentum} and {epsilon}"
                     )));

@@ -13,7 +13,10 @@ impl Sequential {
             .iter()
             .map(|l| format!(" {} ({})", l.name(), l.config().class_name()))
             .collect();
-        let w1 = names.iter().map(|n| n.chars().count() + 2).fold(29, usize::max);
+        let w1 = names
+            .iter()
+            .map(|n| n.chars().count() + 2)
+            .fold(29, usize::max);
         let width = w1 + 36;
         let rule = |c: char| c.to_string().repeat(width);
         let mut s = format!("Model: \"{}\"\n{}\n", self.config().name, rule('_'));
