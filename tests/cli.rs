@@ -270,3 +270,93 @@ fn train_a_cnn_given_as_a_stack() {
     let err = fails(&["summary", "--model", "Conv2D(8,30) Flatten Dense(10)"]);
     assert!(err.contains("does not fit"), "{err}");
 }
+
+/// `data export --format kaggle` writes Kaggle's train.csv/test.csv; `predict --csv`
+/// turns test.csv into a submission whose labels agree with `predict --index`.
+#[test]
+fn kaggle_export_and_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("kaggle");
+    let s = ok(&[
+        "data",
+        "export",
+        "--format",
+        "kaggle",
+        "--limit",
+        "200",
+        "--out",
+        k.to_str().unwrap(),
+    ]);
+    assert!(
+        s.contains("train.csv: 200 images") && s.contains("test.csv: 200 images"),
+        "{s}"
+    );
+    let test = std::fs::read_to_string(k.join("test.csv")).unwrap();
+    assert!(test.starts_with("pixel0,pixel1,"));
+    let run = dir.path().join("run");
+    ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "2000",
+        "--epochs",
+        "1",
+        "--optimizer",
+        "adam",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let model = run.join("model.safetensors");
+    let sub = dir.path().join("submission.csv");
+    let s = ok(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--csv",
+        k.join("test.csv").to_str().unwrap(),
+        "--out",
+        sub.to_str().unwrap(),
+    ]);
+    assert!(s.contains("Predicted 200 images"), "{s}");
+    let text = std::fs::read_to_string(&sub).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "ImageId,Label");
+    assert_eq!(lines.len(), 201);
+    for i in [0usize, 1, 57, 199] {
+        let p = ok(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--index",
+            &i.to_string(),
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(p.trim()).unwrap();
+        assert_eq!(
+            lines[i + 1],
+            format!("{},{}", i + 1, v["digit"]),
+            "image {i}"
+        );
+    }
+    let err = fails(&[
+        "data",
+        "export",
+        "--format",
+        "parquet",
+        "--out",
+        k.to_str().unwrap(),
+    ]);
+    assert!(err.contains("csv or kaggle"), "{err}");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "pixel0,pixel1\n1,2\n").unwrap();
+    let err = fails(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--csv",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(err.contains("bad.csv") && err.contains("line 1"), "{err}");
+}

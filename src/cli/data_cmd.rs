@@ -25,6 +25,22 @@ pub enum DataCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Write the data in another layout: `csv` (mnist_train.csv and mnist_test.csv,
+    /// header label,1x1..28x28) or `kaggle` (Digit Recognizer train.csv with labels and
+    /// test.csv without), into the folder --out.
+    Export {
+        /// csv or kaggle.
+        #[arg(long)]
+        format: String,
+        /// The folder to write into (created if missing).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Export only the first N images of each split.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// The `train` or `test` part of MNIST.
@@ -99,6 +115,45 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     })
                     .collect();
                 println!("{line}");
+            }
+        }
+        DataCommand::Export {
+            format,
+            out,
+            limit,
+            data,
+        } => {
+            use scrawl::data::csv::{CsvLayout, write_csv};
+            let files = match format.as_str() {
+                "csv" => [
+                    ("mnist_train.csv", CsvLayout::MnistCsv),
+                    ("mnist_test.csv", CsvLayout::MnistCsv),
+                ],
+                "kaggle" => [
+                    ("train.csv", CsvLayout::Kaggle),
+                    ("test.csv", CsvLayout::KaggleTest),
+                ],
+                other => bail!("--format must be csv or kaggle, not '{other}'"),
+            };
+            if limit == Some(0) {
+                bail!("--limit must be at least 1");
+            }
+            let mnist = data.load()?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+            for ((name, layout), set) in files.into_iter().zip([&mnist.train, &mnist.test]) {
+                let set = match limit {
+                    Some(n) => set.take(n),
+                    None => set.clone(),
+                };
+                let path = out.join(name);
+                write_csv(&set, &path, layout)?;
+                println!(
+                    "{}: {} images, {}",
+                    path.display(),
+                    set.len(),
+                    layout.describe()
+                );
             }
         }
     }

@@ -51,11 +51,23 @@ pub struct PredictArgs {
     #[arg(long)]
     model: PathBuf,
     /// Which image.
-    #[arg(long)]
-    index: usize,
+    #[arg(long, required_unless_present = "csv")]
+    index: Option<usize>,
     /// train or test.
     #[arg(long, default_value = "test")]
     split: String,
+    /// Predict every row of a CSV file (Kaggle's test.csv, or any layout) and write a
+    /// Kaggle submission (`ImageId,Label`, ImageId from 1) instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "index")]
+    csv: Option<PathBuf>,
+    /// Where the submission goes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "submission.csv",
+        requires = "csv"
+    )]
+    out: PathBuf,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -63,33 +75,74 @@ pub struct PredictArgs {
     data: DataArgs,
 }
 
+/// Writes a Kaggle submission for every image of a CSV file.
+fn submission(model: &mut Sequential, csv: &Path, out: &Path, as_json: bool) -> anyhow::Result<()> {
+    let input = scrawl::data::csv::read_csv(csv)?;
+    let classes = model.predict_classes(&input.dataset, 500)?;
+    let mut text = String::with_capacity(classes.len() * 8 + 16);
+    text.push_str("ImageId,Label\n");
+    for (i, c) in classes.iter().enumerate() {
+        text.push_str(&format!("{},{c}\n", i + 1));
+    }
+    scrawl::model::io::write_atomic(out, text.as_bytes())?;
+    let mut counts = [0usize; 10];
+    for &c in &classes {
+        counts[(c as usize).min(9)] += 1;
+    }
+    if as_json {
+        println!(
+            "{}",
+            json!({"rows": classes.len(), "out": out, "layout": input.layout.describe(), "label_counts": counts})
+        );
+    } else {
+        println!(
+            "Predicted {} images of {} ({}); wrote {}",
+            classes.len(),
+            csv.display(),
+            input.layout.describe(),
+            out.display()
+        );
+        let parts: Vec<String> = counts
+            .iter()
+            .enumerate()
+            .map(|(l, n)| format!("{l}: {n}"))
+            .collect();
+        println!("  predicted label counts  {}", parts.join("  "));
+    }
+    Ok(())
+}
+
 /// Runs `scrawl predict`.
 pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     let (mut model, _) = load_model(&a.model)?;
+    if let Some(csv) = &a.csv {
+        return submission(&mut model, csv, &a.out, a.json);
+    }
+    let index = a.index.expect("clap requires --index without --csv");
     let mnist = a.data.load()?;
     let set = super::data_cmd::split(&mnist, &a.split)?;
-    if a.index >= set.len() {
+    if index >= set.len() {
         bail!(
             "--index {} is out of range: the {} set has {} images (0-{})",
-            a.index,
+            index,
             a.split,
             set.len(),
             set.len() - 1
         );
     }
-    let one = set.select(&[a.index]);
+    let one = set.select(&[index]);
     let probs = model.predict(&one, 1)?;
     let digit = argmax(&probs);
     let label = one.labels[0];
     if a.json {
         println!(
             "{}",
-            json!({"index": a.index, "digit": digit, "label": label, "probabilities": probs})
+            json!({"index": index, "digit": digit, "label": label, "probabilities": probs})
         );
     } else {
         println!(
             "{} image {}: predicted {digit} (label {label})",
-            a.split, a.index
+            a.split, index
         );
         for (c, p) in probs.iter().enumerate() {
             let bar = "#".repeat((p * 40.0).round() as usize);
