@@ -4,7 +4,6 @@ use anyhow::bail;
 use clap::Subcommand;
 
 use super::DataArgs;
-use scrawl::data::{Dataset, Mnist};
 
 /// Subcommands of `scrawl data`.
 #[derive(Subcommand)]
@@ -43,22 +42,14 @@ pub enum DataCommand {
     },
 }
 
-/// The `train` or `test` part of MNIST.
-pub fn split<'a>(mnist: &'a Mnist, name: &str) -> anyhow::Result<&'a Dataset> {
-    match name {
-        "train" => Ok(&mnist.train),
-        "test" => Ok(&mnist.test),
-        other => bail!("--split must be train or test, not '{other}'"),
-    }
-}
-
 /// Runs `scrawl data ...`.
 pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Info { data } => {
-            let mnist = data.load()?;
-            println!("MNIST from {}", mnist.dir.display());
-            for (name, set) in [("train", &mnist.train), ("test", &mnist.test)] {
+            let sets = data.load()?;
+            println!("{}", sets.source);
+            for (name, set) in [("train", &sets.train), ("test", &sets.test)] {
+                let Some(set) = set else { continue };
                 let [r, c, _] = set.image_shape;
                 let (min, max) = set.pixel_range();
                 println!("{name}:");
@@ -85,8 +76,8 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             split: name,
             data,
         } => {
-            let mnist = data.load()?;
-            let set = split(&mnist, &name)?;
+            let sets = data.load()?;
+            let set = sets.split(&name)?;
             if index >= set.len() {
                 bail!(
                     "--index {index} is out of range: the {name} set has {} images (0-{})",
@@ -138,10 +129,11 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             if limit == Some(0) {
                 bail!("--limit must be at least 1");
             }
-            let mnist = data.load()?;
+            let sets = data.load()?;
             std::fs::create_dir_all(&out)
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
-            for ((name, layout), set) in files.into_iter().zip([&mnist.train, &mnist.test]) {
+            for ((name, layout), set) in files.into_iter().zip([&sets.train, &sets.test]) {
+                let Some(set) = set else { continue };
                 let set = match limit {
                     Some(n) => set.take(n),
                     None => set.clone(),

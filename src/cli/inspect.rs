@@ -29,7 +29,7 @@ pub struct EvaluateArgs {
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     let (mut model, _) = load_model(&a.model)?;
     let mnist = a.data.load()?;
-    let e = model.evaluate(&mnist.test, a.batch_size)?;
+    let e = model.evaluate(mnist.test()?, a.batch_size)?;
     if a.json {
         println!(
             "{}",
@@ -120,7 +120,7 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     }
     let index = a.index.expect("clap requires --index without --csv");
     let mnist = a.data.load()?;
-    let set = super::data_cmd::split(&mnist, &a.split)?;
+    let set = mnist.split(&a.split)?;
     if index >= set.len() {
         bail!(
             "--index {} is out of range: the {} set has {} images (0-{})",

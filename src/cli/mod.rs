@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use scrawl::data::{self, Mnist};
+use scrawl::data::{self, Dataset};
 use scrawl::model::{ModelConfig, Sequential};
 use scrawl::presets;
 
@@ -42,21 +42,94 @@ enum Command {
     Data(data_cmd::DataCommand),
 }
 
-/// Where the data comes from (shared by every command that reads MNIST).
+/// Where the data comes from (shared by every command that reads images).
 #[derive(clap::Args, Clone)]
 struct DataArgs {
     /// Folder holding the MNIST IDX files (else $SCRAWL_DATA, ./data/mnist, ../shared/data/mnist).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Training images from a CSV file (any Kaggle layout, labelled) instead of IDX.
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    train: Option<PathBuf>,
+    /// Test images from a CSV file instead of IDX (unlabelled ones can only be predicted).
+    #[arg(long, value_name = "FILE", conflicts_with = "data")]
+    test: Option<PathBuf>,
     /// Never download MNIST; fail if it is not found locally.
     #[arg(long)]
     no_download: bool,
 }
 
+/// The data a command works on: either part may be missing when it comes from CSV.
+struct Sets {
+    train: Option<Dataset>,
+    test: Option<Dataset>,
+    /// Where it was read from, for messages and the run's config.
+    source: String,
+}
+
+impl Sets {
+    fn train(&self) -> anyhow::Result<&Dataset> {
+        self.train
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this needs labelled training images: give --train FILE (a labelled CSV), or use the MNIST IDX files"))
+    }
+
+    fn test(&self) -> anyhow::Result<&Dataset> {
+        self.test
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this needs labelled test images: give --test FILE (a labelled CSV), or use the MNIST IDX files"))
+    }
+
+    /// The `train` or `test` part.
+    fn split(&self, name: &str) -> anyhow::Result<&Dataset> {
+        match name {
+            "train" => self.train(),
+            "test" => self.test(),
+            other => anyhow::bail!("--split must be train or test, not '{other}'"),
+        }
+    }
+}
+
 impl DataArgs {
-    fn load(&self) -> anyhow::Result<Mnist> {
-        let dir = data::locate_or_download(self.data.as_deref(), !self.no_download)?;
-        Ok(data::load_mnist(&dir)?)
+    fn load(&self) -> anyhow::Result<Sets> {
+        if self.train.is_none() && self.test.is_none() {
+            let dir = data::locate_or_download(self.data.as_deref(), !self.no_download)?;
+            let m = data::load_mnist(&dir)?;
+            return Ok(Sets {
+                train: Some(m.train),
+                test: Some(m.test),
+                source: format!("MNIST from {}", m.dir.display()),
+            });
+        }
+        let mut sources = Vec::new();
+        let mut read = |path: &Option<PathBuf>, what: &str| -> anyhow::Result<Option<Dataset>> {
+            let Some(path) = path else { return Ok(None) };
+            let csv = data::csv::read_csv(path)?;
+            sources.push(format!(
+                "{} ({}, {} rows)",
+                path.display(),
+                csv.layout.describe(),
+                csv.dataset.len()
+            ));
+            if !csv.labelled() {
+                if what == "train" {
+                    anyhow::bail!(
+                        "{} has no labels, so it cannot be trained on (it is a {} file)",
+                        path.display(),
+                        csv.layout.describe()
+                    );
+                }
+                return Ok(None);
+            }
+            Ok(Some(csv.dataset))
+        };
+        let train = read(&self.train, "train")?;
+        let test = read(&self.test, "test")?;
+        Ok(Sets {
+            train,
+            test,
+            source: sources.join(", "),
+        })
     }
 }
 

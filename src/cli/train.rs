@@ -43,10 +43,14 @@ pub struct TrainArgs {
     /// Seed of the weights, shuffling and dropout.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Hold out this fraction of the training images (the last ones, as Keras) for
-    /// validation, instead of validating on the test set.
+    /// Hold out this fraction of the training images, drawn at random with --seed (as
+    /// scikit-learn's train_test_split(test_size=F, random_state=seed)), for validation
+    /// instead of the test set.
     #[arg(long, value_name = "F", allow_negative_numbers = true)]
     validation_split: Option<f64>,
+    /// With --validation-split: keep each class's share the same in both parts.
+    #[arg(long, requires = "validation_split")]
+    stratify: bool,
     /// Train on the first N training images only (quick experiments).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
@@ -114,14 +118,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let mnist = a.data.load()?;
     let mut train = match a.limit {
         Some(0) => bail!("--limit must be at least 1"),
-        Some(n) => mnist.train.take(n),
-        None => mnist.train.clone(),
+        Some(n) => mnist.train()?.take(n),
+        None => mnist.train()?.clone(),
     };
     let validation = match a.validation_split {
         Some(f) => {
-            let (t, v) = train.split_tail(f)?;
+            let (t, v) = train.split(f, a.seed, a.stratify)?;
             train = t;
-            v
+            Some(v)
         }
         None => mnist.test.clone(),
     };
@@ -138,11 +142,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         println!(
             "Training on {} images, validating on {} ({}), {} threads",
             train.len(),
-            validation.len(),
+            validation.as_ref().map_or(0, |v| v.len()),
             if a.validation_split.is_some() {
                 "held out from training"
-            } else {
+            } else if validation.is_some() {
                 "the test set"
+            } else {
+                "no labelled test set"
             },
             rayon::current_num_threads()
         );
@@ -155,7 +161,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             batch_size: a.batch_size,
             shuffle: true,
             seed: a.seed,
-            validation: Some(&validation),
+            validation: validation.as_ref(),
             verbose: if a.quiet {
                 Verbosity::Silent
             } else {
@@ -166,11 +172,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         },
     )?;
     let seconds = start.elapsed().as_secs_f64();
-    let test = model.evaluate(&mnist.test, a.batch_size.max(100))?;
+    let test = match &mnist.test {
+        Some(t) => Some(model.evaluate(t, a.batch_size.max(100))?),
+        None => None,
+    };
 
     let mut info = BTreeMap::new();
-    info.insert("test_accuracy".to_string(), json!(test.accuracy));
-    info.insert("test_loss".to_string(), json!(test.loss));
+    info.insert("test_accuracy".to_string(), json!(test.map(|t| t.accuracy)));
+    info.insert("test_loss".to_string(), json!(test.map(|t| t.loss)));
     info.insert("epochs".to_string(), json!(history.epochs.len()));
     info.insert("optimizer".to_string(), serde_json::to_value(&opt)?);
     info.insert("batch_size".to_string(), json!(a.batch_size));
@@ -190,9 +199,9 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         "batch_size": a.batch_size,
         "seed": a.seed,
         "threads": rayon::current_num_threads(),
-        "data": mnist.dir,
+        "data": mnist.source,
         "train_images": train.len(),
-        "validation_images": validation.len(),
+        "validation_images": validation.as_ref().map_or(0, |v| v.len()),
     });
     write_atomic(
         &out.join("config.json"),
@@ -201,8 +210,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
 
     if a.json {
         let result = json!({
-            "test_accuracy": test.accuracy,
-            "test_loss": test.loss,
+            "test_accuracy": test.map(|t| t.accuracy),
+            "test_loss": test.map(|t| t.loss),
             "epochs": history.epochs.len(),
             "seconds": seconds,
             "seconds_per_epoch": seconds / history.epochs.len() as f64,
@@ -213,10 +222,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string(&result)?);
     } else {
-        println!(
-            "Test loss: {:.4} - test accuracy: {:.4} ({}/{})",
-            test.loss, test.accuracy, test.correct, test.count
-        );
+        match test {
+            Some(t) => println!(
+                "Test loss: {:.4} - test accuracy: {:.4} ({}/{})",
+                t.loss, t.accuracy, t.correct, t.count
+            ),
+            None => println!("No labelled test set: the model was not tested"),
+        }
         if !a.quiet {
             println!(
                 "Saved the model to {} ({:.1}s of training)",
