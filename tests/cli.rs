@@ -360,3 +360,28 @@ fn kaggle_export_and_submission() {
     ]);
     assert!(err.contains("bad.csv") && err.contains("line 1"), "{err}");
 }
+
+#[test]
+fn onehot_and_head_show_the_tutorials_views() {
+    let s = ok(&["data", "onehot", "--rows", "2"]);
+    assert!(s.contains("[0 1 2 3 4 5 6 7 8 9]"), "{s}");
+    // MNIST's first two training labels are 5 and 0.
+    assert!(
+        s.contains("label 5  [0. 0. 0. 0. 0. 1. 0. 0. 0. 0.]"),
+        "{s}"
+    );
+    assert!(
+        s.contains("label 0  [1. 0. 0. 0. 0. 0. 0. 0. 0. 0.]"),
+        "{s}"
+    );
+    let s = ok(&["data", "head", "--rows", "3", "--split", "test"]);
+    assert!(
+        s.contains("pixel783") && s.contains("[3 rows x 785 columns]"),
+        "{s}"
+    );
+    // The test set's first label is 7.
+    assert!(
+        s.lines().nth(1).unwrap().split_whitespace().nth(1) == Some("7"),
+        "{s}"
+    );
+}

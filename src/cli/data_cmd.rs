@@ -24,6 +24,29 @@ pub enum DataCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// The class order and the first rows of the one-hot label matrix (scikit-learn's
+    /// `encoder.categories_` and Keras's `to_categorical(y)[0:9]`).
+    Onehot {
+        /// Rows to show.
+        #[arg(long, default_value_t = 9)]
+        rows: usize,
+        /// train or test.
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// The first rows as a table, like pandas' `DataFrame.head()`.
+    Head {
+        /// Rows to show.
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+        /// train or test.
+        #[arg(long, default_value = "train")]
+        split: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
     /// Write the data in another layout: `csv` (mnist_train.csv and mnist_test.csv,
     /// header label,1x1..28x28) or `kaggle` (Digit Recognizer train.csv with labels and
     /// test.csv without), into the folder --out.
@@ -107,6 +130,45 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     .collect();
                 println!("{line}");
             }
+        }
+        DataCommand::Onehot { rows, split, data } => {
+            let sets = data.load()?;
+            let set = sets.split(&split)?;
+            let n = rows.min(set.len());
+            let classes: Vec<String> = (0..set.classes).map(|c| c.to_string()).collect();
+            println!("categories (column j is class j): [{}]", classes.join(" "));
+            let onehot = scrawl::data::one_hot(&set.labels[..n], set.classes);
+            for (i, row) in onehot.chunks_exact(set.classes).enumerate() {
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:.0}.")).collect();
+                println!("{i:>3}  label {}  [{}]", set.labels[i], cells.join(" "));
+            }
+        }
+        DataCommand::Head { rows, split, data } => {
+            let sets = data.load()?;
+            let set = sets.split(&split)?;
+            let n = rows.min(set.len());
+            let len = set.sample_len();
+            let shown = [0, 1, 2, len - 2, len - 1];
+            let mut header = format!("{:>5}  {:>5}", "", "label");
+            for (k, &j) in shown.iter().enumerate() {
+                if k == 3 {
+                    header.push_str("  ...");
+                }
+                header.push_str(&format!("  {:>8}", format!("pixel{j}")));
+            }
+            println!("{header}");
+            for i in 0..n {
+                let img = set.image(i);
+                let mut line = format!("{i:>5}  {:>5}", set.labels[i]);
+                for (k, &j) in shown.iter().enumerate() {
+                    if k == 3 {
+                        line.push_str("  ...");
+                    }
+                    line.push_str(&format!("  {:>8}", img[j]));
+                }
+                println!("{line}");
+            }
+            println!("\n[{n} rows x {} columns]", len + 1);
         }
         DataCommand::Export {
             format,
