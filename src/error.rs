@@ -37,6 +37,14 @@ pub enum Error {
     /// Training diverged (the loss became NaN or infinite).
     #[error("{0}")]
     Diverged(String),
+    /// Drawing a chart or image failed.
+    #[error("drawing {path}: {msg}")]
+    Plot {
+        /// The image being drawn.
+        path: PathBuf,
+        /// What the drawing library said.
+        msg: String,
+    },
 }
 
 /// Result with scrawl's [`Error`].

@@ -26,6 +26,7 @@ pub mod layers;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub mod plot;
 pub mod presets;
 pub mod stack;
 pub mod tensor;

@@ -293,21 +293,34 @@ fn kaggle_export_and_submission() {
     );
     let test = std::fs::read_to_string(k.join("test.csv")).unwrap();
     assert!(test.starts_with("pixel0,pixel1,"));
+    // The issue's workflow: train from Kaggle's train.csv with a seeded 80/20 split.
     let run = dir.path().join("run");
-    ok(&[
+    let s = ok(&[
         "train",
+        "--train",
+        k.join("train.csv").to_str().unwrap(),
+        "--validation-split",
+        "0.2",
+        "--seed",
+        "42",
         "--model",
         "mlp:32",
-        "--limit",
-        "2000",
         "--epochs",
-        "1",
+        "2",
         "--optimizer",
         "adam",
         "--out",
         run.to_str().unwrap(),
-        "--quiet",
     ]);
+    assert!(
+        s.contains("val_accuracy") && s.contains("No labelled test set"),
+        "{s}"
+    );
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(
+        config.contains(r#""train_images": 160"#) && config.contains(r#""validation_images": 40"#),
+        "{config}"
+    );
     let model = run.join("model.safetensors");
     let sub = dir.path().join("submission.csv");
     let s = ok(&[
@@ -348,7 +361,7 @@ fn kaggle_export_and_submission() {
         "--out",
         k.to_str().unwrap(),
     ]);
-    assert!(err.contains("csv or kaggle"), "{err}");
+    assert!(err.contains("csv, kaggle or png-dir"), "{err}");
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "pixel0,pixel1\n1,2\n").unwrap();
     let err = fails(&[
@@ -384,4 +397,204 @@ fn onehot_and_head_show_the_tutorials_views() {
         s.lines().nth(1).unwrap().split_whitespace().nth(1) == Some("7"),
         "{s}"
     );
+}
+
+/// Writes a tiny data set in MNIST's IDX layout (gzipped) into `dir`.
+fn write_fake_idx(dir: &std::path::Path, n: usize) {
+    use scrawl::data::idx::encode_idx;
+    use std::io::Write;
+    std::fs::create_dir_all(dir).unwrap();
+    let gz = |name: &str, bytes: Vec<u8>| {
+        let f = std::fs::File::create(dir.join(format!("{name}.gz"))).unwrap();
+        let mut w = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        w.write_all(&bytes).unwrap();
+        w.finish().unwrap();
+    };
+    let pixels: Vec<u8> = (0..n * 784).map(|i| (i * 7 % 256) as u8).collect();
+    // Image i has label 9 - i % 10, so image 0 is an "Ankle boot".
+    let labels: Vec<u8> = (0..n).map(|i| 9 - (i % 10) as u8).collect();
+    for (images, labels_name) in [
+        ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+        ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+    ] {
+        gz(images, encode_idx(&[n, 28, 28], &pixels));
+        gz(labels_name, encode_idx(&[n], &labels));
+    }
+}
+
+#[test]
+fn other_idx_data_sets_by_name_with_their_class_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_fake_idx(&tmp.path().join("data/fashion-mnist"), 40);
+    // Found in ./data/NAME without --data.
+    let o = Command::new(env!("CARGO_BIN_EXE_scrawl"))
+        .args(["data", "info", "--dataset", "fashion-mnist"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        s.contains("fashion-mnist from data/fashion-mnist")
+            && s.contains("9 Ankle boot")
+            && s.contains("shape (40, 28, 28)"),
+        "{s}"
+    );
+    let dir = tmp.path().join("data/fashion-mnist");
+    let d = dir.to_str().unwrap();
+    let s = ok(&[
+        "data",
+        "show",
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        d,
+        "--index",
+        "0",
+    ]);
+    assert!(s.contains("label 9 (Ankle boot)"), "{s}");
+    // A model trained on it remembers the class names.
+    let run = tmp.path().join("run");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        d,
+        "--model",
+        "mlp:8",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        r,
+    ]);
+    let model = run.join("model.safetensors");
+    let s = ok(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--dataset",
+        "fashion-mnist",
+        "--data",
+        d,
+        "--index",
+        "0",
+    ]);
+    assert!(
+        s.contains("(label 9 Ankle boot)") && s.contains("T-shirt/top"),
+        "{s}"
+    );
+    // Unknown names are looked for, not invented; odd names are refused.
+    let e = fails(&["data", "info", "--dataset", "kmnist"]);
+    assert!(
+        e.contains("kmnist was not found") && e.contains("/usr/share/datasets/kmnist"),
+        "{e}"
+    );
+    let e = fails(&["data", "info", "--dataset", "../etc"]);
+    assert!(e.contains("not a data set name"), "{e}");
+}
+
+#[test]
+fn pictures_of_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let s = ok(&["data", "plot-labels", "--out", &p("labels.png")]);
+    assert!(s.contains("labels.png"), "{s}");
+    ok(&["data", "plot-labels", "--out", &p("labels.svg")]);
+    let s = ok(&[
+        "data",
+        "show",
+        "--index",
+        "7",
+        "--split",
+        "test",
+        "--out",
+        &p("d.png"),
+    ]);
+    assert!(s.contains("test image 7, label 9"), "{s}");
+    let s = ok(&[
+        "data",
+        "grid",
+        "--rows",
+        "2",
+        "--cols",
+        "5",
+        "--out",
+        &p("g.png"),
+    ]);
+    assert!(s.contains("10 train images"), "{s}");
+    for (name, size) in [
+        ("labels.png", (900, 520)),
+        ("d.png", (320, 336)),
+        ("g.png", (468, 264)),
+    ] {
+        let img = image::open(tmp.path().join(name)).unwrap();
+        assert_eq!((img.width(), img.height()), size, "{name}");
+    }
+    let svg = std::fs::read_to_string(tmp.path().join("labels.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("train (60000)"));
+
+    let e = fails(&["data", "grid", "--out", &p("g.jpg")]);
+    assert!(e.contains(".png or .svg"), "{e}");
+    let e = fails(&["data", "grid", "--rows", "0", "--out", &p("g.png")]);
+    assert!(e.contains("--rows"), "{e}");
+    let e = fails(&["data", "grid", "--start", "60000", "--out", &p("g.png")]);
+    assert!(e.contains("out of range"), "{e}");
+    let e = fails(&[
+        "data",
+        "show",
+        "--index",
+        "0",
+        "--scale",
+        "0",
+        "--out",
+        &p("d.png"),
+    ]);
+    assert!(e.contains("--scale"), "{e}");
+}
+
+#[test]
+fn png_folders_export_and_train() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("png");
+    let o = out.to_str().unwrap();
+    let s = ok(&[
+        "data", "export", "--format", "png-dir", "--limit", "300", "--out", o,
+    ]);
+    assert!(s.contains("300 images"), "{s}");
+    let train = out.join("train");
+    let test = out.join("test");
+    let s = ok(&[
+        "data",
+        "info",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+    ]);
+    assert!(
+        s.contains("folder of PNG images, 300 images") && s.contains("shape (300, 28, 28)"),
+        "{s}"
+    );
+    let run = tmp.path().join("run");
+    let s = ok(&[
+        "train",
+        "--train",
+        train.to_str().unwrap(),
+        "--test",
+        test.to_str().unwrap(),
+        "--model",
+        "mlp:16",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(s.contains("test accuracy"), "{s}");
+    std::fs::write(train.join("junk_x.png"), b"").unwrap();
+    let e = fails(&["data", "info", "--train", train.to_str().unwrap()]);
+    assert!(e.contains("junk_x.png"), "{e}");
 }

@@ -1,9 +1,13 @@
 //! `scrawl data ...`: look at the data the way the tutorials do.
 
+use std::path::PathBuf;
+
 use anyhow::bail;
 use clap::Subcommand;
 
-use super::DataArgs;
+use super::{DataArgs, Sets};
+use scrawl::data::Dataset;
+use scrawl::plot::{self, DigitGrid, DigitTile, LabelCountsChart};
 
 /// Subcommands of `scrawl data`.
 #[derive(Subcommand)]
@@ -13,7 +17,8 @@ pub enum DataCommand {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// One image as its pixel numbers and as shaded text, with its label.
+    /// One image as its pixel numbers and as shaded text, with its label; with --out,
+    /// also as a picture (upscaled without blur, the label in the title).
     Show {
         /// Which image.
         #[arg(long)]
@@ -21,6 +26,44 @@ pub enum DataCommand {
         /// train or test.
         #[arg(long, default_value = "train")]
         split: String,
+        /// Also draw it into this .png or .svg file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Screen pixels per image pixel in the picture.
+        #[arg(long, default_value_t = 10)]
+        scale: u32,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Many images in a grid, each with its label, into a .png or .svg file.
+    Grid {
+        /// Rows of images.
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+        /// Images per row.
+        #[arg(long, default_value_t = 10)]
+        cols: usize,
+        /// The first image shown.
+        #[arg(long, default_value_t = 0)]
+        start: usize,
+        /// train or test.
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Screen pixels per image pixel.
+        #[arg(long, default_value_t = 3)]
+        scale: u32,
+        /// The image file (.png or .svg).
+        #[arg(long, value_name = "FILE", default_value = "grid.png")]
+        out: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// A bar chart of how many images carry each label, train and test side by side
+    /// (the tutorials' countplot), into a .png or .svg file.
+    PlotLabels {
+        /// The image file (.png or .svg).
+        #[arg(long, value_name = "FILE", default_value = "labels.png")]
+        out: PathBuf,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -48,10 +91,11 @@ pub enum DataCommand {
         data: DataArgs,
     },
     /// Write the data in another layout: `csv` (mnist_train.csv and mnist_test.csv,
-    /// header label,1x1..28x28) or `kaggle` (Digit Recognizer train.csv with labels and
-    /// test.csv without), into the folder --out.
+    /// header label,1x1..28x28), `kaggle` (Digit Recognizer train.csv with labels and
+    /// test.csv without) or `png-dir` (train/ and test/ folders of 28x28 greyscale PNGs
+    /// named INDEX_LABEL.png), into the folder --out.
     Export {
-        /// csv or kaggle.
+        /// csv, kaggle or png-dir.
         #[arg(long)]
         format: String,
         /// The folder to write into (created if missing).
@@ -71,6 +115,12 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
         DataCommand::Info { data } => {
             let sets = data.load()?;
             println!("{}", sets.source);
+            if !sets.spec.digits() {
+                let names: Vec<String> = (0..sets.spec.class_names.len())
+                    .map(|c| format!("{c} {}", sets.spec.class_name(c)))
+                    .collect();
+                println!("classes: {}", names.join(", "));
+            }
             for (name, set) in [("train", &sets.train), ("test", &sets.test)] {
                 let Some(set) = set else { continue };
                 let [r, c, _] = set.image_shape;
@@ -97,20 +147,19 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
         DataCommand::Show {
             index,
             split: name,
+            out,
+            scale,
             data,
         } => {
             let sets = data.load()?;
             let set = sets.split(&name)?;
-            if index >= set.len() {
-                bail!(
-                    "--index {index} is out of range: the {name} set has {} images (0-{})",
-                    set.len(),
-                    set.len() - 1
-                );
-            }
+            check_index(set, &name, index)?;
             let [rows, cols, _] = set.image_shape;
             let img = set.image(index);
-            println!("{name} image {index}, label {}", set.labels[index]);
+            println!(
+                "{name} image {index}, label {}",
+                label_text(&sets, set.labels[index])
+            );
             for r in 0..rows {
                 let line: Vec<String> = img[r * cols..(r + 1) * cols]
                     .iter()
@@ -130,6 +179,80 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     .collect();
                 println!("{line}");
             }
+            if let Some(out) = out {
+                check_scale(scale, 1..=40)?;
+                let grid = DigitGrid {
+                    title: Some(format!(
+                        "{name} #{index}: label {}",
+                        label_text(&sets, set.labels[index])
+                    )),
+                    tiles: vec![tile(set, index, String::new())],
+                    cols: 1,
+                    scale,
+                };
+                plot::save(&grid, &out)?;
+                println!("\nWrote {}", out.display());
+            }
+        }
+        DataCommand::Grid {
+            rows,
+            cols,
+            start,
+            split: name,
+            scale,
+            out,
+            data,
+        } => {
+            if !(1..=100).contains(&rows) || !(1..=100).contains(&cols) {
+                bail!("--rows and --cols must be between 1 and 100, got {rows} and {cols}");
+            }
+            check_scale(scale, 1..=20)?;
+            plot::Format::of(&out)?;
+            let sets = data.load()?;
+            let set = sets.split(&name)?;
+            check_index(set, &name, start)?;
+            let end = (start + rows * cols).min(set.len());
+            let tiles = (start..end)
+                .map(|i| tile(set, i, caption(&sets, set.labels[i])))
+                .collect();
+            let grid = DigitGrid {
+                title: Some(format!(
+                    "{} {name} images {start}-{}",
+                    sets.spec.name,
+                    end - 1
+                )),
+                tiles,
+                cols,
+                scale,
+            };
+            plot::save(&grid, &out)?;
+            println!(
+                "Wrote {} ({} {name} images from #{start}, labels above each)",
+                out.display(),
+                end - start
+            );
+        }
+        DataCommand::PlotLabels { out, data } => {
+            plot::Format::of(&out)?;
+            let sets = data.load()?;
+            let mut series = Vec::new();
+            for (name, set) in [("train", &sets.train), ("test", &sets.test)] {
+                if let Some(set) = set {
+                    series.push((name.to_string(), set.label_counts()));
+                }
+            }
+            if series.is_empty() {
+                bail!(
+                    "no labelled images to count: give labelled --train/--test CSV files or IDX data"
+                );
+            }
+            let chart = LabelCountsChart {
+                title: format!("Label counts: {}", sets.spec.name),
+                class_names: sets.spec.class_names.clone(),
+                series,
+            };
+            plot::save(&chart, &out)?;
+            println!("Wrote {}", out.display());
         }
         DataCommand::Onehot { rows, split, data } => {
             let sets = data.load()?;
@@ -186,7 +309,8 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                     ("train.csv", CsvLayout::Kaggle),
                     ("test.csv", CsvLayout::KaggleTest),
                 ],
-                other => bail!("--format must be csv or kaggle, not '{other}'"),
+                "png-dir" => [("train", CsvLayout::Kaggle), ("test", CsvLayout::Kaggle)],
+                other => bail!("--format must be csv, kaggle or png-dir, not '{other}'"),
             };
             if limit == Some(0) {
                 bail!("--limit must be at least 1");
@@ -194,6 +318,20 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let sets = data.load()?;
             std::fs::create_dir_all(&out)
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+            if format == "png-dir" {
+                for ((name, _), set) in files.into_iter().zip([&sets.train, &sets.test]) {
+                    let Some(set) = set else { continue };
+                    let set = set.take(limit.unwrap_or(usize::MAX));
+                    let dir = out.join(name);
+                    scrawl::data::png::write_png_dir(&set, &dir)?;
+                    println!(
+                        "{}: {} images, greyscale PNG named INDEX_LABEL.png",
+                        dir.display(),
+                        set.len()
+                    );
+                }
+                return Ok(());
+            }
             for ((name, layout), set) in files.into_iter().zip([&sets.train, &sets.test]) {
                 let Some(set) = set else { continue };
                 let set = match limit {
@@ -212,4 +350,55 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn check_index(set: &Dataset, name: &str, index: usize) -> anyhow::Result<()> {
+    if index >= set.len() {
+        bail!(
+            "--index {index} is out of range: the {name} set has {} images (0-{})",
+            set.len(),
+            set.len().saturating_sub(1)
+        );
+    }
+    Ok(())
+}
+
+fn check_scale(scale: u32, range: std::ops::RangeInclusive<u32>) -> anyhow::Result<()> {
+    if !range.contains(&scale) {
+        bail!(
+            "--scale must be between {} and {}, got {scale}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(())
+}
+
+/// "5", or "9 (Ankle boot)" for a data set whose classes have names.
+fn label_text(sets: &Sets, label: u8) -> String {
+    if sets.spec.digits() {
+        label.to_string()
+    } else {
+        format!("{label} ({})", sets.spec.class_name(label as usize))
+    }
+}
+
+/// The caption over a tile in a grid: the digit, or the class name.
+fn caption(sets: &Sets, label: u8) -> String {
+    if sets.spec.digits() {
+        label.to_string()
+    } else {
+        sets.spec.class_name(label as usize)
+    }
+}
+
+fn tile(set: &Dataset, i: usize, caption: String) -> DigitTile {
+    let [rows, cols, _] = set.image_shape;
+    DigitTile {
+        pixels: set.image(i).to_vec(),
+        rows,
+        cols,
+        caption,
+        alert: false,
+    }
 }

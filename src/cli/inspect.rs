@@ -112,9 +112,28 @@ fn submission(model: &mut Sequential, csv: &Path, out: &Path, as_json: bool) -> 
     Ok(())
 }
 
+/// The class names a model was trained with (saved in its file by `scrawl train`),
+/// else those of the data set at hand.
+fn class_names(
+    info: &std::collections::BTreeMap<String, serde_json::Value>,
+    fallback: &scrawl::data::DatasetSpec,
+) -> Vec<String> {
+    info.get("class_names")
+        .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+        .unwrap_or_else(|| fallback.class_names.clone())
+}
+
+/// "3" for digits, "9 Ankle boot" when the classes have names.
+fn named(names: &[String], class: usize) -> String {
+    match names.get(class) {
+        Some(n) if *n != class.to_string() => format!("{class} {n}"),
+        _ => class.to_string(),
+    }
+}
+
 /// Runs `scrawl predict`.
 pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
-    let (mut model, _) = load_model(&a.model)?;
+    let (mut model, info) = load_model(&a.model)?;
     if let Some(csv) = &a.csv {
         return submission(&mut model, csv, &a.out, a.json);
     }
@@ -134,19 +153,27 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     let probs = model.predict(&one, 1)?;
     let digit = argmax(&probs);
     let label = one.labels[0];
+    let names = class_names(&info, &mnist.spec);
     if a.json {
         println!(
             "{}",
-            json!({"index": index, "digit": digit, "label": label, "probabilities": probs})
+            json!({"index": index, "digit": digit, "label": label, "probabilities": probs, "class_names": names})
         );
     } else {
         println!(
-            "{} image {}: predicted {digit} (label {label})",
-            a.split, index
+            "{} image {}: predicted {} (label {})",
+            a.split,
+            index,
+            named(&names, digit),
+            named(&names, label as usize)
         );
+        let width = (0..probs.len())
+            .map(|c| named(&names, c).len())
+            .max()
+            .unwrap_or(1);
         for (c, p) in probs.iter().enumerate() {
             let bar = "#".repeat((p * 40.0).round() as usize);
-            println!("  {c}: {p:.6} {bar}");
+            println!("  {:<width$}: {p:.6} {bar}", named(&names, c));
         }
     }
     Ok(())

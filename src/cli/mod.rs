@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use scrawl::data::{self, Dataset};
+use scrawl::data::{self, Dataset, DatasetSpec};
 use scrawl::model::{ModelConfig, Sequential};
 use scrawl::presets;
 
@@ -45,13 +45,20 @@ enum Command {
 /// Where the data comes from (shared by every command that reads images).
 #[derive(clap::Args, Clone)]
 struct DataArgs {
-    /// Folder holding the MNIST IDX files (else $SCRAWL_DATA, ./data/mnist, ../shared/data/mnist).
+    /// Folder holding the IDX files (else $SCRAWL_DATA, ./data/NAME, ../shared/data/NAME,
+    /// /usr/share/datasets/NAME).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Training images from a CSV file (any Kaggle layout, labelled) instead of IDX.
+    /// Which data set in MNIST's IDX layout: mnist, fashion-mnist (with its class names),
+    /// kmnist, or any folder name.
+    #[arg(long, value_name = "NAME", default_value = "mnist")]
+    dataset: String,
+    /// Training images from a CSV file (any Kaggle layout, labelled) or a folder of PNGs
+    /// (INDEX_LABEL.png files, or folders 0-9) instead of IDX.
     #[arg(long, value_name = "FILE", conflicts_with = "data")]
     train: Option<PathBuf>,
-    /// Test images from a CSV file instead of IDX (unlabelled ones can only be predicted).
+    /// Test images from a CSV file or a PNG folder instead of IDX (unlabelled CSVs can
+    /// only be predicted).
     #[arg(long, value_name = "FILE", conflicts_with = "data")]
     test: Option<PathBuf>,
     /// Never download MNIST; fail if it is not found locally.
@@ -65,6 +72,8 @@ struct Sets {
     test: Option<Dataset>,
     /// Where it was read from, for messages and the run's config.
     source: String,
+    /// Which data set it is, with its class names.
+    spec: DatasetSpec,
 }
 
 impl Sets {
@@ -92,18 +101,31 @@ impl Sets {
 
 impl DataArgs {
     fn load(&self) -> anyhow::Result<Sets> {
+        data::catalog::check_name(&self.dataset)?;
+        let spec = DatasetSpec::named(&self.dataset);
         if self.train.is_none() && self.test.is_none() {
-            let dir = data::locate_or_download(self.data.as_deref(), !self.no_download)?;
+            let dir = data::locate_dataset(self.data.as_deref(), &self.dataset, !self.no_download)?;
             let m = data::load_mnist(&dir)?;
+            let shown = if spec.is_mnist() { "MNIST" } else { &spec.name };
             return Ok(Sets {
                 train: Some(m.train),
                 test: Some(m.test),
-                source: format!("MNIST from {}", m.dir.display()),
+                source: format!("{shown} from {}", m.dir.display()),
+                spec,
             });
         }
         let mut sources = Vec::new();
         let mut read = |path: &Option<PathBuf>, what: &str| -> anyhow::Result<Option<Dataset>> {
             let Some(path) = path else { return Ok(None) };
+            if path.is_dir() {
+                let set = data::png::read_png_dir(path)?;
+                sources.push(format!(
+                    "{} (folder of PNG images, {} images)",
+                    path.display(),
+                    set.len()
+                ));
+                return Ok(Some(set));
+            }
             let csv = data::csv::read_csv(path)?;
             sources.push(format!(
                 "{} ({}, {} rows)",
@@ -129,6 +151,7 @@ impl DataArgs {
             train,
             test,
             source: sources.join(", "),
+            spec,
         })
     }
 }

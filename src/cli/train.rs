@@ -184,6 +184,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     info.insert("optimizer".to_string(), serde_json::to_value(&opt)?);
     info.insert("batch_size".to_string(), json!(a.batch_size));
     info.insert("seed".to_string(), json!(a.seed));
+    info.insert("dataset".to_string(), json!(mnist.spec.name));
+    info.insert("class_names".to_string(), json!(mnist.spec.class_names));
     let model_path = out.join("model.safetensors");
     model.save_with_info(&model_path, &info)?;
     write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
@@ -200,6 +202,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         "seed": a.seed,
         "threads": rayon::current_num_threads(),
         "data": mnist.source,
+        "dataset": mnist.spec.name,
         "train_images": train.len(),
         "validation_images": validation.as_ref().map_or(0, |v| v.len()),
     });

@@ -1,8 +1,10 @@
-//! Finding MNIST on disk, in a fixed order, and fetching it when it is nowhere.
+//! Finding MNIST (or another data set in its IDX layout) on disk, in a fixed order,
+//! and fetching MNIST when it is nowhere.
 //!
-//! Order: `--data DIR`, `$SCRAWL_DATA`, `./data/mnist`, `../shared/data/mnist`. A folder
+//! Order: `--data DIR`, `$SCRAWL_DATA` (MNIST only), `./data/NAME`, `../shared/data/NAME`,
+//! `/usr/share/datasets/NAME` (where Debian's `dataset-*` packages install). A folder
 //! the user named explicitly must hold the files (a typo is an error, not a silent
-//! fallback). When no folder has them, the files are downloaded into `./data/mnist`
+//! fallback). When no folder has MNIST, the files are downloaded into `./data/mnist`
 //! and each is checked against the SHA-256 compiled in below.
 
 use std::io::Read;
@@ -74,37 +76,47 @@ fn holds_mnist(dir: &Path) -> bool {
     MNIST_FILES.iter().all(|(s, _)| find_file(dir, s).is_some())
 }
 
-/// The folders scrawl looks in, in order, each with where it came from.
-pub fn candidate_dirs(explicit: Option<&Path>) -> Vec<(PathBuf, String)> {
+/// The folders scrawl looks in for the data set `name`, in order, each with where it
+/// came from (`default` for the built-in places, which may be missing).
+pub fn candidate_dirs(explicit: Option<&Path>, name: &str) -> Vec<(PathBuf, String)> {
     let mut dirs = Vec::new();
     if let Some(d) = explicit {
         dirs.push((d.to_path_buf(), "--data".to_string()));
     }
-    if let Some(d) = std::env::var_os("SCRAWL_DATA") {
+    if name == "mnist"
+        && let Some(d) = std::env::var_os("SCRAWL_DATA")
+    {
         dirs.push((PathBuf::from(d), "$SCRAWL_DATA".to_string()));
     }
-    dirs.push((PathBuf::from(DOWNLOAD_DIR), "default".to_string()));
-    dirs.push((PathBuf::from("../shared/data/mnist"), "default".to_string()));
+    for base in ["data", "../shared/data", "/usr/share/datasets"] {
+        dirs.push((Path::new(base).join(name), "default".to_string()));
+    }
     dirs
 }
 
 /// Finds a folder holding the four MNIST files, without downloading.
 pub fn find_mnist(explicit: Option<&Path>) -> Result<PathBuf> {
+    find_dataset(explicit, "mnist")
+}
+
+/// Finds a folder holding the four IDX files of the data set `name`, without downloading.
+pub fn find_dataset(explicit: Option<&Path>, name: &str) -> Result<PathBuf> {
     let mut looked = Vec::new();
-    for (dir, origin) in candidate_dirs(explicit) {
+    for (dir, origin) in candidate_dirs(explicit, name) {
         if holds_mnist(&dir) {
             return Ok(dir);
         }
         if origin != "default" {
+            let shown = if name == "mnist" { "MNIST" } else { name };
             return Err(Error::DataNotFound(format!(
-                "{} (from {origin}) does not hold the four MNIST files ({})",
+                "{} (from {origin}) does not hold the four {shown} files ({})",
                 dir.display(),
                 file_list()
             )));
         }
         looked.push(dir);
     }
-    Err(Error::DataNotFound(not_found_message(&looked, None)))
+    Err(Error::DataNotFound(not_found_message(name, &looked, None)))
 }
 
 fn file_list() -> String {
@@ -115,8 +127,9 @@ fn file_list() -> String {
         .join(", ")
 }
 
-fn not_found_message(looked: &[PathBuf], download_error: Option<&str>) -> String {
-    let mut msg = String::from("MNIST was not found. Looked in:\n");
+fn not_found_message(name: &str, looked: &[PathBuf], download_error: Option<&str>) -> String {
+    let shown = if name == "mnist" { "MNIST" } else { name };
+    let mut msg = format!("{shown} was not found. Looked in:\n");
     for d in looked {
         msg.push_str(&format!("  - {}\n", d.display()));
     }
@@ -125,9 +138,19 @@ fn not_found_message(looked: &[PathBuf], download_error: Option<&str>) -> String
             "Downloading it into ./{DOWNLOAD_DIR} failed: {e}\n"
         ));
     }
+    if name != "mnist" {
+        msg.push_str(&format!(
+            "scrawl downloads only MNIST. On Debian, `apt-get install dataset-{name}` installs {name} under /usr/share/datasets/{name}, if such a package exists.\n"
+        ));
+    }
     msg.push_str(&format!(
-        "Point scrawl at a folder holding {} with --data DIR or SCRAWL_DATA=DIR.",
-        file_list()
+        "Point scrawl at a folder holding {} with --data DIR{}.",
+        file_list(),
+        if name == "mnist" {
+            " or SCRAWL_DATA=DIR"
+        } else {
+            ""
+        }
     ));
     msg
 }
@@ -135,19 +158,32 @@ fn not_found_message(looked: &[PathBuf], download_error: Option<&str>) -> String
 /// Finds MNIST; when it is nowhere and `allow_download` is set, downloads it into
 /// `./data/mnist` (with a progress bar) and returns that folder.
 pub fn locate_or_download(explicit: Option<&Path>, allow_download: bool) -> Result<PathBuf> {
-    match find_mnist(explicit) {
+    locate_dataset(explicit, "mnist", allow_download)
+}
+
+/// Finds the data set `name` (see [`candidate_dirs`]); MNIST alone is downloaded when
+/// it is nowhere and `allow_download` is set.
+pub fn locate_dataset(
+    explicit: Option<&Path>,
+    name: &str,
+    allow_download: bool,
+) -> Result<PathBuf> {
+    match find_dataset(explicit, name) {
         Ok(d) => Ok(d),
-        Err(Error::DataNotFound(msg)) if allow_download && msg.starts_with("MNIST was not") => {
+        Err(Error::DataNotFound(msg))
+            if allow_download && name == "mnist" && msg.starts_with("MNIST was not") =>
+        {
             let dest = PathBuf::from(DOWNLOAD_DIR);
             eprintln!("MNIST not found locally; downloading into ./{DOWNLOAD_DIR}");
             match download_mnist(&dest, &MIRRORS) {
                 Ok(()) => Ok(dest),
                 Err(e) => {
-                    let looked: Vec<PathBuf> = candidate_dirs(explicit)
+                    let looked: Vec<PathBuf> = candidate_dirs(explicit, name)
                         .into_iter()
                         .map(|(d, _)| d)
                         .collect();
                     Err(Error::DataNotFound(not_found_message(
+                        name,
                         &looked,
                         Some(&e.to_string()),
                     )))
@@ -245,7 +281,8 @@ pub fn verify(gz_bytes: &[u8], sha256_hex: &str) -> std::result::Result<(), Stri
     Ok(())
 }
 
-/// Reads MNIST from `dir` (see [`find_mnist`] for the file names accepted).
+/// Reads MNIST, or any data set in its IDX layout, from `dir` (see [`find_mnist`] for
+/// the file names accepted).
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     let path_of = |stem: &str| {
         find_file(dir, stem).ok_or_else(|| {

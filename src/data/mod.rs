@@ -2,9 +2,11 @@
 //! with one label each. Pixels stay `u8` in memory; the model scales them by 1/255
 //! as it copies each batch in, so a data set costs its own size and nothing more.
 
+pub mod catalog;
 pub mod csv;
 pub mod idx;
 pub mod locate;
+pub mod png;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -12,7 +14,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result};
 
-pub use locate::{Mnist, find_mnist, load_mnist, locate_or_download};
+pub use catalog::DatasetSpec;
+pub use locate::{Mnist, find_dataset, find_mnist, load_mnist, locate_dataset, locate_or_download};
 
 /// A labelled set of images.
 #[derive(Debug, Clone, PartialEq)]
