@@ -37,6 +37,9 @@ pub enum Error {
     /// Training diverged (the loss became NaN or infinite).
     #[error("{0}")]
     Diverged(String),
+    /// Training was interrupted (Ctrl-C, SIGTERM) and stopped cleanly.
+    #[error("{0}")]
+    Interrupted(String),
     /// Drawing a chart or image failed.
     #[error("drawing {path}: {msg}")]
     Plot {

@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model on MNIST, report its test accuracy and save it.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Loss and accuracy of a saved model on the test set.
     Evaluate(inspect::EvaluateArgs),
     /// Class probabilities of one test image.
@@ -189,7 +189,7 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
         Command::Evaluate(a) => inspect::evaluate(a),
         Command::Predict(a) => inspect::predict(a),
         Command::Summary(a) => inspect::summary(a),
@@ -210,7 +210,18 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // 130 = 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C.
+            let interrupted = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<scrawl::Error>(),
+                    Some(scrawl::Error::Interrupted(_))
+                )
+            });
+            if interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

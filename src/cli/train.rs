@@ -2,16 +2,22 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use serde_json::json;
 
 use super::{DataArgs, model_config};
+use scrawl::callbacks::{
+    CsvLogger, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, ReduceLROnPlateau,
+    Schedule,
+};
 use scrawl::loss::Loss;
 use scrawl::model::io::write_atomic;
-use scrawl::model::{FitOptions, Sequential, Verbosity};
+use scrawl::model::{Callback, FitOptions, History, Sequential, Verbosity, load_checkpoint};
 use scrawl::optim::OptimizerConfig;
+use scrawl::plot::{self, TrainingCurves};
 
 /// Flags of `scrawl train`; absent ones take Keras's defaults.
 #[derive(clap::Args)]
@@ -63,8 +69,58 @@ pub struct TrainArgs {
     /// Print only the final result.
     #[arg(long)]
     quiet: bool,
+    /// Keep the model of the best epoch by --monitor (`best`, saved as RUN/best.safetensors),
+    /// of every epoch (`all`, RUN/checkpoints/epoch-NN.safetensors), or at a Keras-style
+    /// path template such as `model/mnist-{epoch:02d}-{val_loss:.4f}.safetensors`
+    /// (only the improvements are saved).
+    #[arg(long, value_name = "best|all|TEMPLATE")]
+    checkpoint: Option<String>,
+    /// The metric --checkpoint, --early-stopping and --reduce-lr-on-plateau watch
+    /// (default val_loss, or loss without validation data).
+    #[arg(long, value_name = "METRIC")]
+    monitor: Option<String>,
+    /// Whether the monitored metric should go down (min) or up (max); auto: max for
+    /// accuracies.
+    #[arg(long, default_value = "auto")]
+    mode: String,
+    /// Stop when the monitored metric has not improved for this many epochs.
+    #[arg(long, value_name = "PATIENCE")]
+    early_stopping: Option<usize>,
+    /// The smallest change that counts as an improvement for --early-stopping.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    min_delta: f64,
+    /// With --early-stopping: go back to the best epoch's weights when it stops.
+    #[arg(long, requires = "early_stopping")]
+    restore_best_weights: bool,
+    /// Multiply the learning rate by --reduce-lr-factor when the monitored metric has not
+    /// improved for this many epochs.
+    #[arg(long, value_name = "PATIENCE", conflicts_with = "lr_schedule")]
+    reduce_lr_on_plateau: Option<usize>,
+    /// The factor of --reduce-lr-on-plateau.
+    #[arg(long, default_value_t = 0.1, requires = "reduce_lr_on_plateau")]
+    reduce_lr_factor: f32,
+    /// The learning rate never goes below this with --reduce-lr-on-plateau.
+    #[arg(long, default_value_t = 0.0, requires = "reduce_lr_on_plateau")]
+    min_lr: f32,
+    /// A learning-rate schedule over the run: step:EVERY:FACTOR, exponential:RATE, cosine,
+    /// or one-cycle:MAX_LR.
+    #[arg(long, value_name = "SCHEDULE")]
+    lr_schedule: Option<String>,
+    /// Continue an interrupted run from its folder (its own settings are used).
+    #[arg(long, value_name = "RUN")]
+    resume: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
+}
+
+/// Parses a stored `scrawl train ...` command line back into its flags (for --resume).
+#[derive(clap::Parser)]
+#[command(name = "train")]
+struct StoredTrain {
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    args: TrainArgs,
 }
 
 fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
@@ -105,8 +161,102 @@ fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
     Ok(opt)
 }
 
+/// Set by the Ctrl-C / SIGTERM handler; `fit` stops after the current step.
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPT.swap(true, Ordering::SeqCst) {
+                eprintln!("\nInterrupted twice: quitting without a checkpoint.");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "\nStopping after this step and saving a checkpoint (Ctrl-C again to quit now)..."
+            );
+        });
+    });
+}
+
+/// The train arguments as typed, without the global flags before `train`.
+fn train_argv() -> Vec<String> {
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.iter().position(|a| a == "train") {
+        Some(i) => argv[i + 1..].to_vec(),
+        None => Vec::new(),
+    }
+}
+
 /// Runs `scrawl train`.
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
+    let Some(run_dir) = a.resume.clone() else {
+        return train(a, train_argv(), None);
+    };
+    // --resume RUN and at most --quiet, --json and --threads N beside it.
+    let argv = train_argv();
+    let mut others = 0;
+    let mut skip_value = false;
+    for arg in &argv {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        match arg.as_str() {
+            "--resume" | "--threads" => skip_value = true,
+            "--quiet" | "--json" => {}
+            s if s.starts_with("--resume=") || s.starts_with("--threads=") => {}
+            _ => others += 1,
+        }
+    }
+    if others > 0 {
+        bail!("--resume RUN continues the run with its own settings: give no other training flags");
+    }
+    let config_path = run_dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path).with_context(|| {
+        format!(
+            "{} is not a run folder scrawl can resume (reading config.json)",
+            run_dir.display()
+        )
+    })?;
+    let config: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
+    let stored: Vec<String> = serde_json::from_value(config["train_args"].clone())
+        .with_context(|| format!("{} has no train_args", config_path.display()))?;
+    let checkpoint = run_dir.join(CHECKPOINT);
+    if !checkpoint.is_file() {
+        bail!(
+            "{} has no {CHECKPOINT}: the run ended before its first epoch finished, start it again",
+            run_dir.display()
+        );
+    }
+    let parsed = <StoredTrain as clap::Parser>::try_parse_from(
+        std::iter::once("train".to_string()).chain(stored.iter().cloned()),
+    )
+    .with_context(|| {
+        format!(
+            "the command stored in {} no longer parses",
+            config_path.display()
+        )
+    })?;
+    let mut resumed = parsed.args;
+    resumed.out = Some(run_dir.clone());
+    resumed.quiet |= a.quiet;
+    resumed.json |= a.json;
+    if let Some(t) = config["threads"].as_u64()
+        && t as usize != rayon::current_num_threads()
+    {
+        eprintln!(
+            "warning: the run used {t} threads and this resume uses {}: the result will not be bit-identical to an uninterrupted run (pass --threads {t})",
+            rayon::current_num_threads()
+        );
+    }
+    train(resumed, stored, Some(checkpoint))
+}
+
+/// The training-state file in a run folder.
+const CHECKPOINT: &str = "checkpoint.safetensors";
+
+fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Result<()> {
     if a.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
@@ -115,6 +265,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     }
     let config = model_config(&a.model)?;
     let opt = optimizer(&a)?;
+    let mode = Mode::parse(&a.mode)?;
+    let schedule = a.lr_schedule.as_deref().map(Schedule::parse).transpose()?;
+    if let Some(m) = &a.monitor {
+        scrawl::callbacks::check_monitor(m)?;
+    }
+    if a.min_delta.is_nan() || a.min_delta < 0.0 {
+        bail!("--min-delta must be at least 0, got {}", a.min_delta);
+    }
     let mnist = a.data.load()?;
     let mut train = match a.limit {
         Some(0) => bail!("--limit must be at least 1"),
@@ -129,16 +287,134 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         None => mnist.test.clone(),
     };
+    let monitor = a.monitor.clone().unwrap_or_else(|| {
+        if validation.is_some() {
+            "val_loss"
+        } else {
+            "loss"
+        }
+        .to_string()
+    });
+    if monitor.starts_with("val_") && validation.is_none() {
+        bail!(
+            "--monitor {monitor} needs validation data: add --validation-split F or a labelled test set"
+        );
+    }
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from("runs").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
     });
     std::fs::create_dir_all(&out)
         .with_context(|| format!("creating the run folder {}", out.display()))?;
 
-    let mut model = Sequential::new(config, a.seed)?;
+    let mut info = BTreeMap::new();
+    info.insert("dataset".to_string(), json!(mnist.spec.name));
+    info.insert("class_names".to_string(), json!(mnist.spec.class_names));
+
+    let steps_per_epoch = train.len().div_ceil(a.batch_size);
+    let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
+    let best_path = out.join("best.safetensors");
+    if let Some(c) = &a.checkpoint {
+        let (template, best_only) = match c.as_str() {
+            "best" => (best_path.to_string_lossy().into_owned(), true),
+            "all" => (
+                out.join("checkpoints")
+                    .join("epoch-{epoch:02d}.safetensors")
+                    .to_string_lossy()
+                    .into_owned(),
+                false,
+            ),
+            t if t.ends_with(".safetensors") => (t.to_string(), true),
+            other => bail!(
+                "--checkpoint must be best, all, or a path template ending in .safetensors, not '{other}'"
+            ),
+        };
+        callbacks.push(Box::new(
+            ModelCheckpoint::new(&template, &monitor, mode, best_only)?.with_info(info.clone()),
+        ));
+    }
+    if let Some(p) = a.early_stopping {
+        callbacks.push(Box::new(
+            EarlyStopping::new(&monitor, p, a.min_delta, mode)?
+                .restore_best_weights(a.restore_best_weights),
+        ));
+    }
+    if let Some(p) = a.reduce_lr_on_plateau {
+        callbacks.push(Box::new(
+            ReduceLROnPlateau::new(&monitor, p)?
+                .factor(a.reduce_lr_factor)?
+                .min_lr(a.min_lr),
+        ));
+    }
+    if let Some(s) = schedule {
+        callbacks.push(Box::new(LearningRateScheduler::new(
+            s,
+            (steps_per_epoch * a.epochs) as u64,
+        )));
+    }
+    callbacks.push(Box::new(CsvLogger::new(out.join("history.csv"))));
+
+    let (mut model, state) = match &resume {
+        Some(path) => {
+            let (m, s) = load_checkpoint(path)?;
+            if m.config() != &config {
+                bail!(
+                    "{} holds a different architecture than the run's --model",
+                    path.display()
+                );
+            }
+            (m, Some(s))
+        }
+        None => (Sequential::new(config, a.seed)?, None),
+    };
     model.compile(&opt, Loss::default())?;
+    if let Some(s) = state.as_ref().filter(|s| s.finished) {
+        println!(
+            "The run in {} has finished already ({} epochs); nothing to resume",
+            out.display(),
+            s.epoch
+        );
+        return Ok(());
+    }
+    let run = json!({
+        "command": std::env::args().collect::<Vec<_>>(),
+        "train_args": argv,
+        "model": model.config(),
+        "optimizer": opt,
+        "epochs": a.epochs,
+        "batch_size": a.batch_size,
+        "seed": a.seed,
+        "threads": rayon::current_num_threads(),
+        "data": mnist.source,
+        "dataset": mnist.spec.name,
+        "train_images": train.len(),
+        "validation_images": validation.as_ref().map_or(0, |v| v.len()),
+        "monitor": monitor,
+        "checkpoint": a.checkpoint,
+        "early_stopping": a.early_stopping,
+        "reduce_lr_on_plateau": a.reduce_lr_on_plateau,
+        "lr_schedule": a.lr_schedule,
+    });
+    if resume.is_none() {
+        write_atomic(
+            &out.join("config.json"),
+            serde_json::to_string_pretty(&run)?.as_bytes(),
+        )?;
+    }
+    if let Some(s) = &state {
+        // On stderr, so it shows even with --quiet and never mixes into --json.
+        eprintln!(
+            "Resuming {} at epoch {}, step {}/{} ({} epochs done)",
+            out.display(),
+            s.epoch + 1,
+            s.step,
+            steps_per_epoch,
+            s.epoch
+        );
+    }
     if !a.quiet && !a.json {
-        print!("{}", model.summary());
+        if state.is_none() {
+            print!("{}", model.summary());
+        }
         println!(
             "Training on {} images, validating on {} ({}), {} threads",
             train.len(),
@@ -153,8 +429,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             rayon::current_num_threads()
         );
     }
+    install_interrupt_handler();
+    let checkpoint_path = out.join(CHECKPOINT);
     let start = Instant::now();
-    let history = model.fit(
+    let fitted = model.fit(
         &train,
         FitOptions {
             epochs: a.epochs,
@@ -168,24 +446,41 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
                 Verbosity::Auto
             },
             log_to_stderr: a.json,
-            callbacks: Vec::new(),
+            callbacks,
+            interrupt: Some(&INTERRUPT),
+            checkpoint: Some(checkpoint_path.clone()),
+            resume: state,
         },
-    )?;
+    );
+    let history = match fitted {
+        Ok(h) => h,
+        Err(e) => {
+            // Whatever finished is on disk: the last checkpoint, history.csv; draw the
+            // curves of what there is so the user can see what happened.
+            if let Ok((_, s)) = load_checkpoint(&checkpoint_path) {
+                let _ = write_curves(&out, &s.history, &model.config().name);
+            }
+            if matches!(e, scrawl::Error::Interrupted(_)) {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "resume with: scrawl train --resume {}",
+                    out.display()
+                )));
+            }
+            return Err(e.into());
+        }
+    };
     let seconds = start.elapsed().as_secs_f64();
     let test = match &mnist.test {
         Some(t) => Some(model.evaluate(t, a.batch_size.max(100))?),
         None => None,
     };
 
-    let mut info = BTreeMap::new();
     info.insert("test_accuracy".to_string(), json!(test.map(|t| t.accuracy)));
     info.insert("test_loss".to_string(), json!(test.map(|t| t.loss)));
     info.insert("epochs".to_string(), json!(history.epochs.len()));
     info.insert("optimizer".to_string(), serde_json::to_value(&opt)?);
     info.insert("batch_size".to_string(), json!(a.batch_size));
     info.insert("seed".to_string(), json!(a.seed));
-    info.insert("dataset".to_string(), json!(mnist.spec.name));
-    info.insert("class_names".to_string(), json!(mnist.spec.class_names));
     let model_path = out.join("model.safetensors");
     model.save_with_info(&model_path, &info)?;
     write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
@@ -193,23 +488,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         &out.join("history.json"),
         serde_json::to_string_pretty(&history)?.as_bytes(),
     )?;
-    let run = json!({
-        "command": std::env::args().collect::<Vec<_>>(),
-        "model": model.config(),
-        "optimizer": opt,
-        "epochs": a.epochs,
-        "batch_size": a.batch_size,
-        "seed": a.seed,
-        "threads": rayon::current_num_threads(),
-        "data": mnist.source,
-        "dataset": mnist.spec.name,
-        "train_images": train.len(),
-        "validation_images": validation.as_ref().map_or(0, |v| v.len()),
-    });
-    write_atomic(
-        &out.join("config.json"),
-        serde_json::to_string_pretty(&run)?.as_bytes(),
-    )?;
+    write_curves(&out, &history, &model.config().name)?;
 
     if a.json {
         let result = json!({
@@ -217,7 +496,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             "test_loss": test.map(|t| t.loss),
             "epochs": history.epochs.len(),
             "seconds": seconds,
-            "seconds_per_epoch": seconds / history.epochs.len() as f64,
+            "seconds_per_epoch": seconds / history.epochs.len().max(1) as f64,
             "model": model.config().name,
             "params": model.param_count(),
             "out": out,
@@ -234,11 +513,29 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         }
         if !a.quiet {
             println!(
-                "Saved the model to {} ({:.1}s of training)",
+                "Saved the model to {} ({:.1}s of training); curves in {}",
                 model_path.display(),
-                seconds
+                seconds,
+                out.join("curves.png").display()
             );
+            if best_path.is_file() {
+                println!("The best epoch's model is {}", best_path.display());
+            }
         }
     }
+    Ok(())
+}
+
+/// Writes `curves.png` and `curves.svg` into the run folder.
+fn write_curves(out: &std::path::Path, history: &History, name: &str) -> anyhow::Result<()> {
+    if history.epochs.is_empty() {
+        return Ok(());
+    }
+    let fig = TrainingCurves {
+        title: format!("{name}: {}", out.display()),
+        runs: vec![(name.to_string(), history.clone())],
+    };
+    plot::save(&fig, &out.join("curves.png"))?;
+    plot::save(&fig, &out.join("curves.svg"))?;
     Ok(())
 }

@@ -70,6 +70,41 @@ impl Layer for Dropout {
         }
     }
 
+    fn rng_state(&self) -> Option<String> {
+        let seed: String = self
+            .rng
+            .get_seed()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(format!(
+            "{seed}:{}:{}",
+            self.rng.get_stream(),
+            self.rng.get_word_pos()
+        ))
+    }
+
+    fn set_rng_state(&mut self, state: &str) -> crate::error::Result<()> {
+        let bad = || {
+            crate::error::Error::config(format!("{}: bad random-stream state '{state}'", self.name))
+        };
+        let parts: Vec<&str> = state.split(':').collect();
+        let [seed, stream, pos] = parts.as_slice() else {
+            return Err(bad());
+        };
+        if seed.len() != 64 {
+            return Err(bad());
+        }
+        let mut key = [0u8; 32];
+        for (i, k) in key.iter_mut().enumerate() {
+            *k = u8::from_str_radix(&seed[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        self.rng = ChaCha8Rng::from_seed(key);
+        self.rng.set_stream(stream.parse().map_err(|_| bad())?);
+        self.rng.set_word_pos(pos.parse().map_err(|_| bad())?);
+        Ok(())
+    }
+
     fn backward(&mut self, _x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let Some(dx) = dx else { return };
         dx.set_shape(dy.shape());

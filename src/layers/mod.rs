@@ -120,6 +120,17 @@ pub trait Layer: Send {
         0
     }
 
+    /// The layer's random stream (dropout masks) as text, for checkpoints: a resumed
+    /// run must draw the same masks an uninterrupted one would.
+    fn rng_state(&self) -> Option<String> {
+        None
+    }
+
+    /// Restores a stream saved by [`Layer::rng_state`].
+    fn set_rng_state(&mut self, _state: &str) -> crate::error::Result<()> {
+        Ok(())
+    }
+
     /// Number of values in all parameters, trainable or not.
     fn param_count(&self) -> usize {
         self.params().iter().map(|p| p.value.len()).sum()

@@ -2,6 +2,8 @@
 //! epoch, validation after each epoch, callbacks, and the history of it all.
 
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -10,6 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Sequential;
+use super::checkpoint::{TrainingState, save_checkpoint};
+use crate::callbacks::EpochEnd;
+pub use crate::callbacks::{Callback, Control};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
@@ -24,26 +29,6 @@ pub enum Verbosity {
     Lines,
     /// `Bar` when standard error is a terminal, else `Lines`.
     Auto,
-}
-
-/// What `fit` decides after a callback has looked at an epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Control {
-    /// Go on training.
-    Continue,
-    /// Stop after this epoch.
-    Stop,
-}
-
-/// Hooks into the training loop (early stopping, checkpoints, loggers).
-pub trait Callback: Send {
-    /// Called after each epoch with its log; may stop training.
-    fn on_epoch_end(&mut self, model: &mut Sequential, log: &EpochLog) -> Result<Control>;
-
-    /// Called once when training ends, normally or by a stop.
-    fn on_train_end(&mut self, _model: &mut Sequential, _history: &History) -> Result<()> {
-        Ok(())
-    }
 }
 
 /// Settings of one `fit` call.
@@ -65,6 +50,15 @@ pub struct FitOptions<'a> {
     pub log_to_stderr: bool,
     /// Called after each epoch, in order.
     pub callbacks: Vec<Box<dyn Callback + 'a>>,
+    /// When this flag becomes true (a Ctrl-C handler sets it), training stops after
+    /// the current step, saving a checkpoint first if `checkpoint` is set.
+    pub interrupt: Option<&'a AtomicBool>,
+    /// Where the training state is saved after every epoch and on interruption, for
+    /// `--resume` (see [`crate::model::checkpoint`]).
+    pub checkpoint: Option<PathBuf>,
+    /// A state to continue from, read by [`crate::model::checkpoint::load_checkpoint`]
+    /// (the model must already hold that checkpoint's weights).
+    pub resume: Option<TrainingState>,
 }
 
 impl Default for FitOptions<'_> {
@@ -78,6 +72,9 @@ impl Default for FitOptions<'_> {
             verbose: Verbosity::Auto,
             log_to_stderr: false,
             callbacks: Vec::new(),
+            interrupt: None,
+            checkpoint: None,
+            resume: None,
         }
     }
 }
@@ -184,26 +181,76 @@ impl Sequential {
             Verbosity::Auto => Verbosity::Lines,
             v => v,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x5DEE_CE66_D1CE_5EED);
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        let steps = train.len().div_ceil(opts.batch_size);
-        let mut history = History::default();
-        for epoch in 1..=opts.epochs {
-            let start = Instant::now();
-            if opts.shuffle {
-                order.shuffle(&mut rng);
+        let say = |line: &str| {
+            if verbose == Verbosity::Silent {
+                return;
             }
+            if opts.log_to_stderr {
+                eprintln!("{line}");
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            }
+        };
+        let steps = train.len().div_ceil(opts.batch_size);
+        let mut at = Position::default();
+        let mut history = History::default();
+        if let Some(state) = opts.resume.take() {
+            self.check_resume(&state, train, &opts)?;
+            self.restore_training(&state)?;
+            for (cb, (name, cs)) in opts.callbacks.iter_mut().zip(state.callbacks) {
+                if cb.name() != name {
+                    return Err(Error::config(format!(
+                        "the checkpoint's callbacks differ from this run's ({name} where {} is)",
+                        cb.name()
+                    )));
+                }
+                cb.restore(cs)?;
+            }
+            at = Position {
+                epoch: state.epoch,
+                step: state.step,
+                loss_sum: state.loss_sum,
+                correct: state.correct,
+                seen: state.seen,
+            };
+            history = state.history;
+            if state.finished {
+                return Ok(history);
+            }
+        }
+        for cb in opts.callbacks.iter_mut() {
+            cb.on_train_begin(self)?;
+        }
+        let mut order: Vec<usize> = Vec::with_capacity(train.len());
+        let mut messages = Vec::new();
+        let mut last_lr = history.epochs.last().map(|e| e.learning_rate);
+        for epoch in at.epoch + 1..=opts.epochs {
+            let start = Instant::now();
+            epoch_order(&mut order, train.len(), opts.seed, epoch, opts.shuffle);
             let bar = (verbose == Verbosity::Bar).then(|| progress_bar(epoch, opts.epochs, steps));
-            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-            for (step, batch) in order.chunks(opts.batch_size).enumerate() {
+            for (step, batch) in order.chunks(opts.batch_size).enumerate().skip(at.step) {
+                let global = self.optimizer.as_ref().map_or(0, |o| o.iterations());
+                for cb in opts.callbacks.iter_mut() {
+                    cb.on_batch_begin(self, global, steps);
+                }
                 let stats = self.train_on_batch(train, batch)?;
                 if !stats.loss_sum.is_finite() {
                     if let Some(b) = &bar {
                         b.abandon();
                     }
+                    let kept = match (&opts.checkpoint, epoch > 1) {
+                        (Some(p), true) => format!(
+                            " The checkpoint of epoch {} is kept in {}.",
+                            epoch - 1,
+                            p.display()
+                        ),
+                        _ => String::new(),
+                    };
                     return Err(Error::Diverged(format!(
                         "the loss became {} at epoch {epoch}, step {}/{steps}; the weights were not updated with it. \
-                         Try a lower learning rate (now {}).",
+                         Try a lower learning rate (now {}).{kept}",
                         stats.loss_sum,
                         step + 1,
                         self.optimizer
@@ -211,18 +258,36 @@ impl Sequential {
                             .map_or(0.0, |o| o.config().learning_rate())
                     )));
                 }
-                loss_sum += stats.loss_sum;
-                correct += stats.correct;
-                seen += batch.len();
+                at.step = step + 1;
+                at.loss_sum += stats.loss_sum;
+                at.correct += stats.correct;
+                at.seen += batch.len();
                 if let Some(b) = &bar {
                     b.set_position(step as u64 + 1);
                     if step % 16 == 0 || step + 1 == steps {
                         b.set_message(format!(
                             "loss: {:.4} - accuracy: {:.4}",
-                            loss_sum / seen as f64,
-                            correct as f64 / seen as f64
+                            at.loss_sum / at.seen as f64,
+                            at.correct as f64 / at.seen as f64
                         ));
                     }
+                }
+                if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
+                    if let Some(b) = &bar {
+                        b.abandon();
+                    }
+                    let saved = match &opts.checkpoint {
+                        Some(path) => {
+                            let state = self.training_state(&at, false, &history, &opts, train);
+                            save_checkpoint(path, self, &state)?;
+                            format!("; saved a checkpoint to {}", path.display())
+                        }
+                        None => String::new(),
+                    };
+                    return Err(Error::Interrupted(format!(
+                        "interrupted at epoch {epoch}, step {}/{steps}{saved}",
+                        step + 1
+                    )));
                 }
             }
             if let Some(b) = bar {
@@ -235,32 +300,48 @@ impl Sequential {
                 }
                 None => (None, None),
             };
+            let lr = self
+                .optimizer
+                .as_ref()
+                .map_or(0.0, |o| o.config().learning_rate());
             let log = EpochLog {
                 epoch,
-                loss: loss_sum / seen as f64,
-                accuracy: correct as f64 / seen as f64,
+                loss: at.loss_sum / at.seen.max(1) as f64,
+                accuracy: at.correct as f64 / at.seen.max(1) as f64,
                 val_loss,
                 val_accuracy,
-                learning_rate: self
-                    .optimizer
-                    .as_ref()
-                    .map_or(0.0, |o| o.config().learning_rate()),
+                learning_rate: lr,
                 seconds: start.elapsed().as_secs_f64(),
             };
-            if verbose != Verbosity::Silent {
-                let line = log.line(opts.epochs);
-                if opts.log_to_stderr {
-                    eprintln!("{line}");
-                } else {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
-                    let _ = out.flush();
-                }
+            let mut line = log.line(opts.epochs);
+            if last_lr.is_some_and(|l| l != lr) {
+                let sci = crate::callbacks::format_number(lr as f64, ".4e").unwrap_or_default();
+                line.push_str(&format!(" - learning_rate: {sci}"));
             }
+            last_lr = Some(lr);
+            say(&line);
             history.epochs.push(log.clone());
             let mut stop = false;
+            messages.clear();
             for cb in opts.callbacks.iter_mut() {
-                stop |= cb.on_epoch_end(self, &log)? == Control::Stop;
+                let mut end = EpochEnd {
+                    log: &log,
+                    history: &history,
+                    messages: &mut messages,
+                };
+                stop |= cb.on_epoch_end(self, &mut end)? == Control::Stop;
+            }
+            for m in &messages {
+                say(m);
+            }
+            at = Position {
+                epoch,
+                ..Position::default()
+            };
+            if let Some(path) = &opts.checkpoint {
+                let finished = stop || epoch == opts.epochs;
+                let state = self.training_state(&at, finished, &history, &opts, train);
+                save_checkpoint(path, self, &state)?;
             }
             if stop {
                 break;
@@ -270,6 +351,103 @@ impl Sequential {
             cb.on_train_end(self, &history)?;
         }
         Ok(history)
+    }
+
+    fn check_resume(
+        &self,
+        state: &TrainingState,
+        train: &Dataset,
+        opts: &FitOptions<'_>,
+    ) -> Result<()> {
+        let differs = |what: &str, was: String, now: String| {
+            Error::config(format!(
+                "cannot resume: the checkpoint's {what} is {was} but this run's is {now}"
+            ))
+        };
+        if state.batch_size != opts.batch_size {
+            return Err(differs(
+                "batch size",
+                state.batch_size.to_string(),
+                opts.batch_size.to_string(),
+            ));
+        }
+        if state.seed != opts.seed {
+            return Err(differs(
+                "seed",
+                state.seed.to_string(),
+                opts.seed.to_string(),
+            ));
+        }
+        if state.train_len != train.len() {
+            return Err(differs(
+                "training set size",
+                state.train_len.to_string(),
+                train.len().to_string(),
+            ));
+        }
+        if state.callbacks.len() != opts.callbacks.len() {
+            return Err(differs(
+                "number of callbacks",
+                state.callbacks.len().to_string(),
+                opts.callbacks.len().to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn training_state(
+        &self,
+        at: &Position,
+        finished: bool,
+        history: &History,
+        opts: &FitOptions<'_>,
+        train: &Dataset,
+    ) -> TrainingState {
+        let opt = self.optimizer.as_ref().expect("fit checked the optimizer");
+        TrainingState {
+            epoch: at.epoch,
+            step: at.step,
+            loss_sum: at.loss_sum,
+            correct: at.correct,
+            seen: at.seen,
+            finished,
+            history: history.clone(),
+            seed: opts.seed,
+            batch_size: opts.batch_size,
+            train_len: train.len(),
+            threads: rayon::current_num_threads(),
+            optimizer: opt.config(),
+            iterations: opt.iterations(),
+            rng_states: self.rng_states(),
+            callbacks: opts
+                .callbacks
+                .iter()
+                .map(|c| (c.name().to_string(), c.state()))
+                .collect(),
+            optimizer_state: opt.state(),
+        }
+    }
+}
+
+/// Where training stands: epochs done, steps done in the next, and that epoch's sums.
+#[derive(Debug, Clone, Default)]
+struct Position {
+    epoch: usize,
+    step: usize,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+}
+
+/// The order of epoch `epoch`'s images: a permutation that depends only on the seed
+/// and the epoch, so a resumed run shuffles exactly as an uninterrupted one.
+fn epoch_order(order: &mut Vec<usize>, n: usize, seed: u64, epoch: usize, shuffle: bool) {
+    order.clear();
+    order.extend(0..n);
+    if shuffle {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5DEE_CE66_D1CE_5EED);
+        rng.set_stream(epoch as u64);
+        order.shuffle(&mut rng);
     }
 }
 

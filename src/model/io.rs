@@ -134,35 +134,7 @@ impl Sequential {
             .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
         let mut model = Sequential::new(config, 0)
             .map_err(|e| bad(format!("the architecture is not valid: {e}")))?;
-        let mut problem: Option<String> = None;
-        let mut expected = 0usize;
-        model.for_each_param_mut(|name, p| {
-            expected += 1;
-            if problem.is_some() {
-                return;
-            }
-            match tensors.tensor(name) {
-                Err(_) => problem = Some(format!("tensor {name} is missing")),
-                Ok(t) if t.dtype() != Dtype::F32 => {
-                    problem = Some(format!("tensor {name} is {:?}, expected F32", t.dtype()))
-                }
-                Ok(t) if t.shape() != p.shape.as_slice() => {
-                    problem = Some(format!(
-                        "tensor {name} has shape {:?} but the architecture needs {:?}",
-                        t.shape(),
-                        p.shape
-                    ))
-                }
-                Ok(t) => {
-                    for (v, c) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
-                        *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                    }
-                }
-            }
-        });
-        if let Some(p) = problem {
-            return Err(bad(p));
-        }
+        let expected = read_params(&mut model, &tensors).map_err(bad)?;
         if tensors.len() != expected {
             return Err(bad(format!(
                 "the file holds {} tensors but the architecture has {expected} parameters",
@@ -171,4 +143,59 @@ impl Sequential {
         }
         Ok((model, info))
     }
+}
+
+/// Fills every parameter of `model` from the tensor of the same name, checking dtype
+/// and shape. Returns the number of parameters filled.
+pub(crate) fn read_params(
+    model: &mut Sequential,
+    tensors: &SafeTensors<'_>,
+) -> std::result::Result<usize, String> {
+    let mut problem: Option<String> = None;
+    let mut count = 0usize;
+    model.for_each_param_mut(|name, p| {
+        count += 1;
+        if problem.is_some() {
+            return;
+        }
+        match tensors.tensor(name) {
+            Err(_) => problem = Some(format!("tensor {name} is missing")),
+            Ok(t) if t.dtype() != Dtype::F32 => {
+                problem = Some(format!("tensor {name} is {:?}, expected F32", t.dtype()))
+            }
+            Ok(t) if t.shape() != p.shape.as_slice() => {
+                problem = Some(format!(
+                    "tensor {name} has shape {:?} but the architecture needs {:?}",
+                    t.shape(),
+                    p.shape
+                ))
+            }
+            Ok(t) => {
+                for (v, c) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
+                    *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+        }
+    });
+    match problem {
+        Some(p) => Err(p),
+        None => Ok(count),
+    }
+}
+
+/// Reads an F32 tensor as a vector.
+pub(crate) fn read_f32(
+    tensors: &SafeTensors<'_>,
+    name: &str,
+) -> std::result::Result<Vec<f32>, String> {
+    let t = tensors
+        .tensor(name)
+        .map_err(|_| format!("tensor {name} is missing"))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(format!("tensor {name} is {:?}, expected F32", t.dtype()));
+    }
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }

@@ -6,6 +6,7 @@
 //! They grow to the largest batch seen and are then reused, so a training step
 //! allocates nothing.
 
+pub mod checkpoint;
 pub mod fit;
 pub mod io;
 pub mod summary;
@@ -14,7 +15,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use fit::{Callback, EpochLog, FitOptions, History, Verbosity};
+pub use checkpoint::{TrainingState, load_checkpoint, save_checkpoint};
+pub use fit::{Callback, Control, EpochLog, FitOptions, History, Verbosity};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

@@ -6,6 +6,7 @@
 //! fonts installed (a CI box, a container).
 
 mod bars;
+mod curves;
 mod digits;
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 pub use bars::LabelCountsChart;
+pub use curves::TrainingCurves;
 pub use digits::{DigitGrid, DigitTile};
 
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).

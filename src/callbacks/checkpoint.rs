@@ -1,0 +1,219 @@
+//! `ModelCheckpoint`: save the model after an epoch, every time or only when the
+//! monitored metric improves, to a path that may name the epoch and its metrics.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::{Callback, CallbackState, Control, EpochEnd, Mode, Monitor};
+use crate::error::{Error, Result};
+use crate::model::{EpochLog, Sequential};
+
+/// Keras's `ModelCheckpoint(filepath, monitor, mode, save_best_only)`.
+#[derive(Debug, Clone)]
+pub struct ModelCheckpoint {
+    template: String,
+    monitor: Monitor,
+    save_best_only: bool,
+    info: BTreeMap<String, serde_json::Value>,
+    /// The last file written.
+    pub last_saved: Option<PathBuf>,
+}
+
+impl ModelCheckpoint {
+    /// Saves to `filepath`, a template such as `model/mnist-{epoch:02d}-{val_loss:.4f}.safetensors`
+    /// (Python's format syntax for `epoch`, `loss`, `accuracy`, `val_loss`, `val_accuracy`).
+    pub fn new(filepath: &str, monitor: &str, mode: Mode, save_best_only: bool) -> Result<Self> {
+        // Validate the template now rather than after the first hour of training.
+        let probe = EpochLog {
+            epoch: 1,
+            loss: 0.5,
+            accuracy: 0.5,
+            val_loss: Some(0.5),
+            val_accuracy: Some(0.5),
+            learning_rate: 0.001,
+            seconds: 1.0,
+        };
+        format_template(filepath, &probe)?;
+        Ok(ModelCheckpoint {
+            template: filepath.to_string(),
+            monitor: Monitor::new(monitor, mode, 0.0)?,
+            save_best_only,
+            info: BTreeMap::new(),
+            last_saved: None,
+        })
+    }
+
+    /// Facts stored in each saved file's metadata (class names, the data set...).
+    pub fn with_info(mut self, info: BTreeMap<String, serde_json::Value>) -> Self {
+        self.info = info;
+        self
+    }
+}
+
+impl Callback for ModelCheckpoint {
+    fn name(&self) -> &'static str {
+        "model_checkpoint"
+    }
+
+    fn on_epoch_end(&mut self, model: &mut Sequential, end: &mut EpochEnd<'_>) -> Result<Control> {
+        let path = PathBuf::from(format_template(&self.template, end.log)?);
+        let value = self.monitor.value(end.log, "ModelCheckpoint")?;
+        let epoch = end.log.epoch;
+        if self.save_best_only {
+            if !self.monitor.improves(value) {
+                end.say(format!(
+                    "Epoch {epoch}: {} did not improve from {}",
+                    self.monitor.name,
+                    self.monitor.best_text()
+                ));
+                return Ok(Control::Continue);
+            }
+            end.say(format!(
+                "Epoch {epoch}: {} improved from {} to {value:.4}, saving model to {}",
+                self.monitor.name,
+                self.monitor.best_text(),
+                path.display()
+            ));
+            self.monitor.best = Some(value);
+        } else {
+            end.say(format!("Epoch {epoch}: saving model to {}", path.display()));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut info = self.info.clone();
+        info.insert("epoch".into(), json!(epoch));
+        for name in super::METRICS {
+            if let Some(v) = end.log.metric(name) {
+                info.insert(name.into(), json!(v));
+            }
+        }
+        model.save_with_info(&path, &info)?;
+        self.last_saved = Some(path);
+        Ok(Control::Continue)
+    }
+
+    fn state(&self) -> CallbackState {
+        CallbackState {
+            meta: json!({"best": self.monitor.best, "last_saved": self.last_saved}),
+            tensors: Vec::new(),
+        }
+    }
+
+    fn restore(&mut self, state: CallbackState) -> Result<()> {
+        self.monitor.best = state.meta["best"].as_f64();
+        self.last_saved = state.meta["last_saved"].as_str().map(PathBuf::from);
+        Ok(())
+    }
+}
+
+/// Fills a Keras file-path template: `{name}` or `{name:SPEC}` with SPEC one of
+/// Python's `d` (`02d`, `3d`), `f` (`.4f`) or `e` (`.2e`) forms; `{{` and `}}` are
+/// literal braces.
+pub fn format_template(template: &str, log: &EpochLog) -> Result<String> {
+    let bad = |msg: String| Error::config(format!("checkpoint path '{template}': {msg}"));
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '}' => return Err(bad("a '}' without its '{'".into())),
+            '{' => {
+                let mut field = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(ch) => field.push(ch),
+                        None => return Err(bad("a '{' is never closed".into())),
+                    }
+                }
+                let (name, spec) = field.split_once(':').unwrap_or((&field, ""));
+                let value = if name == "epoch" {
+                    log.epoch as f64
+                } else {
+                    match log.metric(name) {
+                        Some(v) => v,
+                        None if super::METRICS.contains(&name) => {
+                            return Err(bad(format!(
+                                "it names {{{name}}} but there is no validation data"
+                            )));
+                        }
+                        None => {
+                            return Err(bad(format!(
+                                "unknown field {{{name}}}: use epoch, {}",
+                                super::METRICS.join(", ")
+                            )));
+                        }
+                    }
+                };
+                out.push_str(&format_number(value, spec).map_err(bad)?);
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Formats `v` with a Python format spec (`02d`, `.4f`, `.2e`, or empty).
+pub(crate) fn format_number(v: f64, spec: &str) -> std::result::Result<String, String> {
+    if spec.is_empty() {
+        return Ok(if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{}", v as i64)
+        } else {
+            format!("{v}")
+        });
+    }
+    let (body, kind) = spec.split_at(spec.len() - 1);
+    let zero = body.starts_with('0');
+    let (width, precision) = match body.split_once('.') {
+        Some((w, p)) => (w, Some(p)),
+        None => (body, None),
+    };
+    let width: usize = if width.is_empty() {
+        0
+    } else {
+        width
+            .parse()
+            .map_err(|_| format!("bad width in ':{spec}'"))?
+    };
+    let precision: Option<usize> = match precision {
+        Some(p) => Some(
+            p.parse()
+                .map_err(|_| format!("bad precision in ':{spec}'"))?,
+        ),
+        None => None,
+    };
+    let text = match kind {
+        "d" => format!("{}", v.round() as i64),
+        "f" => format!("{:.*}", precision.unwrap_or(6), v),
+        "e" => {
+            // Python writes 1.23e-04; Rust writes 1.23e-4.
+            let s = format!("{:.*e}", precision.unwrap_or(6), v);
+            match s.split_once('e') {
+                Some((m, e)) => {
+                    let (sign, digits) = match e.strip_prefix('-') {
+                        Some(d) => ('-', d),
+                        None => ('+', e),
+                    };
+                    format!("{m}e{sign}{digits:0>2}")
+                }
+                None => s,
+            }
+        }
+        _ => return Err(format!("unsupported format ':{spec}' (use d, f or e)")),
+    };
+    Ok(if zero {
+        format!("{text:0>width$}")
+    } else {
+        format!("{text:>width$}")
+    })
+}

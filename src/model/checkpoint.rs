@@ -1,0 +1,182 @@
+//! Training checkpoints: everything needed to continue a run exactly where it
+//! stopped, in one safetensors file. Beside the model's tensors it holds the
+//! optimizer's state (`optimizer/N`), callbacks' saved weights (`callback/NAME/N`),
+//! and in its metadata the architecture and a [`TrainingState`] as JSON: where in
+//! which epoch the run is, the partial sums of that epoch, the history, the random
+//! streams' positions and every callback's counters.
+//!
+//! A resumed run then ends with weights identical, bit for bit, to an uninterrupted
+//! one with the same seed and thread count, because every random choice in training
+//! is a pure function of the seed and a saved position: the shuffle of epoch `e` is
+//! seeded by `(seed, e)`, dropout streams are repositioned, schedules read the step.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use super::io::{read_f32, read_params, write_atomic};
+use super::{History, ModelConfig, Sequential};
+use crate::callbacks::CallbackState;
+use crate::error::{Error, Result};
+use crate::optim::OptimizerConfig;
+
+const FORMAT: &str = "scrawl-checkpoint";
+
+/// Where a run stands, as saved in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps completed in the next epoch (0 at an epoch boundary).
+    pub step: usize,
+    /// Sum of the losses of those steps.
+    pub loss_sum: f64,
+    /// Images classified right in those steps.
+    pub correct: usize,
+    /// Images seen in those steps.
+    pub seen: usize,
+    /// Training ended (all epochs, or a callback stopped it): resuming does nothing.
+    pub finished: bool,
+    /// Every completed epoch's log.
+    pub history: History,
+    /// The shuffling seed of the run.
+    pub seed: u64,
+    /// The batch size of the run.
+    pub batch_size: usize,
+    /// Images in the training set (a different set cannot continue the run).
+    pub train_len: usize,
+    /// Worker threads of the run (results are bit-identical only for the same count).
+    pub threads: usize,
+    /// The optimizer with its current learning rate.
+    pub optimizer: OptimizerConfig,
+    /// The optimizer's step counter.
+    pub iterations: u64,
+    /// Each layer's random stream (dropout): key, stream and position.
+    pub rng_states: Vec<Option<String>>,
+    /// Each callback's state, by name, in order.
+    pub callbacks: Vec<(String, CallbackState)>,
+    /// The optimizer's per-parameter state (stored as tensors, not JSON).
+    #[serde(skip)]
+    pub optimizer_state: Vec<Vec<f32>>,
+}
+
+impl Sequential {
+    /// The random streams of every layer (`None` for layers without one).
+    pub fn rng_states(&self) -> Vec<Option<String>> {
+        self.layers.iter().map(|l| l.rng_state()).collect()
+    }
+
+    /// Puts the optimizer (state, step counter, learning rate) and the layers' random
+    /// streams where `state` says. The weights are restored by [`load_checkpoint`].
+    pub fn restore_training(&mut self, state: &TrainingState) -> Result<()> {
+        if state.rng_states.len() != self.layers.len() {
+            return Err(Error::Shape(format!(
+                "the checkpoint has {} layers' random streams, the model {} layers",
+                state.rng_states.len(),
+                self.layers.len()
+            )));
+        }
+        for (layer, rng) in self.layers.iter_mut().zip(&state.rng_states) {
+            if let Some(r) = rng {
+                layer.set_rng_state(r)?;
+            }
+        }
+        self.compile(&state.optimizer, self.loss)?;
+        let opt = self
+            .optimizer_mut()
+            .expect("compile just set the optimizer");
+        opt.restore(state.iterations, state.optimizer_state.clone())?;
+        opt.set_learning_rate(state.optimizer.learning_rate());
+        Ok(())
+    }
+}
+
+/// Writes `model` and `state` to `path` atomically.
+pub fn save_checkpoint(path: &Path, model: &Sequential, state: &TrainingState) -> Result<()> {
+    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    for (name, p) in model.named_params() {
+        named.push((name, p.shape.clone(), bytes(&p.value)));
+    }
+    for (i, s) in state.optimizer_state.iter().enumerate() {
+        named.push((format!("optimizer/{i}"), vec![s.len()], bytes(s)));
+    }
+    for (cb, cs) in &state.callbacks {
+        for (j, t) in cs.tensors.iter().enumerate() {
+            named.push((format!("callback/{cb}/{j}"), vec![t.len()], bytes(t)));
+        }
+    }
+    let mut views = Vec::with_capacity(named.len());
+    for (name, shape, b) in &named {
+        let view = TensorView::new(Dtype::F32, shape.clone(), b)
+            .map_err(|e| Error::config(format!("tensor {name}: {e}")))?;
+        views.push((name.clone(), view));
+    }
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert(
+        "config".to_string(),
+        serde_json::to_string(model.config()).expect("config serializes"),
+    );
+    meta.insert(
+        "state".to_string(),
+        serde_json::to_string(state).expect("state serializes"),
+    );
+    meta.insert(
+        "optimizer_slots".to_string(),
+        state.optimizer_state.len().to_string(),
+    );
+    let data = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::config(format!("serializing the checkpoint: {e}")))?;
+    write_atomic(path, &data)
+}
+
+/// Reads a checkpoint written by [`save_checkpoint`]: the model with its weights,
+/// and the state to pass to [`Sequential::restore_training`] and `fit`.
+pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bad = |msg: String| Error::format(path, msg);
+    let (_, header) = SafeTensors::read_metadata(&data)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(
+            "not a scrawl training checkpoint (a model file cannot be resumed: it has no optimizer state)".into(),
+        ));
+    }
+    let config: ModelConfig = serde_json::from_str(meta.get("config").map_or("", String::as_str))
+        .map_err(|e| {
+        bad(format!(
+            "the architecture in the metadata is not valid: {e}"
+        ))
+    })?;
+    let mut state: TrainingState =
+        serde_json::from_str(meta.get("state").map_or("", String::as_str)).map_err(|e| {
+            bad(format!(
+                "the training state in the metadata is not valid: {e}"
+            ))
+        })?;
+    let slots: usize = meta
+        .get("optimizer_slots")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no optimizer_slots in the metadata".into()))?;
+    let tensors = SafeTensors::deserialize(&data)
+        .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
+    let mut model = Sequential::new(config, 0)
+        .map_err(|e| bad(format!("the architecture is not valid: {e}")))?;
+    read_params(&mut model, &tensors).map_err(bad)?;
+    state.optimizer_state = (0..slots)
+        .map(|i| read_f32(&tensors, &format!("optimizer/{i}")))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(bad)?;
+    for (cb, cs) in state.callbacks.iter_mut() {
+        let mut j = 0;
+        while let Ok(t) = read_f32(&tensors, &format!("callback/{cb}/{j}")) {
+            cs.tensors.push(t);
+            j += 1;
+        }
+    }
+    Ok((model, state))
+}

@@ -1,0 +1,156 @@
+//! Training curves: loss and accuracy per epoch, training solid and validation dashed,
+//! one colour per run (so several runs compare on one chart, as the tutorials compare
+//! SGD with Adam).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::{Drawn, Figure, PALETTE};
+use crate::model::History;
+
+/// Loss (left) and accuracy (right) of one or more runs.
+#[derive(Debug, Clone)]
+pub struct TrainingCurves {
+    /// The chart's title.
+    pub title: String,
+    /// `(legend name, history)` per run.
+    pub runs: Vec<(String, History)>,
+}
+
+type Getter = fn(&crate::model::EpochLog) -> Option<f64>;
+
+impl TrainingCurves {
+    fn panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        what: &str,
+        train: Getter,
+        val: Getter,
+    ) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let epochs = self
+            .runs
+            .iter()
+            .map(|(_, h)| h.epochs.len())
+            .max()
+            .unwrap_or(1)
+            .max(2);
+        let values: Vec<f64> = self
+            .runs
+            .iter()
+            .flat_map(|(_, h)| h.epochs.iter().flat_map(|e| [train(e), val(e)]))
+            .flatten()
+            .filter(|v| v.is_finite())
+            .collect();
+        let (mut lo, mut hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        let pad = ((hi - lo) * 0.08).max(1e-4);
+        let (lo, hi) = (lo - pad, hi + pad);
+        let mut chart = ChartBuilder::on(area)
+            .caption(what, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(1f64..epochs as f64, lo..hi)?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(220, 220, 220))
+            .x_desc("epoch")
+            .x_labels(epochs.min(12))
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.3}"))
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()?;
+        let multi = self.runs.len() > 1;
+        for (k, (name, h)) in self.runs.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let points = |f: Getter| -> Vec<(f64, f64)> {
+                h.epochs
+                    .iter()
+                    .filter_map(|e| f(e).filter(|v| v.is_finite()).map(|v| (e.epoch as f64, v)))
+                    .collect()
+            };
+            let prefix = if multi {
+                format!("{name} ")
+            } else {
+                String::new()
+            };
+            let tr = points(train);
+            chart
+                .draw_series(LineSeries::new(tr.clone(), color.stroke_width(2)))?
+                .label(format!("{prefix}train"))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart.draw_series(tr.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            let va = points(val);
+            if va.is_empty() {
+                continue;
+            }
+            // One run: validation in the second colour, as Keras tutorials plot it.
+            // Several: each run keeps its colour and validation is dashed.
+            if multi {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        va.clone(),
+                        7,
+                        4,
+                        color.stroke_width(2),
+                    ))?
+                    .label(format!("{prefix}validation"))
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 8, y)], color.stroke_width(2))
+                    });
+                chart.draw_series(va.iter().map(|&p| Circle::new(p, 3, color.stroke_width(1))))?;
+            } else {
+                let c2 = PALETTE[1];
+                chart
+                    .draw_series(LineSeries::new(va.clone(), c2.stroke_width(2)))?
+                    .label("validation")
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], c2.stroke_width(2))
+                    });
+                chart.draw_series(va.iter().map(|&p| Circle::new(p, 3, c2.filled())))?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(if what == "loss" {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
+            })
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        Ok(())
+    }
+}
+
+impl Figure for TrainingCurves {
+    fn size(&self) -> (u32, u32) {
+        (1200, 500)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
+    where
+        DB::ErrorType: 'static,
+    {
+        let root = root.titled(&self.title, ("sans-serif", 24))?;
+        let (left, right) = root.split_horizontally(600);
+        self.panel(&left, "loss", |e| Some(e.loss), |e| e.val_loss)?;
+        self.panel(&right, "accuracy", |e| Some(e.accuracy), |e| e.val_accuracy)?;
+        Ok(())
+    }
+}
