@@ -29,6 +29,7 @@ pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod presets;
+pub mod report;
 pub mod stack;
 pub mod tensor;
 

@@ -598,3 +598,167 @@ fn png_folders_export_and_train() {
     let e = fails(&["data", "info", "--train", train.to_str().unwrap()]);
     assert!(e.contains("junk_x.png"), "{e}");
 }
+
+#[test]
+fn training_workflow_callbacks_curves_report_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let a = runs.join("a");
+    let s = ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "2000",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "50",
+        "--optimizer",
+        "adam",
+        "--checkpoint",
+        "best",
+        "--early-stopping",
+        "2",
+        "--restore-best-weights",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    assert!(s.contains("Epoch 1: val_loss improved from inf to"), "{s}");
+    assert!(
+        s.contains("saving model to") && s.contains("best.safetensors"),
+        "{s}"
+    );
+    for f in [
+        "model.safetensors",
+        "best.safetensors",
+        "checkpoint.safetensors",
+        "history.csv",
+        "history.json",
+        "config.json",
+        "curves.png",
+        "curves.svg",
+    ] {
+        assert!(a.join(f).is_file(), "{f} missing from the run folder");
+    }
+    let curves = image::open(a.join("curves.png")).unwrap();
+    assert_eq!((curves.width(), curves.height()), (1200, 500));
+    let config = std::fs::read_to_string(a.join("config.json")).unwrap();
+    assert!(config.contains(r#""train_args""#) && config.contains(r#""checkpoint": "best""#));
+
+    // A second run with a schedule; the LR shows in the epoch line when it changes.
+    let b = runs.join("b");
+    let s = ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "2000",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "50",
+        "--optimizer",
+        "sgd",
+        "--lr-schedule",
+        "step:1:0.5",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert!(s.contains("learning_rate: 5.0000e-03"), "{s}");
+    let s = ok(&["runs", "--dir", runs.to_str().unwrap()]);
+    assert!(s.contains("best val_acc") && s.lines().count() == 3, "{s}");
+    let png = tmp.path().join("cmp.svg");
+    ok(&[
+        "plot",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    let svg = std::fs::read_to_string(&png).unwrap();
+    assert!(svg.contains("a train") && svg.contains("b validation"));
+
+    let report = tmp.path().join("report");
+    let best = a.join("best.safetensors");
+    let s = ok(&[
+        "evaluate",
+        "--model",
+        best.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        s.contains("precision") && s.contains("macro avg") && s.contains("most confused"),
+        "{s}"
+    );
+    assert!(report.join("report.md").is_file() && report.join("misclassified.png").is_file());
+
+    let e = fails(&[
+        "plot",
+        tmp.path().to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(e.contains("not a run folder"), "{e}");
+}
+
+#[test]
+fn divergence_stops_the_run_and_keeps_the_last_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    // Epoch 1 trains normally; epoch 2's learning rate (1e34) overflows the weights.
+    let e = fails(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "1000",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "50",
+        "--optimizer",
+        "sgd",
+        "--lr-schedule",
+        "step:1:1e36",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("at epoch 2, step")
+            && e.contains("lower learning rate")
+            && e.contains("epoch 1 is kept"),
+        "{e}"
+    );
+    let (_, state) = scrawl::model::load_checkpoint(&run.join("checkpoint.safetensors")).unwrap();
+    assert_eq!(state.epoch, 1);
+    let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(run.join("curves.png").is_file());
+}
+
+#[test]
+fn bad_training_workflow_flags() {
+    for (args, want) in [
+        (
+            &["train", "--checkpoint", "sometimes"][..],
+            "--checkpoint must be",
+        ),
+        (&["train", "--monitor", "val_f1"], "cannot monitor"),
+        (&["train", "--lr-schedule", "warp:9"], "not a schedule"),
+        (&["train", "--early-stopping", "0"], "at least 1"),
+        (
+            &["train", "--resume", "/nonexistent/run"],
+            "not a run folder",
+        ),
+        (
+            &["train", "--checkpoint", "m-{epoch:q}.safetensors"],
+            "checkpoint path",
+        ),
+        (&["plot", "--out", "x.png"], "RUN"),
+    ] {
+        let e = fails(args);
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+}

@@ -21,13 +21,18 @@ pub struct EvaluateArgs {
     /// Print JSON (`loss` and `accuracy` at full precision).
     #[arg(long)]
     json: bool,
+    /// Also write a report into this folder: per-class precision/recall/F1, the
+    /// confusion matrix (table and heatmap), the most confused pairs, a gallery of
+    /// mistakes, tied together in report.md.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
 }
 
 /// Runs `scrawl evaluate`.
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
-    let (mut model, _) = load_model(&a.model)?;
+    let (mut model, info) = load_model(&a.model)?;
     let mnist = a.data.load()?;
     let e = model.evaluate(mnist.test()?, a.batch_size)?;
     if a.json {
@@ -40,6 +45,26 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
             "Test loss: {:.4} - test accuracy: {:.4} ({}/{} right)",
             e.loss, e.accuracy, e.correct, e.count
         );
+    }
+    if let Some(dir) = &a.report {
+        let names = class_names(&info, &mnist.spec);
+        let title = a.model.display().to_string();
+        let r = scrawl::report::write_report(dir, &mut model, mnist.test()?, &names, &title)?;
+        if !a.json {
+            let name = |c: usize| names.get(c).cloned().unwrap_or(c.to_string());
+            print!("{}", scrawl::report::classification_table(&r.matrix, &name));
+            let pairs: Vec<String> = r
+                .matrix
+                .most_confused(5)
+                .iter()
+                .map(|(t, p, n)| format!("{}→{} ({n})", name(*t), name(*p)))
+                .collect();
+            println!("most confused (true→predicted): {}", pairs.join(", "));
+            println!(
+                "Wrote {} (with confusion.png, misclassified.png)",
+                dir.join("report.md").display()
+            );
+        }
     }
     Ok(())
 }

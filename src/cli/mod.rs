@@ -3,6 +3,7 @@
 
 mod data_cmd;
 mod inspect;
+mod runs;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,10 @@ enum Command {
     /// Look at the data.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Draw the loss and accuracy curves of one or more runs on one chart.
+    Plot(runs::PlotArgs),
+    /// List the runs with their best validation accuracy.
+    Runs(runs::RunsArgs),
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -205,6 +210,8 @@ pub fn main() -> ExitCode {
             Ok(())
         }
         Command::Data(c) => data_cmd::run(c),
+        Command::Plot(a) => runs::plot_runs(a),
+        Command::Runs(a) => runs::list(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -133,6 +133,37 @@ pub struct History {
 }
 
 impl History {
+    /// Reads a history written by [`History::to_csv`] (a run's `history.csv`).
+    pub fn from_csv_file(path: &std::path::Path) -> Result<History> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let mut history = History::default();
+        for (i, line) in text.lines().enumerate().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let bad = || Error::format(path, format!("line {}: not a history row", i + 1));
+            if f.len() != 7 {
+                return Err(bad());
+            }
+            let num = |s: &str| s.parse::<f64>().map_err(|_| bad());
+            let opt = |s: &str| {
+                if s.is_empty() {
+                    Ok(None)
+                } else {
+                    num(s).map(Some)
+                }
+            };
+            history.epochs.push(EpochLog {
+                epoch: f[0].parse().map_err(|_| bad())?,
+                loss: num(f[1])?,
+                accuracy: num(f[2])?,
+                val_loss: opt(f[3])?,
+                val_accuracy: opt(f[4])?,
+                learning_rate: num(f[5])? as f32,
+                seconds: num(f[6])?,
+            });
+        }
+        Ok(history)
+    }
+
     /// The history as CSV, one row per epoch.
     pub fn to_csv(&self) -> String {
         let mut s =

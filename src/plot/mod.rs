@@ -8,6 +8,7 @@
 mod bars;
 mod curves;
 mod digits;
+mod heatmap;
 
 use std::path::Path;
 use std::sync::Once;
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 pub use bars::LabelCountsChart;
 pub use curves::TrainingCurves;
 pub use digits::{DigitGrid, DigitTile};
+pub use heatmap::ConfusionHeatmap;
 
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");

@@ -1,0 +1,151 @@
+//! `scrawl runs` and `scrawl plot`: the run folders, listed and compared.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use scrawl::model::History;
+use scrawl::plot::{self, TrainingCurves};
+
+/// Flags of `scrawl runs`.
+#[derive(clap::Args)]
+pub struct RunsArgs {
+    /// The folder holding run folders.
+    #[arg(long, default_value = "runs")]
+    dir: PathBuf,
+}
+
+/// Flags of `scrawl plot`.
+#[derive(clap::Args)]
+pub struct PlotArgs {
+    /// Run folders (or their history.json files) to draw on one chart.
+    #[arg(required = true, value_name = "RUN")]
+    runs: Vec<PathBuf>,
+    /// The image file (.png or .svg).
+    #[arg(long, default_value = "curves.png")]
+    out: PathBuf,
+    /// The chart's title.
+    #[arg(long)]
+    title: Option<String>,
+}
+
+/// A run's history, from its history.json, or history.csv while it is still running.
+fn history_of(run: &Path) -> anyhow::Result<History> {
+    let file = if run.is_file() {
+        run.to_path_buf()
+    } else {
+        run.join("history.json")
+    };
+    if file.is_file() {
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a scrawl history", file.display()));
+    }
+    let csv = run.join("history.csv");
+    if csv.is_file() {
+        return History::from_csv_file(&csv).map_err(Into::into);
+    }
+    bail!(
+        "{} is not a run folder: it has no history.json or history.csv",
+        run.display()
+    )
+}
+
+/// Runs `scrawl plot`.
+pub fn plot_runs(a: PlotArgs) -> anyhow::Result<()> {
+    plot::Format::of(&a.out)?;
+    let mut runs = Vec::new();
+    for r in &a.runs {
+        let h = history_of(r)?;
+        let name = r
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| r.display().to_string());
+        let name = if name == "history.json" {
+            r.parent()
+                .and_then(|p| p.file_name())
+                .map_or(name.clone(), |n| n.to_string_lossy().into_owned())
+        } else {
+            name
+        };
+        runs.push((name, h));
+    }
+    let title = a.title.unwrap_or_else(|| {
+        runs.iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(" vs ")
+    });
+    plot::save(&TrainingCurves { title, runs }, &a.out)?;
+    println!("Wrote {}", a.out.display());
+    Ok(())
+}
+
+/// Runs `scrawl runs`.
+pub fn list(a: RunsArgs) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(&a.dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!(
+                "No runs in {} yet: scrawl train saves each run there",
+                a.dir.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", a.dir.display())),
+    };
+    let mut rows = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let Ok(h) = history_of(&path) else { continue };
+        let config: serde_json::Value = std::fs::read_to_string(path.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let model = config["model"]["name"].as_str().unwrap_or("?").to_string();
+        let best = h
+            .epochs
+            .iter()
+            .filter_map(|e| e.val_accuracy.map(|v| (v, e.epoch)))
+            .fold(None, |acc: Option<(f64, usize)>, x| match acc {
+                Some(a) if a.0 >= x.0 => Some(a),
+                _ => Some(x),
+            });
+        let state = if path.join("model.safetensors").is_file() {
+            "done"
+        } else if path.join("checkpoint.safetensors").is_file() {
+            "resumable"
+        } else {
+            "incomplete"
+        };
+        rows.push((path, model, h.epochs.len(), best, state));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    if rows.is_empty() {
+        println!("No runs in {}", a.dir.display());
+        return Ok(());
+    }
+    println!(
+        "{:<36} {:<24} {:>6} {:>13} {:>6}  state",
+        "run", "model", "epochs", "best val_acc", "epoch"
+    );
+    for (path, model, epochs, best, state) in rows {
+        let (acc, at) = match best {
+            Some((v, e)) => (format!("{v:.4}"), e.to_string()),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:<36} {:<24} {:>6} {:>13} {:>6}  {state}",
+            path.display(),
+            model,
+            epochs,
+            acc,
+            at
+        );
+    }
+    Ok(())
+}
