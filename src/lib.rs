@@ -22,6 +22,7 @@ pub mod activations;
 pub mod callbacks;
 pub mod data;
 pub mod error;
+pub mod interop;
 pub mod kernels;
 pub mod layers;
 pub mod loss;

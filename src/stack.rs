@@ -101,7 +101,11 @@ fn value(text: &str) -> Value {
     {
         return Value::from(vec![a, b]);
     }
-    Value::from(text)
+    match text.to_ascii_lowercase().as_str() {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::from(text),
+    }
 }
 
 fn layer(item: &str, index: usize) -> Result<LayerConfig> {

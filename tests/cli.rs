@@ -762,3 +762,70 @@ fn bad_training_workflow_flags() {
         assert!(e.contains(want), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn pickle_in_npz_out_and_in_onnx_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkl = common::mnist_dir()
+        .parent()
+        .unwrap()
+        .join("dlfs/sample_weight.pkl");
+    let model = tmp.path().join("dlfs.safetensors");
+    let m = model.to_str().unwrap();
+    let s = ok(&["import", "dlfs", pkl.to_str().unwrap(), "--out", m]);
+    assert!(s.contains("45360 parameters"), "{s}");
+    for batch in ["1", "100"] {
+        let s = ok(&["evaluate", "--model", m, "--batch-size", batch]);
+        assert!(
+            s.contains("test accuracy: 0.9352 (9352/10000"),
+            "batch {batch}: {s}"
+        );
+    }
+    let npz = tmp.path().join("w.npz");
+    ok(&[
+        "export",
+        "--model",
+        m,
+        "--format",
+        "npz",
+        "--out",
+        npz.to_str().unwrap(),
+    ]);
+    let back = tmp.path().join("back.safetensors");
+    ok(&[
+        "import",
+        "npz",
+        npz.to_str().unwrap(),
+        "--model",
+        "dlfs",
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    let s = ok(&["evaluate", "--model", back.to_str().unwrap()]);
+    assert!(s.contains("9352/10000"), "{s}");
+    let onnx = tmp.path().join("m.onnx");
+    ok(&[
+        "export",
+        "--model",
+        m,
+        "--format",
+        "onnx",
+        "--out",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(std::fs::metadata(&onnx).unwrap().len() > 45360 * 4);
+    let e = fails(&["export", "--model", m, "--format", "tflite", "--out", "x"]);
+    assert!(e.contains("npz or onnx"), "{e}");
+    let e = fails(&[
+        "import",
+        "npz",
+        npz.to_str().unwrap(),
+        "--model",
+        "mlp-512",
+        "--out",
+        "x.safetensors",
+    ]);
+    assert!(e.contains("dense/kernel has shape [784, 50]"), "{e}");
+    let e = fails(&["import", "dlfs", npz.to_str().unwrap()]);
+    assert!(e.contains("w.npz"), "{e}");
+}

@@ -3,6 +3,7 @@
 
 mod data_cmd;
 mod inspect;
+mod interop_cmd;
 mod runs;
 mod train;
 
@@ -45,6 +46,11 @@ enum Command {
     Plot(runs::PlotArgs),
     /// List the runs with their best validation accuracy.
     Runs(runs::RunsArgs),
+    /// Bring weights trained elsewhere into a scrawl model file.
+    #[command(subcommand)]
+    Import(interop_cmd::ImportCommand),
+    /// Write a model in another format (NumPy .npz, ONNX).
+    Export(interop_cmd::ExportArgs),
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -212,6 +218,8 @@ pub fn main() -> ExitCode {
         Command::Data(c) => data_cmd::run(c),
         Command::Plot(a) => runs::plot_runs(a),
         Command::Runs(a) => runs::list(a),
+        Command::Import(c) => interop_cmd::import(c),
+        Command::Export(a) => interop_cmd::export(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

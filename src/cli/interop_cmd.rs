@@ -1,0 +1,97 @@
+//! `scrawl import ...` and `scrawl export ...`: weights in, models out.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{load_model, model_config};
+use scrawl::interop;
+use scrawl::model::Sequential;
+
+/// Subcommands of `scrawl import`.
+#[derive(Subcommand)]
+pub enum ImportCommand {
+    /// The book "Deep Learning from Scratch"'s pickled network (sample_weight.pkl).
+    Dlfs {
+        /// The pickle (a dict of NumPy arrays W1 b1 W2 b2 W3 b3).
+        file: PathBuf,
+        /// The scrawl model file to write.
+        #[arg(long, default_value = "dlfs.safetensors")]
+        out: PathBuf,
+    },
+    /// Weights from a NumPy .npz archive (one array per parameter, named like
+    /// `dense/kernel`) into a model of the given architecture.
+    Npz {
+        /// The .npz archive.
+        file: PathBuf,
+        /// The architecture: a preset, a stack, a model config .json, or a model file.
+        #[arg(long)]
+        model: String,
+        /// The scrawl model file to write.
+        #[arg(long, default_value = "imported.safetensors")]
+        out: PathBuf,
+    },
+}
+
+/// Flags of `scrawl export`.
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// A model file written by scrawl.
+    #[arg(long)]
+    model: PathBuf,
+    /// npz (NumPy arrays) or onnx.
+    #[arg(long)]
+    format: String,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn save(model: &Sequential, out: &std::path::Path, source: &str) -> anyhow::Result<()> {
+    let mut info = BTreeMap::new();
+    info.insert("imported_from".to_string(), json!(source));
+    model.save_with_info(out, &info)?;
+    println!(
+        "Wrote {} ({}, {} parameters)",
+        out.display(),
+        model.config().name,
+        model.param_count()
+    );
+    Ok(())
+}
+
+/// Runs `scrawl import ...`.
+pub fn import(cmd: ImportCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImportCommand::Dlfs { file, out } => {
+            let model = interop::dlfs::import_dlfs(&file)?;
+            print!("{}", model.summary());
+            save(&model, &out, &file.display().to_string())
+        }
+        ImportCommand::Npz { file, model, out } => {
+            let config = if model.ends_with(".safetensors") {
+                load_model(std::path::Path::new(&model))?.0.config().clone()
+            } else {
+                model_config(&model)?
+            };
+            let mut m = Sequential::new(config, 0)?;
+            interop::npz::import_npz(&mut m, &file)?;
+            save(&m, &out, &file.display().to_string())
+        }
+    }
+}
+
+/// Runs `scrawl export`.
+pub fn export(a: ExportArgs) -> anyhow::Result<()> {
+    let (model, _) = load_model(&a.model)?;
+    match a.format.as_str() {
+        "npz" => interop::npz::export_npz(&model, &a.out)?,
+        "onnx" => interop::onnx::export_onnx(&model, &a.out)?,
+        other => bail!("--format must be npz or onnx, not '{other}'"),
+    }
+    println!("Wrote {} ({})", a.out.display(), a.format);
+    Ok(())
+}
