@@ -32,6 +32,7 @@ pub mod plot;
 pub mod presets;
 pub mod report;
 pub mod stack;
+pub mod sweep;
 pub mod tensor;
 
 pub use error::{Error, Result};

@@ -829,3 +829,62 @@ fn pickle_in_npz_out_and_in_onnx_out() {
     let e = fails(&["import", "dlfs", npz.to_str().unwrap()]);
     assert!(e.contains("w.npz"), "{e}");
 }
+
+#[test]
+fn sweep_tabulates_the_grid_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let md = tmp.path().join("sweep.md");
+    let m = md.to_str().unwrap();
+    let s = ok(&[
+        "sweep",
+        "--hidden",
+        "8",
+        "--hidden",
+        "8,8",
+        "--lr",
+        "0.001,0.01",
+        "--epochs",
+        "1",
+        "--out",
+        m,
+    ]);
+    assert!(
+        s.contains("4 configurations on 42000 training / 18000 held-out"),
+        "{s}"
+    );
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert_eq!(table.lines().count(), 2 + 4, "{table}");
+    assert!(
+        table.contains("| 8-8 | adam | 0.01 | 200 | 1 | 6442 |"),
+        "{table}"
+    );
+    let csv_path = tmp.path().join("sweep.md.csv");
+    let before = std::fs::read_to_string(&csv_path).unwrap();
+    // A wider grid: the four finished rows are kept as they are, one new row runs.
+    let s = ok(&[
+        "sweep",
+        "--hidden",
+        "8",
+        "--hidden",
+        "8,8",
+        "--hidden",
+        "4",
+        "--lr",
+        "0.001,0.01",
+        "--epochs",
+        "1",
+        "--out",
+        m,
+    ]);
+    assert!(s.contains("4 already in"), "{s}");
+    let after = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "finished rows changed:\n{before}\n{after}"
+    );
+    assert_eq!(after.lines().count(), 1 + 6);
+    let e = fails(&["sweep", "--hidden", "8,x", "--out", m]);
+    assert!(e.contains("'x'"), "{e}");
+    let e = fails(&["sweep", "--hidden", "8", "--out", "table.txt"]);
+    assert!(e.contains(".csv or .md"), "{e}");
+}

@@ -5,6 +5,7 @@ mod data_cmd;
 mod inspect;
 mod interop_cmd;
 mod runs;
+mod sweep_cmd;
 mod train;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ enum Command {
     Import(interop_cmd::ImportCommand),
     /// Write a model in another format (NumPy .npz, ONNX).
     Export(interop_cmd::ExportArgs),
+    /// Train one MLP per setting (hidden sizes, optimizer, lr, batch size) on one split
+    /// and tabulate train and test accuracy.
+    Sweep(sweep_cmd::SweepArgs),
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -220,6 +224,7 @@ pub fn main() -> ExitCode {
         Command::Runs(a) => runs::list(a),
         Command::Import(c) => interop_cmd::import(c),
         Command::Export(a) => interop_cmd::export(a),
+        Command::Sweep(a) => sweep_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
