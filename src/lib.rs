@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod bench;
 pub mod callbacks;
 pub mod data;
 pub mod error;

@@ -888,3 +888,20 @@ fn sweep_tabulates_the_grid_and_resumes() {
     let e = fails(&["sweep", "--hidden", "8", "--out", "table.txt"]);
     assert!(e.contains(".csv or .md"), "{e}");
 }
+
+#[test]
+fn bench_reports_every_figure() {
+    // Shape of the report only: speed is measured by `scrawl bench`, never asserted.
+    let s = ok(&["bench", "--model", "mlp:16", "--repeats", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+    assert!(v["gemm_peak_gflops"].as_f64().unwrap() > 0.0);
+    let m = &v["models"][0];
+    assert_eq!(m["model"], "mlp:16");
+    assert_eq!(m["batch_size"], 200);
+    for k in ["train_images_per_s", "latency_ms", "infer_images_per_s"] {
+        assert!(m[k]["median"].as_f64().unwrap() > 0.0, "{k}: {m}");
+        assert!(m[k]["min"].as_f64().unwrap() <= m[k]["max"].as_f64().unwrap());
+    }
+    let e = fails(&["bench", "--model", "nope"]);
+    assert!(e.contains("unknown model"), "{e}");
+}

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Each subcommand lives in its own file and only
 //! turns flags into library calls and results into text.
 
+mod bench_cmd;
 mod data_cmd;
 mod inspect;
 mod interop_cmd;
@@ -55,6 +56,8 @@ enum Command {
     /// Train one MLP per setting (hidden sizes, optimizer, lr, batch size) on one split
     /// and tabulate train and test accuracy.
     Sweep(sweep_cmd::SweepArgs),
+    /// Training and inference speed of presets, against this machine's GEMM peak.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -225,6 +228,7 @@ pub fn main() -> ExitCode {
         Command::Import(c) => interop_cmd::import(c),
         Command::Export(a) => interop_cmd::export(a),
         Command::Sweep(a) => sweep_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Inference speed: scrawl against onnxruntime running the same models exported by
+`scrawl export --format onnx`, on the same machine and threads, one after the other.
+
+    ../venv-ref/bin/pip install onnxruntime numpy
+    ../venv-ref/bin/python bench/compare/infer.py [--model mlp-512 --model cnn] [--threads 2]
+
+For each model: images/s at batch 1000 and ms per image at batch 1 (medians of the
+repetitions), and the ratios scrawl / onnxruntime (throughput: higher is better for
+scrawl above 1; latency: scrawl faster below 1). Not part of CI.
+"""
+import argparse, json, os, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def scrawl(*args, env=None):
+    exe = ROOT / "target/release/scrawl"
+    out = subprocess.run([str(exe), *args], check=True, capture_output=True, text=True, env=env)
+    return out.stdout
+
+
+def ort_figures(path, input_shape, threads, reps):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    big = rng.random((1000, *input_shape), dtype=np.float32)
+    one = big[:1].copy()
+    sess.run(None, {"input": big})
+    thr = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        sess.run(None, {"input": big})
+        thr.append(1000 / (time.perf_counter() - t))
+    sess.run(None, {"input": one})
+    t = time.perf_counter()
+    sess.run(None, {"input": one})
+    n = max(10, min(5000, int(0.3 / max(time.perf_counter() - t, 1e-6))))
+    lat = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for _ in range(n):
+            sess.run(None, {"input": one})
+        lat.append((time.perf_counter() - t) / n * 1e3)
+    return statistics.median(thr), statistics.median(lat)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", action="append")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--data", default=str(ROOT.parent / "shared/data/mnist"))
+    a = p.parse_args()
+    models = a.model or ["mlp-512", "cnn"]
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    env = dict(os.environ, SCRAWL_DATA=a.data)
+    ours = json.loads(scrawl("--threads", str(a.threads), "bench", "--json", "--repeats", str(a.repeats),
+                             *sum((["--model", m] for m in models), []), env=env))
+    print(f"{a.threads} threads, onnxruntime {ort.__version__}; GEMM peak {ours['gemm_peak_gflops']:.1f} GFLOP/s")
+    print(f"{'model':<10} {'batch 1000 images/s':>34} {'ratio':>6}   {'batch 1 ms/image':>28} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for m, r in zip(models, ours["models"]):
+            run = Path(tmp) / m
+            scrawl("--threads", str(a.threads), "train", "--model", m, "--limit", "256", "--epochs", "1",
+                   "--quiet", "--out", str(run), env=env)
+            onnx = Path(tmp) / f"{m}.onnx"
+            scrawl("export", "--model", str(run / "model.safetensors"), "--format", "onnx", "--out", str(onnx))
+            shape = (784,) if m.startswith("mlp") or m == "dlfs" else (28, 28, 1)
+            thr, lat = ort_figures(onnx, shape, a.threads, a.repeats)
+            st, sl = r["infer_images_per_s"]["median"], r["latency_ms"]["median"]
+            print(f"{m:<10} scrawl {st:>10.0f} ort {thr:>10.0f} {st / thr:>6.2f}   "
+                  f"scrawl {sl:>7.3f} ort {lat:>7.3f} {sl / lat:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
