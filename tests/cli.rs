@@ -905,3 +905,57 @@ fn bench_reports_every_figure() {
     let e = fails(&["bench", "--model", "nope"]);
     assert!(e.contains("unknown model"), "{e}");
 }
+
+#[test]
+fn predict_image_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkl = common::mnist_dir()
+        .parent()
+        .unwrap()
+        .join("dlfs/sample_weight.pkl");
+    let model = tmp.path().join("dlfs.safetensors");
+    ok(&[
+        "import",
+        "dlfs",
+        pkl.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    // Test image 0 (a 7) drawn dark on a light page, three times larger, off-centre.
+    let digit = common::mnist().test.image(0).to_vec();
+    let page = image::GrayImage::from_fn(200, 150, |x, y| {
+        let (dx, dy) = (x as i64 - 90, y as i64 - 40);
+        if (0..84).contains(&dx) && (0..84).contains(&dy) {
+            image::Luma([255 - digit[(dy / 3 * 28 + dx / 3) as usize]])
+        } else {
+            image::Luma([255])
+        }
+    });
+    let seven = tmp.path().join("seven.png");
+    page.save(&seven).unwrap();
+    let blank = tmp.path().join("blank.png");
+    image::GrayImage::from_pixel(64, 64, image::Luma([255]))
+        .save(&blank)
+        .unwrap();
+    let s = ok(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        seven.to_str().unwrap(),
+        blank.to_str().unwrap(),
+    ]);
+    assert!(
+        s.contains("seven.png: 7 (") && s.contains("dark ink on a light background"),
+        "{s}"
+    );
+    assert!(s.contains("blank.png: blank"), "{s}");
+    let junk = tmp.path().join("junk.png");
+    std::fs::write(&junk, b"nope").unwrap();
+    let e = fails(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        junk.to_str().unwrap(),
+    ]);
+    assert!(e.contains("junk.png"), "{e}");
+}

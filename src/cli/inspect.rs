@@ -75,9 +75,13 @@ pub struct PredictArgs {
     /// A model file written by `scrawl train`.
     #[arg(long)]
     model: PathBuf,
-    /// Which image.
-    #[arg(long, required_unless_present = "csv")]
+    /// Which image of the data set.
+    #[arg(long, required_unless_present_any = ["csv", "images"])]
     index: Option<usize>,
+    /// Image files (PNG, JPEG, BMP, any size, dark-on-light or light-on-dark) to
+    /// classify; each is first made to look like MNIST (cropped, scaled, centred).
+    #[arg(value_name = "IMAGE", conflicts_with_all = ["index", "csv"])]
+    images: Vec<PathBuf>,
     /// train or test.
     #[arg(long, default_value = "test")]
     split: String,
@@ -156,11 +160,76 @@ fn named(names: &[String], class: usize) -> String {
     }
 }
 
+/// Classifies image files after MNIST-style preprocessing.
+fn predict_images(
+    model: &mut Sequential,
+    info: &std::collections::BTreeMap<String, serde_json::Value>,
+    images: &[PathBuf],
+    as_json: bool,
+) -> anyhow::Result<()> {
+    use scrawl::data::drawing::{Prepared, load, mnistify};
+    if model.input_len() != 784 {
+        bail!(
+            "this model takes inputs of shape {:?}, not 28x28 images",
+            model.config().input_shape
+        );
+    }
+    let names = class_names(info, &scrawl::data::DatasetSpec::mnist());
+    for path in images {
+        let img = load(path)?;
+        match mnistify(&img) {
+            Prepared::Blank => {
+                if as_json {
+                    println!("{}", json!({"image": path, "blank": true}));
+                } else {
+                    println!(
+                        "{}: blank (no ink found), nothing to classify",
+                        path.display()
+                    );
+                }
+            }
+            Prepared::Digit { pixels, inverted } => {
+                let x: Vec<f32> = pixels.iter().map(|&p| (p as f64 / 255.0) as f32).collect();
+                let probs = model.predict_values(&x)?;
+                let digit = argmax(&probs);
+                if as_json {
+                    println!(
+                        "{}",
+                        json!({"image": path, "digit": digit, "probabilities": probs, "inverted": inverted})
+                    );
+                } else {
+                    println!(
+                        "{}: {} ({:.1}%){}",
+                        path.display(),
+                        named(&names, digit),
+                        100.0 * probs[digit],
+                        if inverted {
+                            ", dark ink on a light background"
+                        } else {
+                            ""
+                        }
+                    );
+                    let parts: Vec<String> = probs
+                        .iter()
+                        .enumerate()
+                        .map(|(c, p)| format!("{c}: {p:.4}"))
+                        .collect();
+                    println!("  {}", parts.join("  "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs `scrawl predict`.
 pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
     let (mut model, info) = load_model(&a.model)?;
     if let Some(csv) = &a.csv {
         return submission(&mut model, csv, &a.out, a.json);
+    }
+    if !a.images.is_empty() {
+        return predict_images(&mut model, &info, &a.images, a.json);
     }
     let index = a.index.expect("clap requires --index without --csv");
     let mnist = a.data.load()?;

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod csv;
+pub mod drawing;
 pub mod idx;
 pub mod locate;
 pub mod png;
