@@ -7,29 +7,11 @@
 
 use std::time::Instant;
 
-use scrawl::kernels::{matmul, on_pool};
+use scrawl::bench::gemm_peak;
+use scrawl::kernels::on_pool;
 use scrawl::loss::Loss;
 use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
-
-/// Best of three timings of a large square product on all threads.
-fn gemm_peak() -> f64 {
-    let n = 1536;
-    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
-    let b = a.clone();
-    let mut c = vec![0.0f32; n * n];
-    let flops = 2.0 * (n * n * n) as f64;
-    on_pool(|| {
-        matmul(n, n, n, &a, false, &b, false, &mut c, false);
-        let mut best = f64::MAX;
-        for _ in 0..5 {
-            let t = Instant::now();
-            matmul(n, n, n, &a, false, &b, false, &mut c, false);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        flops / best / 1e9
-    })
-}
 
 fn main() {
     let args: Vec<String> = std::env::args()
