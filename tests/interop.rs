@@ -165,29 +165,20 @@ fn run_tract(path: &Path, images: &[f32], item_shape: &[usize], n: usize) -> Vec
     out
 }
 
-/// Trains `name` briefly (so predictions mean something), exports it, and compares
-/// tract's probabilities with scrawl's on the first `n` test images.
+/// Trains `name` briefly (so predictions mean something), then [`same_in_tract`].
 fn onnx_agrees(name: &str, n: usize) {
     let m = common::mnist();
-    let mut model = Sequential::new(preset(name).unwrap(), 1).unwrap();
-    model
-        .compile(&scrawl::optim::OptimizerConfig::adam(), Default::default())
-        .unwrap();
-    model
-        .fit(
-            &m.train.take(1000),
-            scrawl::model::FitOptions {
-                epochs: 1,
-                batch_size: 50,
-                verbose: scrawl::model::Verbosity::Silent,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut model = common::trained(preset(name).unwrap(), 1, &m.train, 1000);
+    same_in_tract(&mut model, &m.test, name, n);
+}
+
+/// Exports `model` and compares tract's probabilities with scrawl's on the first `n`
+/// images of `test`: within 1e-5, and the same class for each.
+fn same_in_tract(model: &mut Sequential, test: &scrawl::data::Dataset, name: &str, n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.onnx");
-    onnx::export_onnx(&model, &path).unwrap();
-    let test = m.test.take(n);
+    onnx::export_onnx(model, &path).unwrap();
+    let test = test.take(n);
     let ours = model.predict(&test, 100).unwrap();
     let images: Vec<f32> = test
         .images
@@ -231,36 +222,6 @@ fn onnx_every_layer_kind_runs_the_same_in_tract() {
          GlobalAveragePooling2D Dropout(0.2) Dense(10,softmax)",
     )
     .unwrap();
-    let mut model = Sequential::new(config, 3).unwrap();
-    model
-        .compile(&scrawl::optim::OptimizerConfig::adam(), Default::default())
-        .unwrap();
-    model
-        .fit(
-            &m.train.take(500),
-            scrawl::model::FitOptions {
-                epochs: 1,
-                batch_size: 50,
-                verbose: scrawl::model::Verbosity::Silent,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("all.onnx");
-    onnx::export_onnx(&model, &path).unwrap();
-    let test = m.test.take(100);
-    let ours = model.predict(&test, 100).unwrap();
-    let images: Vec<f32> = test
-        .images
-        .iter()
-        .map(|&p| (p as f64 / 255.0) as f32)
-        .collect();
-    let theirs = run_tract(&path, &images, &[28, 28, 1], 100);
-    let worst = ours
-        .iter()
-        .zip(&theirs)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(worst <= 1e-5, "largest difference {worst}");
+    let mut model = common::trained(config, 3, &m.train, 500);
+    same_in_tract(&mut model, &m.test, "every layer", 100);
 }

@@ -48,22 +48,12 @@ fn confusion_matrix_precision_recall_by_hand() {
 #[test]
 fn a_report_on_a_trained_model() {
     let m = common::mnist();
-    let mut model =
-        scrawl::model::Sequential::new(scrawl::presets::preset("mlp:32").unwrap(), 3).unwrap();
-    model
-        .compile(&scrawl::optim::OptimizerConfig::adam(), Default::default())
-        .unwrap();
-    model
-        .fit(
-            &m.train.take(3000),
-            scrawl::model::FitOptions {
-                epochs: 1,
-                batch_size: 50,
-                verbose: scrawl::model::Verbosity::Silent,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut model = common::trained(
+        scrawl::presets::preset("mlp:32").unwrap(),
+        3,
+        &m.train,
+        3000,
+    );
     let test = m.test.take(500);
     let names: Vec<String> = (0..10).map(|d| d.to_string()).collect();
     let dir = tempfile::tempdir().unwrap();

@@ -66,11 +66,13 @@ impl DatasetSpec {
 
     /// True when the class names are just the digits, so "label 3" reads better than "3 (3)".
     pub fn digits(&self) -> bool {
-        self.class_names
-            .iter()
-            .enumerate()
-            .all(|(i, n)| *n == i.to_string())
+        are_digits(&self.class_names)
     }
+}
+
+/// True when `names` are `0`, `1`, `2`, ... (the classes have no names of their own).
+pub fn are_digits(names: &[String]) -> bool {
+    names.iter().enumerate().all(|(i, n)| *n == i.to_string())
 }
 
 /// Checks a data set name before it is used as a folder name.

@@ -296,9 +296,8 @@ fn pads(h: usize, w: usize, window: Size2, strides: Size2, padding: Padding) -> 
     for (k, input) in [h, w].into_iter().enumerate() {
         let axis = Axis::new(input, window.0[k], strides.0[k], padding)
             .ok_or_else(|| Error::config("a window larger than its input"))?;
-        let total = ((axis.output - 1) * axis.stride + axis.window).saturating_sub(input);
         begin[k] = axis.pad;
-        end[k] = total.saturating_sub(axis.pad);
+        end[k] = axis.pad_after();
     }
     Ok(vec![begin[0], begin[1], end[0], end[1]])
 }

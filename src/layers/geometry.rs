@@ -114,6 +114,14 @@ impl Axis {
         })
     }
 
+    /// Padding after the last input (TensorFlow puts the odd one at the end): with
+    /// `pad` before, the windows cover `pad + input + pad_after` exactly.
+    pub fn pad_after(&self) -> usize {
+        ((self.output - 1) * self.stride + self.window)
+            .saturating_sub(self.input)
+            .saturating_sub(self.pad)
+    }
+
     /// The window cells `[lo, hi)` of output position `o` that fall inside the input,
     /// and the input index of window cell 0 (which may lie in the padding).
     #[inline]

@@ -130,3 +130,29 @@ pub fn check_layer_gradients_at(layer: &mut dyn Layer, x: &Tensor, training: boo
     }
     let _ = worst;
 }
+
+/// `config` built with `seed` and trained briefly with Adam (one silent epoch, batch 50)
+/// on the first `n` training images, so its predictions mean something.
+pub fn trained(
+    config: scrawl::model::ModelConfig,
+    seed: u64,
+    train: &Dataset,
+    n: usize,
+) -> scrawl::model::Sequential {
+    let mut model = scrawl::model::Sequential::new(config, seed).unwrap();
+    model
+        .compile(&scrawl::optim::OptimizerConfig::adam(), Default::default())
+        .unwrap();
+    model
+        .fit(
+            &train.take(n),
+            scrawl::model::FitOptions {
+                epochs: 1,
+                batch_size: 50,
+                verbose: scrawl::model::Verbosity::Silent,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    model
+}
