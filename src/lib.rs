@@ -32,6 +32,7 @@ pub mod optim;
 pub mod plot;
 pub mod presets;
 pub mod report;
+pub mod serve;
 pub mod stack;
 pub mod sweep;
 pub mod tensor;

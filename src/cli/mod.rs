@@ -6,6 +6,7 @@ mod data_cmd;
 mod inspect;
 mod interop_cmd;
 mod runs;
+mod serve_cmd;
 mod sweep_cmd;
 mod train;
 
@@ -58,6 +59,8 @@ enum Command {
     Sweep(sweep_cmd::SweepArgs),
     /// Training and inference speed of presets, against this machine's GEMM peak.
     Bench(bench_cmd::BenchArgs),
+    /// A web page to draw a digit and see the prediction, and a JSON API.
+    Serve(serve_cmd::ServeArgs),
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -229,6 +232,7 @@ pub fn main() -> ExitCode {
         Command::Export(a) => interop_cmd::export(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
+        Command::Serve(a) => serve_cmd::serve(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

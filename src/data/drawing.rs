@@ -16,6 +16,9 @@ pub const MAX_SIDE: u32 = 8192;
 /// The largest image file accepted, in bytes.
 pub const MAX_BYTES: usize = 32 << 20;
 
+/// Ink fainter than this (grey levels away from the background) counts as blank.
+pub const BLANK_INK: u8 = 48;
+
 /// What preprocessing found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prepared {
@@ -69,14 +72,27 @@ pub fn decode(bytes: &[u8], what: &Path) -> Result<GrayImage> {
     let img = reader
         .decode()
         .map_err(|e| Error::format(what, format!("not a readable image: {e}")))?;
-    // Transparent pixels count as background: composite onto white.
-    let rgba = img.to_rgba8();
-    let gray = GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let p = rgba.get_pixel(x, y).0;
-        let a = p[3] as f32 / 255.0;
-        let l = 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32;
-        Luma([(l * a + 255.0 * (1.0 - a)).round() as u8])
-    });
+    let gray = match img {
+        image::DynamicImage::ImageLuma8(g) => g,
+        other => {
+            // Transparent pixels count as background: composite onto white. A browser
+            // canvas sends RGBA, so this loop runs per request in `scrawl serve`.
+            let rgba = other.into_rgba8();
+            let (w, h) = rgba.dimensions();
+            let data = rgba
+                .as_raw()
+                .chunks_exact(4)
+                .map(|p| {
+                    // Rec. 601 luma in fixed point (weights sum to 1000), then
+                    // alpha-composited; integers so the loop vectorizes.
+                    let [r, g, b, a] = [p[0], p[1], p[2], p[3]].map(u32::from);
+                    let l = (299 * r + 587 * g + 114 * b + 500) / 1000;
+                    ((l * a + 255 * (255 - a) + 127) / 255) as u8
+                })
+                .collect();
+            GrayImage::from_raw(w, h, data).expect("one grey level per RGBA pixel")
+        }
+    };
     Ok(gray)
 }
 
@@ -119,7 +135,7 @@ pub fn mnistify(img: &GrayImage) -> Prepared {
         .map(|p| (p.0[0] as f32 - background as f32).abs())
         .collect();
     let max = ink.iter().copied().fold(0.0f32, f32::max);
-    if max < 48.0 {
+    if max < BLANK_INK as f32 {
         return Prepared::Blank;
     }
     let threshold = max * 0.1;

@@ -81,6 +81,44 @@ pub fn matmul_serial(
     );
 }
 
+/// Products with at most this many rows in `a` (inference on one image, a server's
+/// request) skip `gemm`, which would pack all of `b` for one row.
+const SMALL_M: usize = 4;
+
+/// `c = a · b` for a few rows of `a`: each row of `b` is read once, in order, and
+/// added to every row of `c` it contributes to (a zero in `a`, as in most of an MNIST
+/// image or a ReLU's output, skips its row of `b`). Memory-bound, one thread.
+#[allow(clippy::too_many_arguments)]
+fn rows_times_matrix(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    transpose_a: bool,
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    let c = &mut c[..m * n];
+    if !accumulate {
+        c.fill(0.0);
+    }
+    for (p, b_row) in b.chunks_exact(n).take(k).enumerate() {
+        for (i, c_row) in c.chunks_exact_mut(n).enumerate() {
+            let x = if transpose_a {
+                a[p * m + i]
+            } else {
+                a[i * k + p]
+            };
+            if x != 0.0 {
+                for (cv, &bv) in c_row.iter_mut().zip(b_row) {
+                    *cv = x.mul_add(bv, *cv);
+                }
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn matmul_with(
     m: usize,
@@ -119,6 +157,10 @@ fn matmul_with(
         if !accumulate {
             c[..m * n].fill(0.0);
         }
+        return;
+    }
+    if m <= SMALL_M && !transpose_b {
+        rows_times_matrix(m, k, n, a, transpose_a, b, c, accumulate);
         return;
     }
     // (row stride, column stride) of each operand as stored.
@@ -164,4 +206,77 @@ fn matmul_with(
         );
     }
     IN_GEMM.with(|f| f.set(was_in_gemm));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every layout, with and without accumulation, against a triple loop in f64; the
+    /// row counts cross the small-product path's boundary.
+    #[test]
+    fn matmul_matches_a_naive_product() {
+        let mut seed = 1u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            // Some exact zeros, as in images and ReLU outputs.
+            if seed >> 29 == 0 {
+                0.0
+            } else {
+                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            }
+        };
+        for m in [1, 2, 3, 4, 5, 9] {
+            for (k, n) in [(1, 1), (7, 13), (33, 20), (784, 64)] {
+                for transpose_a in [false, true] {
+                    for transpose_b in [false, true] {
+                        for accumulate in [false, true] {
+                            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+                            let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
+                            let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
+                            let mut c = c0.clone();
+                            matmul(
+                                m,
+                                k,
+                                n,
+                                &a,
+                                transpose_a,
+                                &b,
+                                transpose_b,
+                                &mut c,
+                                accumulate,
+                            );
+                            for i in 0..m {
+                                for j in 0..n {
+                                    let mut want = if accumulate {
+                                        c0[i * n + j] as f64
+                                    } else {
+                                        0.0
+                                    };
+                                    for p in 0..k {
+                                        let x = if transpose_a {
+                                            a[p * m + i]
+                                        } else {
+                                            a[i * k + p]
+                                        };
+                                        let y = if transpose_b {
+                                            b[j * k + p]
+                                        } else {
+                                            b[p * n + j]
+                                        };
+                                        want += x as f64 * y as f64;
+                                    }
+                                    let got = c[i * n + j] as f64;
+                                    assert!(
+                                        (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                                        "m={m} k={k} n={n} ta={transpose_a} tb={transpose_b} acc={accumulate}: c[{i},{j}] = {got}, want {want}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
