@@ -2,7 +2,7 @@
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
-use crate::layers::{LayerConfig, Padding, Size2};
+use crate::layers::{LayerConfig, Padding};
 use crate::model::ModelConfig;
 
 /// Every preset with a one-line description.
@@ -32,18 +32,13 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
 ];
 
-fn dense(units: usize, activation: Activation) -> LayerConfig {
-    LayerConfig::Dense {
-        units,
-        activation,
-        use_bias: true,
-    }
-}
-
 /// An MLP on flattened 28×28 images: the hidden layers given, then 10 softmax outputs.
 pub fn mlp(name: &str, hidden: &[usize], activation: Activation) -> ModelConfig {
-    let mut layers: Vec<LayerConfig> = hidden.iter().map(|&u| dense(u, activation)).collect();
-    layers.push(dense(10, Activation::Softmax));
+    let mut layers: Vec<LayerConfig> = hidden
+        .iter()
+        .map(|&u| LayerConfig::dense(u, activation))
+        .collect();
+    layers.push(LayerConfig::dense(10, Activation::Softmax));
     ModelConfig {
         name: name.to_string(),
         input_shape: vec![784],
@@ -52,22 +47,7 @@ pub fn mlp(name: &str, hidden: &[usize], activation: Activation) -> ModelConfig 
 }
 
 fn conv(filters: usize, size: usize, padding: Padding) -> LayerConfig {
-    LayerConfig::Conv2D {
-        filters,
-        kernel_size: Size2::square(size),
-        strides: Size2::square(1),
-        padding,
-        activation: Activation::Relu,
-        use_bias: true,
-    }
-}
-
-fn max_pool() -> LayerConfig {
-    LayerConfig::MaxPooling2D {
-        pool_size: Size2::square(2),
-        strides: None,
-        padding: Padding::Valid,
-    }
+    LayerConfig::conv2d(filters, size, padding, Activation::Relu)
 }
 
 /// The tutorial's CNN; `deep` adds a third block of two 2×2 convolutions.
@@ -76,18 +56,22 @@ pub fn cnn(name: &str, deep: bool) -> ModelConfig {
     let mut layers = vec![
         conv(32, 5, same),
         conv(32, 5, same),
-        max_pool(),
+        LayerConfig::max_pooling2d(2),
         conv(64, 3, same),
         conv(64, 3, same),
-        max_pool(),
+        LayerConfig::max_pooling2d(2),
     ];
     if deep {
-        layers.extend([conv(128, 2, same), conv(128, 2, same), max_pool()]);
+        layers.extend([
+            conv(128, 2, same),
+            conv(128, 2, same),
+            LayerConfig::max_pooling2d(2),
+        ]);
     }
     layers.extend([
         LayerConfig::Flatten,
-        dense(256, Activation::Relu),
-        dense(10, Activation::Softmax),
+        LayerConfig::dense(256, Activation::Relu),
+        LayerConfig::dense(10, Activation::Softmax),
     ]);
     ModelConfig {
         name: name.to_string(),
@@ -103,12 +87,12 @@ pub fn convnet(name: &str) -> ModelConfig {
         input_shape: vec![28, 28, 1],
         layers: vec![
             conv(32, 3, Padding::Valid),
-            max_pool(),
+            LayerConfig::max_pooling2d(2),
             conv(64, 3, Padding::Valid),
-            max_pool(),
+            LayerConfig::max_pooling2d(2),
             LayerConfig::Flatten,
-            LayerConfig::Dropout { rate: 0.5 },
-            dense(10, Activation::Softmax),
+            LayerConfig::dropout(0.5),
+            LayerConfig::dense(10, Activation::Softmax),
         ],
     }
 }

@@ -253,7 +253,44 @@ pub enum LayerConfig {
     },
 }
 
+/// Keras-style constructors, for building a model in Rust:
+/// `config.add(LayerConfig::dense(512, Activation::Relu))`.
 impl LayerConfig {
+    /// `Dense(units, activation=...)` with a bias.
+    pub fn dense(units: usize, activation: Activation) -> Self {
+        LayerConfig::Dense {
+            units,
+            activation,
+            use_bias: true,
+        }
+    }
+
+    /// `Conv2D(filters, (k, k), padding=..., activation=...)`, stride 1, with a bias.
+    pub fn conv2d(filters: usize, kernel: usize, padding: Padding, activation: Activation) -> Self {
+        LayerConfig::Conv2D {
+            filters,
+            kernel_size: Size2::square(kernel),
+            strides: Size2::square(1),
+            padding,
+            activation,
+            use_bias: true,
+        }
+    }
+
+    /// `MaxPooling2D((p, p))`: stride = pool size, valid padding.
+    pub fn max_pooling2d(pool: usize) -> Self {
+        LayerConfig::MaxPooling2D {
+            pool_size: Size2::square(pool),
+            strides: None,
+            padding: Padding::Valid,
+        }
+    }
+
+    /// `Dropout(rate)`.
+    pub fn dropout(rate: f32) -> Self {
+        LayerConfig::Dropout { rate }
+    }
+
     /// Keras's class name for the layer (`Dense`, `Dropout`, ...).
     pub fn class_name(&self) -> &'static str {
         match self {

@@ -39,6 +39,31 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// An empty model taking items of `input_shape` (`[784]` flat, `[28, 28, 1]` images);
+    /// add layers with [`ModelConfig::add`], like Keras's `Sequential.add`.
+    ///
+    /// ```
+    /// use scrawl::{activations::Activation, layers::LayerConfig, model::{ModelConfig, Sequential}};
+    /// let mut config = ModelConfig::new("mlp", &[784]);
+    /// config.add(LayerConfig::dense(512, Activation::Relu));
+    /// config.add(LayerConfig::dense(10, Activation::Softmax));
+    /// let model = Sequential::new(config, 42).unwrap();
+    /// assert_eq!(model.param_count(), 784 * 512 + 512 + 512 * 10 + 10);
+    /// ```
+    pub fn new(name: &str, input_shape: &[usize]) -> Self {
+        ModelConfig {
+            name: name.to_string(),
+            input_shape: input_shape.to_vec(),
+            layers: Vec::new(),
+        }
+    }
+
+    /// Appends a layer (Keras's `model.add`); returns `self` so calls can chain.
+    pub fn add(&mut self, layer: LayerConfig) -> &mut Self {
+        self.layers.push(layer);
+        self
+    }
+
     /// Reads a model config from a JSON file.
     pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
