@@ -42,7 +42,7 @@ impl CsvLayout {
     /// A short description.
     pub fn describe(self) -> &'static str {
         match self {
-            CsvLayout::MnistCsv => "label,1x1..28x28 (mnist_train.csv)",
+            CsvLayout::MnistCsv => "label,1x1..28x28, the mnist-in-csv layout",
             CsvLayout::Kaggle => "label,pixel0..pixel783 (Kaggle train.csv)",
             CsvLayout::KaggleTest => "pixel0..pixel783 (Kaggle test.csv, unlabelled)",
             CsvLayout::LabelledNoHeader => "no header, label then 784 pixels",
