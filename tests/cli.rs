@@ -959,3 +959,94 @@ fn predict_image_files() {
     ]);
     assert!(e.contains("junk.png"), "{e}");
 }
+
+/// Issue 9's tools on a small scale: training with --augment, AdamW and label
+/// smoothing; `evaluate --tta`; `ensemble` of two seeds; and their bad inputs.
+#[test]
+fn augment_adamw_tta_and_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut models = Vec::new();
+    for seed in ["1", "2"] {
+        let out = dir.path().join(format!("run{seed}"));
+        ok(&[
+            "train",
+            "--model",
+            "Conv2D(8,3,relu) MaxPooling2D Flatten Dense(10,softmax)",
+            "--limit",
+            "1500",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "50",
+            "--optimizer",
+            "adamw",
+            "--weight-decay",
+            "0.01",
+            "--label-smoothing",
+            "0.1",
+            "--augment",
+            "--rotation-range",
+            "8",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+        assert!(
+            config.contains("\"rotation_range\": 8.0") && config.contains("\"adamw\""),
+            "{config}"
+        );
+        models.push(out.join("model.safetensors").to_string_lossy().into_owned());
+    }
+    let plain = ok(&["evaluate", "--model", &models[0], "--json"]);
+    let tta = ok(&["evaluate", "--model", &models[0], "--json", "--tta"]);
+    let acc = |s: &str| {
+        let v: serde_json::Value = serde_json::from_str(s.trim()).unwrap();
+        v["accuracy"].as_f64().unwrap()
+    };
+    assert!(acc(&plain) > 0.7, "{plain}");
+    assert!(acc(&tta) > 0.7, "{tta}");
+    assert_ne!(plain, tta, "--tta averages other views");
+
+    let s = ok(&["ensemble", &models[0], &models[1]]);
+    assert!(
+        s.contains("Ensemble of 2 models: test loss") && s.lines().count() == 3,
+        "{s}"
+    );
+    let j = ok(&["ensemble", &models[0], &models[1], "--json", "--tta"]);
+    let v: serde_json::Value = serde_json::from_str(j.trim()).unwrap();
+    assert_eq!(v["members"].as_array().unwrap().len(), 2);
+    assert!(v["accuracy"].as_f64().unwrap() > 0.7, "{j}");
+
+    // Bad inputs are messages.
+    let err = fails(&["ensemble", &models[0]]);
+    assert!(err.contains("at least two"), "{err}");
+    let err = fails(&["ensemble", &models[0], "no-such.safetensors"]);
+    assert!(err.contains("no-such.safetensors"), "{err}");
+    let other = dir.path().join("mlp");
+    ok(&[
+        "train",
+        "--model",
+        "mlp:16",
+        "--limit",
+        "200",
+        "--epochs",
+        "1",
+        "--out",
+        other.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let mlp = other.join("model.safetensors");
+    let err = fails(&["ensemble", &models[0], mlp.to_str().unwrap()]);
+    assert!(err.contains("must agree"), "{err}");
+    let err = fails(&["train", "--rotation-range", "5", "--epochs", "1"]);
+    assert!(err.contains("--augment"), "{err}");
+    let err = fails(&["train", "--augment", "--zoom-range", "2", "--limit", "10"]);
+    assert!(err.contains("zoom range"), "{err}");
+    let err = fails(&["train", "--weight-decay", "0.1", "--optimizer", "adam"]);
+    assert!(err.contains("adamw"), "{err}");
+    let err = fails(&["train", "--label-smoothing", "1.5"]);
+    assert!(err.contains("label-smoothing"), "{err}");
+}

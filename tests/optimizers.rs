@@ -80,6 +80,43 @@ fn adam_first_steps_move_by_the_learning_rate() {
     close(&p.value, &[1.0 - 0.003, -2.0 - 0.003]);
 }
 
+fn adamw(weight_decay: f32) -> OptimizerConfig {
+    OptimizerConfig::Adamw {
+        learning_rate: 0.001,
+        weight_decay,
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-7,
+        decay: 0.0,
+    }
+}
+
+#[test]
+fn adamw_shrinks_kernels_then_steps_like_adam() {
+    // Step 1: w ← w·(1 − η·λ) − Δw_adam, with η = 0.001 and λ = 0.1.
+    let p = steps(adamw(0.1), 1);
+    let d0 = 0.001 * 0.5 / (0.5 + 1e-7 / 0.001f64.sqrt());
+    let d1 = 0.001 * 0.25 / (0.25 + 1e-7 / 0.001f64.sqrt());
+    let shrink = 1.0 - 0.001 * 0.1;
+    close(&p.value, &[1.0 * shrink - d0, -2.0 * shrink - d1]);
+    // λ = 0 is Adam exactly, bit for bit.
+    assert_eq!(
+        steps(adamw(0.0), 3).value,
+        steps(OptimizerConfig::adam(), 3).value
+    );
+    // Biases are not decayed.
+    let mut opt = adamw(0.1).build().unwrap();
+    let mut bias = Param::new("bias", vec![2], vec![1.0, -2.0]);
+    bias.grad.copy_from_slice(&[0.5, 0.25]);
+    opt.begin_step();
+    opt.update(0, &mut bias);
+    close(&bias.value, &[1.0 - d0, -2.0 - d1]);
+    // The configuration survives a round trip (checkpoints store it).
+    assert_eq!(adamw(0.1).build().unwrap().config(), adamw(0.1));
+    assert!(adamw(1.5).build().is_err());
+    assert!(adamw(f32::NAN).build().is_err());
+}
+
 #[test]
 fn rmsprop_first_step() {
     // s = 0.1 g²; Δw = 0.001 g / √(0.1 g² + 1e-7) ≈ 0.001/√0.1 = 0.0031623 for both
@@ -115,6 +152,6 @@ fn bad_settings_are_errors() {
         OptimizerConfig::by_name("adagrad")
             .unwrap_err()
             .to_string()
-            .contains("sgd, adam or rmsprop")
+            .contains("sgd, adam, adamw or rmsprop")
     );
 }

@@ -7,6 +7,7 @@ use clap::Subcommand;
 
 use super::{DataArgs, Sets};
 use scrawl::data::Dataset;
+use scrawl::data::augment::{Augmentation, warp};
 use scrawl::plot::{self, DigitGrid, DigitTile, LabelCountsChart};
 
 /// Subcommands of `scrawl data`.
@@ -55,6 +56,13 @@ pub enum DataCommand {
         /// The image file (.png or .svg).
         #[arg(long, value_name = "FILE", default_value = "grid.png")]
         out: PathBuf,
+        /// Show the images as the first epoch of `scrawl train --augment --seed S` sees
+        /// them (rotated, zoomed and shifted at random, default ranges).
+        #[arg(long)]
+        augment: bool,
+        /// The seed of --augment.
+        #[arg(long, default_value_t = 42, requires = "augment")]
+        seed: u64,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -201,6 +209,8 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             split: name,
             scale,
             out,
+            augment,
+            seed,
             data,
         } => {
             if !(1..=100).contains(&rows) || !(1..=100).contains(&cols) {
@@ -212,14 +222,24 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let set = sets.split(&name)?;
             check_index(set, &name, start)?;
             let end = (start + rows * cols).min(set.len());
+            let aug = Augmentation::default();
             let tiles = (start..end)
-                .map(|i| tile(set, i, caption(&sets, set.labels[i])))
+                .map(|i| {
+                    let mut t = tile(set, i, caption(&sets, set.labels[i]));
+                    if augment {
+                        let [r, c, _] = set.image_shape;
+                        let affine = aug.draw(seed, 1, i, r, c);
+                        warp(set.image(i), &mut t.pixels, set.image_shape, &affine);
+                    }
+                    t
+                })
                 .collect();
             let grid = DigitGrid {
                 title: Some(format!(
-                    "{} {name} images {start}-{}",
+                    "{} {name} images {start}-{}{}",
                     sets.spec.name,
-                    end - 1
+                    end - 1,
+                    if augment { ", augmented" } else { "" }
                 )),
                 tiles,
                 cols,

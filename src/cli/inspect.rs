@@ -21,6 +21,10 @@ pub struct EvaluateArgs {
     /// Print JSON (`loss` and `accuracy` at full precision).
     #[arg(long)]
     json: bool,
+    /// Test-time augmentation: average the probabilities of each image and 6 fixed
+    /// variants of it (shifted one pixel each way, turned 5 degrees each way).
+    #[arg(long, conflicts_with = "report")]
+    tta: bool,
     /// Also write a report into this folder: per-class precision/recall/F1, the
     /// confusion matrix (table and heatmap), the most confused pairs, a gallery of
     /// mistakes, tied together in report.md.
@@ -34,7 +38,19 @@ pub struct EvaluateArgs {
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     let (mut model, info) = load_model(&a.model)?;
     let mnist = a.data.load()?;
-    let e = model.evaluate(mnist.test()?, a.batch_size)?;
+    let e = if a.tta {
+        let test = mnist.test()?;
+        let probs = scrawl::model::ensemble::predict_tta(&mut model, test, a.batch_size)?;
+        let (accuracy, loss, correct) = scrawl::model::ensemble::score(&probs, test);
+        scrawl::model::Evaluation {
+            loss,
+            accuracy,
+            correct,
+            count: test.len(),
+        }
+    } else {
+        model.evaluate(mnist.test()?, a.batch_size)?
+    };
     if a.json {
         println!(
             "{}",

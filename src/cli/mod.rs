@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod data_cmd;
+mod ensemble_cmd;
 mod inspect;
 mod interop_cmd;
 mod runs;
@@ -36,6 +37,8 @@ enum Command {
     Train(Box<train::TrainArgs>),
     /// Loss and accuracy of a saved model on the test set.
     Evaluate(inspect::EvaluateArgs),
+    /// Test accuracy of several models together (their probabilities averaged).
+    Ensemble(ensemble_cmd::EnsembleArgs),
     /// Class probabilities of one test image.
     Predict(inspect::PredictArgs),
     /// The layer table of a preset, a model config file or a saved model.
@@ -213,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Train(a) => train::run(*a),
         Command::Evaluate(a) => inspect::evaluate(a),
         Command::Predict(a) => inspect::predict(a),
+        Command::Ensemble(a) => ensemble_cmd::run(a),
         Command::Summary(a) => inspect::summary(a),
         Command::Presets => {
             for (name, desc) in presets::PRESETS {

@@ -13,6 +13,7 @@ use scrawl::callbacks::{
     CsvLogger, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, ReduceLROnPlateau,
     Schedule,
 };
+use scrawl::data::augment::Augmentation;
 use scrawl::loss::Loss;
 use scrawl::model::io::write_atomic;
 use scrawl::model::{Callback, FitOptions, History, Sequential, Verbosity, load_checkpoint};
@@ -31,9 +32,48 @@ pub struct TrainArgs {
     /// Images per gradient step.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// sgd, adam or rmsprop.
+    /// sgd, adam, adamw or rmsprop.
     #[arg(long, default_value = "rmsprop")]
     optimizer: String,
+    /// AdamW's decoupled weight decay (Keras's default 0.004; kernels only).
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    weight_decay: Option<f32>,
+    /// Spread this fraction of each target's probability over all classes.
+    #[arg(
+        long,
+        value_name = "F",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    label_smoothing: f32,
+    /// Randomly rotate, zoom and shift every training image, anew each epoch (by
+    /// default up to 10 degrees, 10% and 10%; see the --*-range flags).
+    #[arg(long)]
+    augment: bool,
+    /// With --augment: rotations up to this many degrees either way.
+    #[arg(
+        long,
+        value_name = "DEG",
+        requires = "augment",
+        allow_negative_numbers = true
+    )]
+    rotation_range: Option<f32>,
+    /// With --augment: zoom each axis by up to this fraction.
+    #[arg(
+        long,
+        value_name = "F",
+        requires = "augment",
+        allow_negative_numbers = true
+    )]
+    zoom_range: Option<f32>,
+    /// With --augment: shift by up to this fraction of the width and of the height.
+    #[arg(
+        long,
+        value_name = "F",
+        requires = "augment",
+        allow_negative_numbers = true
+    )]
+    shift_range: Option<f32>,
     /// Learning rate (default: the optimizer's Keras default).
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
@@ -140,6 +180,19 @@ fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
                 bail!("--nesterov needs a momentum: add e.g. --momentum 0.9");
             }
         }
+        OptimizerConfig::Adamw {
+            learning_rate,
+            decay,
+            weight_decay,
+            ..
+        } => {
+            *learning_rate = a.lr.unwrap_or(*learning_rate);
+            *decay = a.decay.unwrap_or(*decay);
+            *weight_decay = a.weight_decay.unwrap_or(*weight_decay);
+            if a.momentum.is_some() || a.nesterov {
+                bail!("--momentum and --nesterov apply to --optimizer sgd only");
+            }
+        }
         OptimizerConfig::Adam {
             learning_rate,
             decay,
@@ -157,8 +210,35 @@ fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
             }
         }
     }
+    if a.weight_decay.is_some() && opt.name() != "adamw" {
+        bail!("--weight-decay applies to --optimizer adamw only");
+    }
     opt.build()?; // check the settings now, before any data is read
     Ok(opt)
+}
+
+fn augmentation(a: &TrainArgs) -> anyhow::Result<Option<Augmentation>> {
+    if !a.augment {
+        return Ok(None);
+    }
+    let d = Augmentation::default();
+    let shift = a.shift_range.unwrap_or(d.width_shift_range);
+    let aug = Augmentation {
+        rotation_range: a.rotation_range.unwrap_or(d.rotation_range),
+        zoom_range: a.zoom_range.unwrap_or(d.zoom_range),
+        width_shift_range: shift,
+        height_shift_range: shift,
+    };
+    aug.validate()?;
+    Ok(Some(aug))
+}
+
+fn loss(a: &TrainArgs) -> anyhow::Result<Loss> {
+    let s = a.label_smoothing;
+    if !(s.is_finite() && (0.0..1.0).contains(&s)) {
+        bail!("--label-smoothing must be in [0, 1), got {s}");
+    }
+    Ok(Loss::CategoricalCrossentropy { label_smoothing: s })
 }
 
 /// Set by the Ctrl-C / SIGTERM handler; `fit` stops after the current step.
@@ -265,6 +345,8 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
     }
     let config = model_config(&a.model)?;
     let opt = optimizer(&a)?;
+    let augment = augmentation(&a)?;
+    let loss = loss(&a)?;
     let mode = Mode::parse(&a.mode)?;
     let schedule = a.lr_schedule.as_deref().map(Schedule::parse).transpose()?;
     if let Some(m) = &a.monitor {
@@ -366,7 +448,7 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
         }
         None => (Sequential::new(config, a.seed)?, None),
     };
-    model.compile(&opt, Loss::default())?;
+    model.compile(&opt, loss)?;
     if let Some(s) = state.as_ref().filter(|s| s.finished) {
         println!(
             "The run in {} has finished already ({} epochs); nothing to resume",
@@ -393,6 +475,8 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
         "early_stopping": a.early_stopping,
         "reduce_lr_on_plateau": a.reduce_lr_on_plateau,
         "lr_schedule": a.lr_schedule,
+        "augment": augment,
+        "label_smoothing": a.label_smoothing,
     });
     if resume.is_none() {
         write_atomic(
@@ -450,6 +534,7 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
             interrupt: Some(&INTERRUPT),
             checkpoint: Some(checkpoint_path.clone()),
             resume: state,
+            augment,
         },
     );
     let history = match fitted {

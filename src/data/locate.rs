@@ -283,6 +283,15 @@ pub fn verify(gz_bytes: &[u8], sha256_hex: &str) -> std::result::Result<(), Stri
 
 /// Reads MNIST, or any data set in its IDX layout, from `dir` (see [`find_mnist`] for
 /// the file names accepted).
+///
+/// ```
+/// # fn main() -> scrawl::Result<()> {
+/// let mnist = scrawl::data::load_mnist(std::path::Path::new("../shared/data/mnist"))?;
+/// assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+/// assert_eq!(mnist.train.image_shape, [28, 28, 1]);
+/// assert_eq!(mnist.train.labels[0], 5); // the first training digit is a 5
+/// # Ok(()) }
+/// ```
 pub fn load_mnist(dir: &Path) -> Result<Mnist> {
     let path_of = |stem: &str| {
         find_file(dir, stem).ok_or_else(|| {

@@ -2,6 +2,7 @@
 //! with one label each. Pixels stay `u8` in memory; the model scales them by 1/255
 //! as it copies each batch in, so a data set costs its own size and nothing more.
 
+pub mod augment;
 pub mod catalog;
 pub mod csv;
 pub mod drawing;

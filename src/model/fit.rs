@@ -16,6 +16,7 @@ use super::checkpoint::{TrainingState, save_checkpoint};
 use crate::callbacks::EpochEnd;
 pub use crate::callbacks::{Callback, Control};
 use crate::data::Dataset;
+use crate::data::augment::{Augmentation, AugmentedEpochs};
 use crate::error::{Error, Result};
 
 /// How much `fit` prints (Keras's `verbose`).
@@ -59,6 +60,9 @@ pub struct FitOptions<'a> {
     /// A state to continue from, read by [`crate::model::checkpoint::load_checkpoint`]
     /// (the model must already hold that checkpoint's weights).
     pub resume: Option<TrainingState>,
+    /// Random rotations, zooms and shifts of the training images, drawn anew each
+    /// epoch from the seed (validation images are never augmented).
+    pub augment: Option<Augmentation>,
 }
 
 impl Default for FitOptions<'_> {
@@ -75,6 +79,7 @@ impl Default for FitOptions<'_> {
             interrupt: None,
             checkpoint: None,
             resume: None,
+            augment: None,
         }
     }
 }
@@ -187,6 +192,29 @@ impl History {
 
 impl Sequential {
     /// Trains the model on `train` (Keras's `fit`). The model must be compiled.
+    ///
+    /// ```
+    /// use scrawl::model::{FitOptions, Sequential, Verbosity};
+    /// use scrawl::optim::OptimizerConfig;
+    /// # fn main() -> scrawl::Result<()> {
+    /// let mnist = scrawl::data::load_mnist(std::path::Path::new("../shared/data/mnist"))?;
+    /// let mut model = Sequential::new(scrawl::presets::preset("mlp:64")?, 42)?;
+    /// model.compile(&OptimizerConfig::adam(), Default::default())?;
+    /// let history = model.fit(
+    ///     &mnist.train.take(2_000),
+    ///     FitOptions {
+    ///         epochs: 2,
+    ///         batch_size: 100,
+    ///         validation: Some(&mnist.test),
+    ///         verbose: Verbosity::Silent,
+    ///         ..Default::default()
+    ///     },
+    /// )?;
+    /// assert_eq!(history.epochs.len(), 2);
+    /// assert!(history.epochs[1].loss < history.epochs[0].loss);
+    /// assert!(history.epochs[1].val_accuracy.unwrap() > 0.8);
+    /// # Ok(()) }
+    /// ```
     pub fn fit(&mut self, train: &Dataset, opts: FitOptions<'_>) -> Result<History> {
         crate::kernels::on_pool(|| self.fit_on_pool(train, opts))
     }
@@ -254,19 +282,27 @@ impl Sequential {
         for cb in opts.callbacks.iter_mut() {
             cb.on_train_begin(self)?;
         }
+        let mut augmented = opts
+            .augment
+            .map(|a| AugmentedEpochs::new(train, a, opts.seed))
+            .transpose()?;
         let mut order: Vec<usize> = Vec::with_capacity(train.len());
         let mut messages = Vec::new();
         let mut last_lr = history.epochs.last().map(|e| e.learning_rate);
         for epoch in at.epoch + 1..=opts.epochs {
             let start = Instant::now();
             epoch_order(&mut order, train.len(), opts.seed, epoch, opts.shuffle);
+            let data = match augmented.as_mut() {
+                Some(a) => a.epoch(epoch, opts.epochs),
+                None => train,
+            };
             let bar = (verbose == Verbosity::Bar).then(|| progress_bar(epoch, opts.epochs, steps));
             for (step, batch) in order.chunks(opts.batch_size).enumerate().skip(at.step) {
                 let global = self.optimizer.as_ref().map_or(0, |o| o.iterations());
                 for cb in opts.callbacks.iter_mut() {
                     cb.on_batch_begin(self, global, steps);
                 }
-                let stats = self.train_on_batch(train, batch)?;
+                let stats = self.train_on_batch(data, batch)?;
                 if !stats.loss_sum.is_finite() {
                     if let Some(b) = &bar {
                         b.abandon();

@@ -80,6 +80,21 @@ impl Sequential {
     }
 
     /// Saves the model to `path` atomically.
+    ///
+    /// ```
+    /// use scrawl::model::Sequential;
+    /// # fn main() -> scrawl::Result<()> {
+    /// let model = Sequential::new(scrawl::presets::preset("cnn")?, 7)?;
+    /// let dir = std::env::temp_dir().join(format!("scrawl-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("cnn.safetensors");
+    /// model.save(&path)?;
+    /// let back = Sequential::load(&path)?;
+    /// assert_eq!(back.config(), model.config());
+    /// assert_eq!(back.named_params()[0].1.value, model.named_params()[0].1.value);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok(()) }
+    /// ```
     pub fn save(&self, path: &Path) -> Result<()> {
         self.save_with_info(path, &BTreeMap::new())
     }

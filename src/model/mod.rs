@@ -7,6 +7,7 @@
 //! allocates nothing.
 
 pub mod checkpoint;
+pub mod ensemble;
 pub mod fit;
 pub mod io;
 pub mod summary;
@@ -399,6 +400,18 @@ impl Sequential {
     }
 
     /// Keras's `evaluate`: mean loss and accuracy over `data`, in batches.
+    ///
+    /// ```
+    /// # fn main() -> scrawl::Result<()> {
+    /// let mnist = scrawl::data::load_mnist(std::path::Path::new("../shared/data/mnist"))?;
+    /// // The book's pretrained network ("Deep Learning from Scratch", chapter 3).
+    /// let mut net = scrawl::interop::dlfs::import_dlfs(std::path::Path::new(
+    ///     "../shared/data/dlfs/sample_weight.pkl",
+    /// ))?;
+    /// let e = net.evaluate(&mnist.test, 100)?;
+    /// assert_eq!((e.correct, e.count), (9352, 10_000));
+    /// # Ok(()) }
+    /// ```
     pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
         crate::kernels::on_pool(|| self.evaluate_on_pool(data, batch_size))
     }

@@ -1,6 +1,9 @@
 //! Adam as Keras writes it (epsilon-hat form), at step t = 1, 2, ...:
 //!   m = β1·m + (1−β1)·g        v = β2·v + (1−β2)·g²
 //!   w −= α·m / (√v + ε)        α = η·√(1−β2^t) / (1−β1^t)
+//!
+//! As AdamW, kernels are first shrunk by `w −= η·λ·w` (decoupled weight decay, with
+//! `η` the step's learning rate before bias correction, as Keras 3 does).
 
 use super::{Optimizer, OptimizerConfig, restore_slots, slot_buffer, zip_update3};
 use crate::error::{Error, Result};
@@ -13,8 +16,12 @@ pub struct Adam {
     beta_2: f32,
     epsilon: f32,
     decay: f32,
+    /// AdamW's λ; `None` for plain Adam.
+    weight_decay: Option<f32>,
     iterations: u64,
     alpha: f32,
+    /// This step's shrink factor of kernels, `1 − η·λ`.
+    shrink: f32,
     /// First moments, one buffer per parameter slot.
     m: Vec<Vec<f32>>,
     /// Second moments, one buffer per parameter slot.
@@ -30,22 +37,40 @@ impl Adam {
             beta_2,
             epsilon,
             decay,
+            weight_decay: None,
             iterations: 0,
             alpha: 0.0,
+            shrink: 1.0,
             m: Vec::new(),
             v: Vec::new(),
         }
+    }
+
+    /// Makes this AdamW with decoupled weight decay `weight_decay` (λ).
+    pub fn with_weight_decay(mut self, weight_decay: f32) -> Self {
+        self.weight_decay = Some(weight_decay);
+        self
     }
 }
 
 impl Optimizer for Adam {
     fn config(&self) -> OptimizerConfig {
-        OptimizerConfig::Adam {
-            learning_rate: self.learning_rate,
-            beta_1: self.beta_1,
-            beta_2: self.beta_2,
-            epsilon: self.epsilon,
-            decay: self.decay,
+        match self.weight_decay {
+            None => OptimizerConfig::Adam {
+                learning_rate: self.learning_rate,
+                beta_1: self.beta_1,
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
+                decay: self.decay,
+            },
+            Some(weight_decay) => OptimizerConfig::Adamw {
+                learning_rate: self.learning_rate,
+                weight_decay,
+                beta_1: self.beta_1,
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
+                decay: self.decay,
+            },
         }
     }
 
@@ -64,10 +89,13 @@ impl Optimizer for Adam {
         let b1t = (self.beta_1 as f64).powi(t);
         let b2t = (self.beta_2 as f64).powi(t);
         self.alpha = (lr * (1.0 - b2t).sqrt() / (1.0 - b1t)) as f32;
+        self.shrink = (1.0 - lr * self.weight_decay.unwrap_or(0.0) as f64) as f32;
     }
 
     fn update(&mut self, slot: usize, p: &mut Param) {
         let (b1, b2, eps, alpha) = (self.beta_1, self.beta_2, self.epsilon, self.alpha);
+        // Only kernels are decayed: shrinking biases or γ/β only hurts.
+        let shrink = if p.name == "kernel" { self.shrink } else { 1.0 };
         let n = p.value.len();
         let m = slot_buffer(&mut self.m, slot, n);
         let v = slot_buffer(&mut self.v, slot, n);
@@ -80,7 +108,7 @@ impl Optimizer for Adam {
             {
                 *m += (*g - *m) * (1.0 - b1);
                 *v += (*g * *g - *v) * (1.0 - b2);
-                *w -= alpha * *m / (v.sqrt() + eps);
+                *w = *w * shrink - alpha * *m / (v.sqrt() + eps);
                 *g = 0.0;
             }
         });

@@ -73,6 +73,23 @@ pub enum OptimizerConfig {
         /// Time-based learning-rate decay.
         decay: f32,
     },
+    /// AdamW (Loshchilov & Hutter): Adam with decoupled weight decay. Each step first
+    /// shrinks every kernel by `learning_rate · weight_decay` of itself (biases and
+    /// BatchNormalization's γ and β are not decayed), then takes Adam's step.
+    Adamw {
+        /// Step size (default 0.001).
+        learning_rate: f32,
+        /// Decoupled weight decay (Keras's default 0.004).
+        weight_decay: f32,
+        /// First-moment decay (default 0.9).
+        beta_1: f32,
+        /// Second-moment decay (default 0.999).
+        beta_2: f32,
+        /// Added to the root of the second moment (default 1e-7).
+        epsilon: f32,
+        /// Time-based learning-rate decay.
+        decay: f32,
+    },
     /// RMSprop, Keras's default optimizer.
     Rmsprop {
         /// Step size (default 0.001).
@@ -108,6 +125,18 @@ impl OptimizerConfig {
         }
     }
 
+    /// Keras's `AdamW()` defaults.
+    pub fn adamw() -> Self {
+        OptimizerConfig::Adamw {
+            learning_rate: 0.001,
+            weight_decay: 0.004,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            decay: 0.0,
+        }
+    }
+
     /// Keras's `RMSprop()` defaults.
     pub fn rmsprop() -> Self {
         OptimizerConfig::Rmsprop {
@@ -123,9 +152,10 @@ impl OptimizerConfig {
         match name.to_ascii_lowercase().as_str() {
             "sgd" => Ok(Self::sgd()),
             "adam" => Ok(Self::adam()),
+            "adamw" => Ok(Self::adamw()),
             "rmsprop" => Ok(Self::rmsprop()),
             other => Err(Error::config(format!(
-                "unknown optimizer '{other}': choose sgd, adam or rmsprop"
+                "unknown optimizer '{other}': choose sgd, adam, adamw or rmsprop"
             ))),
         }
     }
@@ -135,6 +165,7 @@ impl OptimizerConfig {
         match self {
             OptimizerConfig::Sgd { .. } => "sgd",
             OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::Adamw { .. } => "adamw",
             OptimizerConfig::Rmsprop { .. } => "rmsprop",
         }
     }
@@ -144,6 +175,7 @@ impl OptimizerConfig {
         match *self {
             OptimizerConfig::Sgd { learning_rate, .. }
             | OptimizerConfig::Adam { learning_rate, .. }
+            | OptimizerConfig::Adamw { learning_rate, .. }
             | OptimizerConfig::Rmsprop { learning_rate, .. } => learning_rate,
         }
     }
@@ -197,6 +229,28 @@ impl OptimizerConfig {
                 finite_pos("epsilon", epsilon)?;
                 decay_ok(decay)?;
                 Box::new(Adam::new(learning_rate, beta_1, beta_2, epsilon, decay))
+            }
+            OptimizerConfig::Adamw {
+                learning_rate,
+                weight_decay,
+                beta_1,
+                beta_2,
+                epsilon,
+                decay,
+            } => {
+                unit("beta_1", beta_1)?;
+                unit("beta_2", beta_2)?;
+                finite_pos("epsilon", epsilon)?;
+                decay_ok(decay)?;
+                if !(weight_decay.is_finite() && (0.0..1.0).contains(&weight_decay)) {
+                    return Err(Error::config(format!(
+                        "weight decay must be in [0, 1), got {weight_decay}"
+                    )));
+                }
+                Box::new(
+                    Adam::new(learning_rate, beta_1, beta_2, epsilon, decay)
+                        .with_weight_decay(weight_decay),
+                )
             }
             OptimizerConfig::Rmsprop {
                 learning_rate,

@@ -1,0 +1,248 @@
+//! Data augmentation as Keras's `ImageDataGenerator` does it for digits: each training
+//! image gets its own random rotation, zoom and shift every epoch.
+//!
+//! Every image's transform is a pure function of (seed, epoch, image index), so an
+//! augmented run is reproducible and resumable whatever the thread count. The next
+//! epoch's images are warped on a separate thread while the current epoch trains
+//! ([`AugmentedEpochs`]), so augmentation costs almost no training time.
+//!
+//! The warp maps each output pixel back into the source image (`src = c + A·(dst − c)
+//! − t`, with `A` the inverse rotation and zoom and `c` the image centre) and samples
+//! it bilinearly; outside the source is black, the background of MNIST.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Dataset;
+use crate::error::{Error, Result};
+
+/// Ranges of the random transforms (Keras's `ImageDataGenerator` arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Augmentation {
+    /// Rotations are drawn uniformly from ±this many degrees.
+    pub rotation_range: f32,
+    /// Each axis is scaled by a factor drawn from [1 − z, 1 + z].
+    pub zoom_range: f32,
+    /// Horizontal shifts are drawn from ±this fraction of the width.
+    pub width_shift_range: f32,
+    /// Vertical shifts are drawn from ±this fraction of the height.
+    pub height_shift_range: f32,
+}
+
+impl Default for Augmentation {
+    /// The ranges the MNIST literature uses: 10 degrees, 10% zoom, 10% shifts.
+    fn default() -> Self {
+        Augmentation {
+            rotation_range: 10.0,
+            zoom_range: 0.1,
+            width_shift_range: 0.1,
+            height_shift_range: 0.1,
+        }
+    }
+}
+
+/// One concrete transform: what [`Augmentation`] draws for one image.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Affine {
+    /// Counter-clockwise rotation in degrees.
+    pub degrees: f32,
+    /// Horizontal scale (above 1 enlarges the digit).
+    pub zoom_x: f32,
+    /// Vertical scale.
+    pub zoom_y: f32,
+    /// Shift right, in pixels.
+    pub shift_x: f32,
+    /// Shift down, in pixels.
+    pub shift_y: f32,
+}
+
+impl Affine {
+    /// The transform that changes nothing.
+    pub fn identity() -> Self {
+        Affine {
+            zoom_x: 1.0,
+            zoom_y: 1.0,
+            ..Affine::default()
+        }
+    }
+}
+
+impl Augmentation {
+    /// Checks that the ranges are sane (a zoom of 100% would shrink digits to nothing).
+    pub fn validate(&self) -> Result<()> {
+        let check = |name: &str, v: f32, max: f32| {
+            if v.is_finite() && (0.0..=max).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::config(format!(
+                    "{name} must be between 0 and {max}, got {v}"
+                )))
+            }
+        };
+        check("rotation range (degrees)", self.rotation_range, 180.0)?;
+        check("zoom range", self.zoom_range, 0.9)?;
+        check("width shift range", self.width_shift_range, 1.0)?;
+        check("height shift range", self.height_shift_range, 1.0)
+    }
+
+    /// The transform of image `index` in epoch `epoch` (a pure function of the three).
+    pub fn draw(&self, seed: u64, epoch: usize, index: usize, rows: usize, cols: usize) -> Affine {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xA9_6D_E4_7A_11_F0_3C_55);
+        rng.set_stream(epoch as u64);
+        // Five draws per image: jump straight to this image's block of words.
+        rng.set_word_pos(index as u128 * 16);
+        let mut sym = |r: f32| {
+            if r > 0.0 {
+                rng.random_range(-r..=r)
+            } else {
+                let _: f32 = rng.random();
+                0.0
+            }
+        };
+        Affine {
+            degrees: sym(self.rotation_range),
+            zoom_x: 1.0 + sym(self.zoom_range),
+            zoom_y: 1.0 + sym(self.zoom_range),
+            shift_x: sym(self.width_shift_range) * cols as f32,
+            shift_y: sym(self.height_shift_range) * rows as f32,
+        }
+    }
+
+    /// Writes epoch `epoch`'s version of every image of `source` into `out`.
+    pub fn epoch_images(&self, source: &Dataset, seed: u64, epoch: usize, out: &mut Vec<u8>) {
+        let [rows, cols, channels] = source.image_shape;
+        out.resize(source.images.len(), 0);
+        let len = source.sample_len();
+        for (i, dst) in out.chunks_exact_mut(len).enumerate() {
+            let t = self.draw(seed, epoch, i, rows, cols);
+            warp(source.image(i), dst, [rows, cols, channels], &t);
+        }
+    }
+}
+
+/// Warps one `rows × cols × channels` image by `t` with bilinear sampling.
+pub fn warp(src: &[u8], dst: &mut [u8], shape: [usize; 3], t: &Affine) {
+    let [rows, cols, ch] = shape;
+    debug_assert_eq!(src.len(), rows * cols * ch);
+    debug_assert_eq!(dst.len(), src.len());
+    // Keras's centre: the middle of the pixel grid.
+    let (cy, cx) = ((rows as f32 - 1.0) / 2.0, (cols as f32 - 1.0) / 2.0);
+    let (sin, cos) = t.degrees.to_radians().sin_cos();
+    // Inverse of "zoom, then rotate": rotate back, then divide by the zoom. In image
+    // coordinates y points down, so a counter-clockwise turn uses −θ on (x, y).
+    let (a, b) = (cos / t.zoom_x, -sin / t.zoom_x);
+    let (c, d) = (sin / t.zoom_y, cos / t.zoom_y);
+    let px = |y: isize, x: isize, k: usize| -> f32 {
+        if y < 0 || x < 0 || y >= rows as isize || x >= cols as isize {
+            0.0
+        } else {
+            src[(y as usize * cols + x as usize) * ch + k] as f32
+        }
+    };
+    for oy in 0..rows {
+        let v = oy as f32 - t.shift_y - cy;
+        for ox in 0..cols {
+            let u = ox as f32 - t.shift_x - cx;
+            let sx = a * u + b * v + cx;
+            let sy = c * u + d * v + cy;
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (x0, y0) = (x0 as isize, y0 as isize);
+            for k in 0..ch {
+                let top = px(y0, x0, k) * (1.0 - fx) + px(y0, x0 + 1, k) * fx;
+                let bottom = px(y0 + 1, x0, k) * (1.0 - fx) + px(y0 + 1, x0 + 1, k) * fx;
+                let value = top * (1.0 - fy) + bottom * fy;
+                dst[(oy * cols + ox) * ch + k] = value.round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
+/// Each epoch's augmented copy of a training set, the next one prepared on its own
+/// thread while the current one trains. Two image buffers are reused throughout.
+pub struct AugmentedEpochs {
+    source: Arc<Dataset>,
+    augmentation: Augmentation,
+    seed: u64,
+    current: Dataset,
+    spare: Vec<u8>,
+    pending: Option<(usize, JoinHandle<Vec<u8>>)>,
+}
+
+impl AugmentedEpochs {
+    /// Prepares augmented epochs of `source` (copied once, to share with the thread).
+    pub fn new(source: &Dataset, augmentation: Augmentation, seed: u64) -> Result<Self> {
+        augmentation.validate()?;
+        Ok(AugmentedEpochs {
+            source: Arc::new(source.clone()),
+            augmentation,
+            seed,
+            current: source.clone(),
+            spare: Vec::new(),
+            pending: None,
+        })
+    }
+
+    /// The images of epoch `epoch` (waiting for them if they are not ready), and starts
+    /// preparing epoch `epoch + 1` when `epoch < last`.
+    pub fn epoch(&mut self, epoch: usize, last: usize) -> &Dataset {
+        let images = match self.pending.take() {
+            Some((e, handle)) if e == epoch => handle.join().expect("augmentation thread"),
+            other => {
+                if let Some((_, handle)) = other {
+                    let _ = handle.join();
+                }
+                let mut buf = std::mem::take(&mut self.spare);
+                self.augmentation
+                    .epoch_images(&self.source, self.seed, epoch, &mut buf);
+                buf
+            }
+        };
+        self.spare = std::mem::replace(&mut self.current.images, images);
+        if epoch < last {
+            let (source, aug, seed) = (self.source.clone(), self.augmentation, self.seed);
+            let mut buf = std::mem::take(&mut self.spare);
+            let handle = std::thread::spawn(move || {
+                aug.epoch_images(&source, seed, epoch + 1, &mut buf);
+                buf
+            });
+            self.pending = Some((epoch + 1, handle));
+        }
+        &self.current
+    }
+}
+
+/// The fixed transforms of test-time augmentation: the image itself, shifted one pixel
+/// each way, and turned 5 degrees each way.
+pub fn tta_transforms() -> Vec<Affine> {
+    let id = Affine::identity();
+    let shift = |x: f32, y: f32| Affine {
+        shift_x: x,
+        shift_y: y,
+        ..id
+    };
+    let turn = |d: f32| Affine { degrees: d, ..id };
+    vec![
+        id,
+        shift(1.0, 0.0),
+        shift(-1.0, 0.0),
+        shift(0.0, 1.0),
+        shift(0.0, -1.0),
+        turn(5.0),
+        turn(-5.0),
+    ]
+}
+
+/// `data` with every image warped by `t`.
+pub fn transformed(data: &Dataset, t: &Affine) -> Dataset {
+    let mut out = data.clone();
+    let len = data.sample_len();
+    for (i, dst) in out.images.chunks_exact_mut(len).enumerate() {
+        warp(data.image(i), dst, data.image_shape, t);
+    }
+    out
+}
