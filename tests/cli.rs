@@ -180,7 +180,7 @@ fn regex_like(line: &str) -> bool {
 fn bad_flags_and_files_are_clear_errors() {
     assert!(fails(&["train", "--model", "mlp-999"]).contains("unknown model 'mlp-999'"));
     assert!(fails(&["train", "--model", "mlp:12,x"]).contains("'x' is not a layer size"));
-    assert!(fails(&["train", "--optimizer", "adagrad"]).contains("sgd, adam or rmsprop"));
+    assert!(fails(&["train", "--optimizer", "adagrad"]).contains("sgd, adam, adamw or rmsprop"));
     assert!(fails(&["train", "--epochs", "0"]).contains("--epochs must be at least 1"));
     assert!(fails(&["train", "--batch-size", "0"]).contains("--batch-size"));
     assert!(
