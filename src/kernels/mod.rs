@@ -13,20 +13,75 @@ pub use gemm::{matmul, matmul_serial};
 /// Below this many values a row loop runs on the calling thread.
 const PARALLEL_MIN_VALUES: usize = 1 << 15;
 
-/// Runs `f(row_index, row)` over every `row_len`-long row of `data`, in parallel when
-/// the work is large enough.
+/// Values in one block of the row helpers: large enough that a parallel task is
+/// worth its scheduling, small enough to leave work for every thread.
+const BLOCK_VALUES: usize = 1 << 14;
+
+/// Rows per block for rows of `row_len` values.
+fn block_rows(row_len: usize) -> usize {
+    (BLOCK_VALUES / row_len.max(1)).max(1)
+}
+
+/// Runs `f(row_index, row)` over every `row_len`-long row of `data`, in parallel (by
+/// blocks of rows) when the work is large enough.
 pub fn for_each_row(data: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     if row_len == 0 {
         return;
     }
-    if data.len() < PARALLEL_MIN_VALUES || rayon::current_num_threads() == 1 {
-        for (i, row) in data.chunks_exact_mut(row_len).enumerate() {
-            f(i, row);
+    let rows = |b: usize, block: &mut [f32], per: usize| {
+        for (i, row) in block.chunks_exact_mut(row_len).enumerate() {
+            f(b * per + i, row);
         }
+    };
+    if data.len() < PARALLEL_MIN_VALUES || rayon::current_num_threads() == 1 {
+        rows(0, data, 0);
     } else {
-        data.par_chunks_exact_mut(row_len)
+        let per = block_rows(row_len);
+        data.par_chunks_mut(per * row_len)
             .enumerate()
-            .for_each(|(i, row)| f(i, row));
+            .for_each(|(b, block)| rows(b, block, per));
+    }
+}
+
+/// Per-column sums in f64 over `rows` rows: `f(i, acc)` adds row `i`'s terms to
+/// `acc` (`out.len()` accumulators), and the result lands in `out`. Rows are grouped
+/// in blocks of a fixed size whatever the thread count, and the blocks' partial
+/// sums are added in order, so the result is the same on any number of threads.
+/// `partials` is scratch space, kept by the caller so a step allocates nothing.
+pub fn sum_rows(
+    rows: usize,
+    row_len: usize,
+    partials: &mut Vec<f64>,
+    out: &mut [f64],
+    f: impl Fn(usize, &mut [f64]) + Sync,
+) {
+    let width = out.len();
+    out.fill(0.0);
+    if rows == 0 || width == 0 {
+        return;
+    }
+    let per = block_rows(row_len);
+    let blocks = rows.div_ceil(per);
+    partials.clear();
+    partials.resize(blocks * width, 0.0);
+    let block = |b: usize, acc: &mut [f64]| {
+        for i in b * per..((b + 1) * per).min(rows) {
+            f(i, acc);
+        }
+    };
+    if rows * row_len < PARALLEL_MIN_VALUES || rayon::current_num_threads() == 1 {
+        partials
+            .chunks_exact_mut(width)
+            .enumerate()
+            .for_each(|(b, acc)| block(b, acc));
+    } else {
+        partials
+            .par_chunks_exact_mut(width)
+            .enumerate()
+            .for_each(|(b, acc)| block(b, acc));
+    }
+    for acc in partials.chunks_exact(width) {
+        out.iter_mut().zip(acc).for_each(|(o, a)| *o += a);
     }
 }
 

@@ -50,21 +50,24 @@ impl Layer for ActivationLayer {
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
         y.set_shape(x.shape());
-        y.data_mut().copy_from_slice(x.data());
-        let act = self.activation;
-        for_each_row(y.data_mut(), self.row_len(), |_, row| act.forward_row(row));
+        let (act, r, xd) = (self.activation, self.row_len(), x.data());
+        for_each_row(y.data_mut(), r, |i, row| {
+            row.copy_from_slice(&xd[i * r..(i + 1) * r]);
+            act.forward_row(row);
+        });
     }
 
     fn backward(&mut self, _x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let Some(dx) = dx else { return };
         dx.set_shape(dy.shape());
-        dx.data_mut().copy_from_slice(dy.data());
-        if self.softmax_fused && self.activation == Activation::Softmax {
-            return;
-        }
-        let (act, r) = (self.activation, self.row_len());
+        let fused = self.softmax_fused && self.activation == Activation::Softmax;
+        let (act, r, yd, dyd) = (self.activation, self.row_len(), y.data(), dy.data());
+        // Row by row, so the copy is still in cache when the derivative is applied.
         for_each_row(dx.data_mut(), r, |i, d| {
-            act.backward_row(&y.data()[i * r..(i + 1) * r], d)
+            d.copy_from_slice(&dyd[i * r..(i + 1) * r]);
+            if !fused {
+                act.backward_row(&yd[i * r..(i + 1) * r], d);
+            }
         });
     }
 

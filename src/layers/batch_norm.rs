@@ -9,10 +9,11 @@
 //!   dx = γ/√(σ² + ε) · (dy - Σdy/m - x̂·Σ(dy·x̂)/m)     (batch statistics)
 //!   dx = γ/√(σ² + ε) · dy                               (moving statistics)
 //!
-//! Sums run in f64 in a fixed order, so they are exact enough and reproducible.
+//! Sums run in f64, grouped in fixed blocks added in order, so they are exact
+//! enough and reproducible on any thread count.
 
 use super::{Layer, LayerConfig, Param};
-use crate::kernels::for_each_row;
+use crate::kernels::{for_each_row, sum_rows};
 use crate::tensor::Tensor;
 
 /// Batch normalization with Keras's parameters (γ, β trainable; the moving mean and
@@ -31,7 +32,13 @@ pub struct BatchNormalization {
     inv_std: Vec<f32>,
     /// The last forward normalized by batch statistics.
     batch_stats: bool,
+    /// Per-channel coefficients of the last fused pass (forward: scale and shift;
+    /// backward: the three terms of dx).
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    offset: Vec<f32>,
     sums: Vec<f64>,
+    partials: Vec<f64>,
 }
 
 impl BatchNormalization {
@@ -50,7 +57,11 @@ impl BatchNormalization {
             mean: vec![0.0; c],
             inv_std: vec![1.0; c],
             batch_stats: false,
+            scale: vec![0.0; c],
+            shift: vec![0.0; c],
+            offset: vec![0.0; c],
             sums: vec![0.0; 2 * c],
+            partials: Vec::new(),
         }
     }
 
@@ -82,27 +93,26 @@ impl Layer for BatchNormalization {
         let m = xd.len() / c;
         self.batch_stats = training && m > 0;
         if self.batch_stats {
-            let (s1, s2) = self.sums.split_at_mut(c);
-            s1.fill(0.0);
-            s2.fill(0.0);
-            for row in xd.chunks_exact(c) {
-                s1.iter_mut().zip(row).for_each(|(a, &v)| *a += v as f64);
-            }
-            let inv_m = 1.0 / m as f64;
-            s1.iter_mut().for_each(|a| *a *= inv_m);
-            for row in xd.chunks_exact(c) {
-                for ((a, &v), &mu) in s2.iter_mut().zip(row).zip(s1.iter()) {
-                    let d = v as f64 - mu;
-                    *a += d * d;
+            // One pass for Σx and Σx²; in f64 the cancellation in Σx²/m - μ² is far
+            // below f32's resolution for any activation a network produces.
+            sum_rows(m, c, &mut self.partials, &mut self.sums, |i, acc| {
+                let (s1, s2) = acc.split_at_mut(c);
+                for ((a1, a2), &v) in s1.iter_mut().zip(s2).zip(&xd[i * c..(i + 1) * c]) {
+                    let v = v as f64;
+                    *a1 += v;
+                    *a2 += v * v;
                 }
-            }
+            });
+            let (s1, s2) = self.sums.split_at(c);
+            let inv_m = 1.0 / m as f64;
             let mom = self.momentum as f64;
             for j in 0..c {
-                let var = s2[j] * inv_m;
-                self.mean[j] = s1[j] as f32;
+                let mean = s1[j] * inv_m;
+                let var = (s2[j] * inv_m - mean * mean).max(0.0);
+                self.mean[j] = mean as f32;
                 self.inv_std[j] = (1.0 / (var + self.epsilon as f64).sqrt()) as f32;
                 let mm = &mut self.moving_mean.value[j];
-                *mm = (mom * *mm as f64 + (1.0 - mom) * s1[j]) as f32;
+                *mm = (mom * *mm as f64 + (1.0 - mom) * mean) as f32;
                 let mv = &mut self.moving_variance.value[j];
                 *mv = (mom * *mv as f64 + (1.0 - mom) * var) as f32;
             }
@@ -114,16 +124,16 @@ impl Layer for BatchNormalization {
                     as f32;
             }
         }
-        let (mean, inv_std, gamma, beta) = (
-            &self.mean,
-            &self.inv_std,
-            &self.gamma.value,
-            &self.beta.value,
-        );
-        y.data_mut().copy_from_slice(xd);
-        for_each_row(y.data_mut(), c, |_, row| {
-            for j in 0..row.len() {
-                row[j] = (row[j] - mean[j]) * inv_std[j] * gamma[j] + beta[j];
+        // y = x·scale + shift with scale = γ/√(σ² + ε), shift = β - μ·scale.
+        for j in 0..c {
+            self.scale[j] = self.gamma.value[j] * self.inv_std[j];
+            self.shift[j] = self.beta.value[j] - self.mean[j] * self.scale[j];
+        }
+        let (scale, shift) = (&self.scale, &self.shift);
+        for_each_row(y.data_mut(), c, |i, row| {
+            let xr = &xd[i * c..(i + 1) * c];
+            for (((o, &v), &k), &b) in row.iter_mut().zip(xr).zip(scale).zip(shift) {
+                *o = v * k + b;
             }
         });
     }
@@ -132,37 +142,43 @@ impl Layer for BatchNormalization {
         let c = self.channels();
         let (xd, dyd) = (x.data(), dy.data());
         let m = xd.len() / c;
-        let (s_dy, s_dyx) = self.sums.split_at_mut(c);
-        s_dy.fill(0.0);
-        s_dyx.fill(0.0);
-        for (row, g) in xd.chunks_exact(c).zip(dyd.chunks_exact(c)) {
-            for j in 0..c {
-                let xhat = (row[j] - self.mean[j]) * self.inv_std[j];
-                s_dy[j] += g[j] as f64;
-                s_dyx[j] += (g[j] * xhat) as f64;
+        // Σdy and Σdy·x; then Σdy·x̂ = (Σdy·x - μ·Σdy)/√(σ² + ε).
+        sum_rows(m, c, &mut self.partials, &mut self.sums, |i, acc| {
+            let (s_dy, s_dyx) = acc.split_at_mut(c);
+            let (xr, g) = (&xd[i * c..(i + 1) * c], &dyd[i * c..(i + 1) * c]);
+            for (((a, b), &v), &g) in s_dy.iter_mut().zip(s_dyx).zip(xr).zip(g) {
+                *a += g as f64;
+                *b += (g * v) as f64;
             }
-        }
+        });
+        let (s_dy, s_dyx) = self.sums.split_at_mut(c);
         for j in 0..c {
+            s_dyx[j] = (s_dyx[j] - self.mean[j] as f64 * s_dy[j]) * self.inv_std[j] as f64;
             self.gamma.grad[j] += s_dyx[j] as f32;
             self.beta.grad[j] += s_dy[j] as f32;
         }
         let Some(dx) = dx else { return };
         dx.set_shape(x.shape());
-        let (mean, inv_std, gamma) = (&self.mean, &self.inv_std, &self.gamma.value);
+        // dx = k·(dy - mean(dy) - x̂·mean(dy·x̂)) with k = γ/√(σ² + ε), rewritten as
+        // dx = k·dy + a·x + b so that one fused pass computes it.
         let inv_m = if self.batch_stats {
             1.0 / m as f64
         } else {
             0.0
         };
-        let (s_dy, s_dyx) = (&*s_dy, &*s_dyx);
-        dx.data_mut().copy_from_slice(dyd);
+        for j in 0..c {
+            let k = (self.gamma.value[j] * self.inv_std[j]) as f64;
+            let (mean_dy, mean_dyx) = (s_dy[j] * inv_m, s_dyx[j] * inv_m);
+            let a = -k * self.inv_std[j] as f64 * mean_dyx;
+            self.scale[j] = k as f32;
+            self.shift[j] = a as f32;
+            self.offset[j] = (-k * mean_dy - a * self.mean[j] as f64) as f32;
+        }
+        let (k, a, b) = (&self.scale, &self.shift, &self.offset);
         for_each_row(dx.data_mut(), c, |i, d| {
-            let row = &xd[i * c..(i + 1) * c];
+            let (xr, g) = (&xd[i * c..(i + 1) * c], &dyd[i * c..(i + 1) * c]);
             for j in 0..c {
-                let xhat = (row[j] - mean[j]) * inv_std[j];
-                let mean_dy = (s_dy[j] * inv_m) as f32;
-                let mean_dyx = (s_dyx[j] * inv_m) as f32;
-                d[j] = gamma[j] * inv_std[j] * (d[j] - mean_dy - xhat * mean_dyx);
+                d[j] = k[j] * g[j] + (a[j] * xr[j] + b[j]);
             }
         });
     }
