@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every command of docs/GUIDE.md, in order, in ./guide-work (made here), and
-# keeps what each printed in guide-work/out/NN.txt. About 15 minutes on 2 cores.
+# keeps what each printed in guide-work/out/NN.txt. About 15 minutes on 2 cores, plus
+# 30-60 minutes for the two CNN runs of tutorial 001.
 #   bash docs/guide.sh
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,8 @@ run plot runs/t000-sgd --out t000-curves.png
 # 001
 run sweep --hidden 10,10 --hidden 10,20,10 --hidden 10,80,240,80,10 --hidden 10,20,40,80,40,20,10 --hidden 10,20,40,80,160,80,40,20,10 --hidden 10,80,240,960,240,80,10 --hidden 10,80,240,480,960,480,240,80,10 --test-size 0.3 --seed 42 --out sweep.md
 run train --model mlp-1024-512-256-128-32 --optimizer adam --epochs 20 --batch-size 500 --validation-split 0.2 --seed 42 --out runs/t001-mlp
+run train --model cnn --optimizer adam --epochs 10 --batch-size 500 --validation-split 0.2 --seed 42 --out runs/t001-cnn
+run train --model cnn-deep --optimizer adam --epochs 10 --batch-size 500 --validation-split 0.2 --seed 42 --out runs/t001-cnn-deep
 run data export --format kaggle --out kaggle
 run predict --model runs/t001-mlp/model.safetensors --csv kaggle/test.csv --out submission.csv
 # 002

@@ -113,6 +113,44 @@ fn conv2d_forward_matches_naive_loops() {
     }
 }
 
+/// Forward splits the batch's output pixels over the threads, so one image is cut
+/// mid-image: any thread count must give the same values.
+#[test]
+fn conv2d_forward_is_the_same_on_any_thread_count() {
+    for &(h, w, c, f, k, s, pad, n) in CASES {
+        let run = |threads: usize, n: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut l = build(conv_cfg(f, k, s, pad, Activation::Relu), &[h, w, c]);
+            let x = Tensor::from_vec(random_vec(n * h * w * c, 1), &[n, h, w, c]);
+            let mut y = Tensor::default();
+            pool.install(|| l.forward(&x, &mut y, false));
+            y.data().to_vec()
+        };
+        let one = run(1, n);
+        for threads in [2, 3, 7] {
+            let many = run(threads, n);
+            assert_eq!(one.len(), many.len());
+            for (a, b) in one.iter().zip(&many) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                    "{threads} threads: {a} vs {b}"
+                );
+            }
+        }
+        // A batch of one image on many threads is the first image of the batch.
+        let single = run(3, 1);
+        for (a, b) in single.iter().zip(&one) {
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "batch of one: {a} vs {b}"
+            );
+        }
+    }
+}
+
 #[test]
 fn conv2d_gradients() {
     for (ci, &(h, w, c, f, k, s, pad, n)) in CASES.iter().enumerate() {

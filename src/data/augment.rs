@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Dataset;
@@ -241,8 +242,9 @@ pub fn tta_transforms() -> Vec<Affine> {
 pub fn transformed(data: &Dataset, t: &Affine) -> Dataset {
     let mut out = data.clone();
     let len = data.sample_len();
-    for (i, dst) in out.images.chunks_exact_mut(len).enumerate() {
-        warp(data.image(i), dst, data.image_shape, t);
-    }
+    out.images
+        .par_chunks_exact_mut(len)
+        .enumerate()
+        .for_each(|(i, dst)| warp(data.image(i), dst, data.image_shape, t));
     out
 }

@@ -129,3 +129,66 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         rayon::join(f, || ()).0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Big enough for the parallel path; the sums must not depend on the pool size.
+    #[test]
+    fn sum_rows_is_exact_and_independent_of_threads() {
+        let (rows, c) = (3000, 32);
+        let x: Vec<f32> = (0..rows * c)
+            .map(|i| ((i * 7919) % 1013) as f32 / 97.0 - 5.0)
+            .collect();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let (mut partials, mut out) = (Vec::new(), vec![0.0; 2 * c]);
+                sum_rows(rows, c, &mut partials, &mut out, |i, acc| {
+                    let (s1, s2) = acc.split_at_mut(c);
+                    for j in 0..c {
+                        let v = x[i * c + j] as f64;
+                        s1[j] += v;
+                        s2[j] += v * v;
+                    }
+                });
+                out
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(
+            one.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            two.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        for j in 0..c {
+            let s: f64 = (0..rows).map(|i| x[i * c + j] as f64).sum();
+            let q: f64 = (0..rows).map(|i| (x[i * c + j] as f64).powi(2)).sum();
+            assert!((one[j] - s).abs() < 1e-9 * s.abs().max(1.0), "column {j}");
+            assert!((one[c + j] - q).abs() < 1e-9 * q, "column {j}");
+        }
+    }
+
+    #[test]
+    fn for_each_row_visits_every_row_once_with_its_index() {
+        let (rows, len) = (5000, 13);
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut data = vec![0.0f32; rows * len];
+            pool.install(|| {
+                for_each_row(&mut data, len, |i, row| {
+                    row.iter_mut().for_each(|v| *v += i as f32)
+                })
+            });
+            for (i, row) in data.chunks_exact(len).enumerate() {
+                assert!(row.iter().all(|&v| v == i as f32), "row {i}");
+            }
+        }
+    }
+}

@@ -12,11 +12,12 @@
 //! convolutions take the `dX̂` path.
 //!
 //! In NHWC a receptive-field row is `kh` contiguous runs of `kw × channels` values,
-//! so im2col is a handful of copies per pixel. The batch is cut into one chunk of
-//! images per thread and each chunk is walked in bands of rows small enough that
-//! `X̂` stays in cache; each thread runs its own single-threaded GEMMs, and the
-//! kernel gradients of the chunks are summed in chunk order, so the result depends
-//! on the thread count but not on scheduling.
+//! so im2col is a handful of copies per pixel. Forward cuts the output pixels of the
+//! whole batch evenly over the threads (so one image alone uses every core);
+//! backward cuts the batch into one chunk of images per thread. Each part is walked
+//! in bands of rows small enough that `X̂` stays in cache; each thread runs its own
+//! single-threaded GEMMs, and the kernel gradients of the chunks are summed in chunk
+//! order, so the result depends on the thread count but not on scheduling.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -223,8 +224,22 @@ impl Conv2D {
         })
     }
 
-    /// Images per chunk for a batch of `n`, and makes sure every chunk has buffers.
-    fn prepare(&mut self, n: usize, backward: bool) -> usize {
+    /// Makes sure `chunks` threads have an im2col buffer for forward.
+    fn prepare_forward(&mut self, chunks: usize) {
+        if self.scratch.len() < chunks {
+            self.scratch.resize_with(chunks, Scratch::default);
+        }
+        let band = self.geom.band() * self.geom.patch();
+        for s in &mut self.scratch[..chunks] {
+            if s.col.len() < band {
+                s.col.resize(band, 0.0);
+            }
+        }
+    }
+
+    /// Images per chunk of backward for a batch of `n`, and makes sure every chunk
+    /// has buffers.
+    fn prepare_backward(&mut self, n: usize) -> usize {
         let threads = rayon::current_num_threads().max(1);
         let per = n.div_ceil(threads).max(1);
         let chunks = n.div_ceil(per);
@@ -232,19 +247,17 @@ impl Conv2D {
             self.scratch.resize_with(chunks, Scratch::default);
         }
         let mut band = self.geom.band() * self.geom.patch();
-        if let (true, Some(t)) = (backward, self.transposed) {
+        if let Some(t) = self.transposed {
             band = band.max(t.band() * t.patch());
         }
         let (kf, f) = (self.geom.patch() * self.geom.filters, self.geom.filters);
         for s in &mut self.scratch[..chunks] {
-            s.col.resize(band, 0.0);
-            if backward {
-                if self.transposed.is_none() {
-                    s.dcol.resize(band, 0.0);
-                }
-                s.dw.resize(kf, 0.0);
-                s.db.resize(f, 0.0);
+            s.col.resize(band.max(s.col.len()), 0.0);
+            if self.transposed.is_none() {
+                s.dcol.resize(band, 0.0);
             }
+            s.dw.resize(kf, 0.0);
+            s.db.resize(f, 0.0);
         }
         per
     }
@@ -276,23 +289,26 @@ impl Layer for Conv2D {
         if n == 0 {
             return;
         }
-        let per = self.prepare(n, false);
+        // Output rows (pixels of all images) are cut evenly over the threads, not
+        // whole images: a batch of one image still keeps every core busy.
         let g = self.geom;
+        let total = n * g.pixels();
+        let per = total.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        self.prepare_forward(total.div_ceil(per));
         let (k, f, band) = (g.patch(), g.filters, g.band());
         let (kernel, bias) = (&self.kernel.value, &self.bias.value);
         let (act, use_bias) = (self.activation, self.use_bias);
         let x = x.data();
         y.data_mut()
-            .par_chunks_mut(per * g.out_len())
+            .par_chunks_mut(per * f)
             .zip(self.scratch.par_iter_mut())
             .enumerate()
             .for_each(|(ci, (yc, s))| {
-                let xc = &x[ci * per * g.in_len()..];
-                let total = yc.len() / f;
+                let rows = yc.len() / f;
                 let mut r0 = 0;
-                while r0 < total {
-                    let r = band.min(total - r0);
-                    g.im2col(xc, r0, r, &mut s.col);
+                while r0 < rows {
+                    let r = band.min(rows - r0);
+                    g.im2col(x, ci * per + r0, r, &mut s.col);
                     let out = &mut yc[r0 * f..(r0 + r) * f];
                     matmul_serial(r, k, f, &s.col, false, kernel, false, out, false);
                     for row in out.chunks_exact_mut(f) {
@@ -311,7 +327,7 @@ impl Layer for Conv2D {
         if n == 0 {
             return;
         }
-        let per = self.prepare(n, true);
+        let per = self.prepare_backward(n);
         let g = self.geom;
         let (k, f, band) = (g.patch(), g.filters, g.band());
         let transposed = self.transposed;

@@ -439,6 +439,10 @@ impl Sequential {
     /// Keras's `predict`: the class probabilities of every image, `len × classes`
     /// row-major.
     pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+        crate::kernels::on_pool(|| self.predict_on_pool(data, batch_size))
+    }
+
+    fn predict_on_pool(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         self.check_data(data)?;
         let mut out = Vec::with_capacity(data.len() * self.classes());
         self.for_each_batch(data, batch_size, |model| {
