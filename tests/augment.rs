@@ -5,7 +5,9 @@
 mod common;
 
 use scrawl::data::Dataset;
-use scrawl::data::augment::{Affine, Augmentation, AugmentedEpochs, tta_transforms, warp};
+use scrawl::data::augment::{
+    Affine, Augmentation, AugmentedEpochs, tta_transforms, warp, warp_field,
+};
 use scrawl::model::{FitOptions, Sequential, Verbosity};
 use scrawl::optim::OptimizerConfig;
 
@@ -112,6 +114,7 @@ fn draws_are_reproducible_within_range_and_differ_by_epoch_and_image() {
         zoom_range: 0.0,
         width_shift_range: 0.0,
         height_shift_range: 0.0,
+        ..Default::default()
     };
     assert_eq!(none.draw(1, 1, 5, 28, 28), Affine::identity());
 }
@@ -200,4 +203,75 @@ fn augmented_training_is_bit_identical_for_a_seed() {
     assert_eq!(a, b);
     let plain = fit_small(&train, None);
     assert_ne!(a, plain, "augmentation must change what is learned");
+}
+
+/// A field that moves every source position one pixel right is a shift one pixel left.
+#[test]
+fn a_constant_displacement_field_is_a_shift() {
+    let src = digit(1);
+    let n = SHAPE[0] * SHAPE[1];
+    let mut field = vec![1.0f32; n];
+    field.extend(std::iter::repeat_n(0.0, n));
+    let (mut a, mut b) = (vec![0u8; src.len()], vec![0u8; src.len()]);
+    warp_field(&src, &mut a, SHAPE, &Affine::identity(), &field);
+    let left = Affine {
+        shift_x: -1.0,
+        ..Affine::identity()
+    };
+    warp(&src, &mut b, SHAPE, &left);
+    assert_eq!(a, b);
+    assert_ne!(a, src);
+}
+
+#[test]
+fn elastic_fields_are_smooth_bounded_and_reproducible() {
+    let aug = Augmentation {
+        elastic_alpha: 8.0,
+        ..Default::default()
+    };
+    let (mut f, mut g) = (Vec::new(), Vec::new());
+    aug.elastic_field(3, 2, 17, [28, 28], &mut f);
+    aug.elastic_field(3, 2, 17, [28, 28], &mut g);
+    assert_eq!(f.len(), 2 * 784);
+    assert_eq!(f, g, "a pure function of (seed, epoch, index)");
+    aug.elastic_field(3, 2, 18, [28, 28], &mut g);
+    assert_ne!(f, g, "another image, another field");
+    assert!(f.iter().all(|v| v.abs() <= 8.0));
+    assert!(f.iter().any(|v| v.abs() > 0.05), "not all zero");
+    // Smooth: neighbours differ far less than independent noise of the same size.
+    let (mut step, mut size) = (0.0f32, 0.0f32);
+    for y in 0..28 {
+        for x in 0..27 {
+            step += (f[y * 28 + x + 1] - f[y * 28 + x]).abs();
+            size += f[y * 28 + x].abs();
+        }
+    }
+    assert!(
+        step < 0.5 * size,
+        "neighbour steps {step} against values {size}"
+    );
+    // α = 0 is no field at all, and the default.
+    Augmentation::default().elastic_field(3, 2, 17, [28, 28], &mut g);
+    assert!(g.is_empty());
+    // Elastic epochs differ from affine-only ones, reproducibly.
+    let data = common::random_dataset(3, SHAPE, 10, 4);
+    let (mut e1, mut e2, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+    aug.epoch_images(&data, 5, 1, &mut e1);
+    aug.epoch_images(&data, 5, 1, &mut e2);
+    Augmentation::default().epoch_images(&data, 5, 1, &mut plain);
+    assert_eq!(e1, e2);
+    assert_ne!(e1, plain);
+    for bad in [
+        Augmentation {
+            elastic_alpha: -1.0,
+            ..Default::default()
+        },
+        Augmentation {
+            elastic_sigma: 0.0,
+            ..Default::default()
+        },
+    ] {
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("elastic"), "{e}");
+    }
 }

@@ -1045,6 +1045,21 @@ fn augment_adamw_tta_and_ensemble() {
     assert!(err.contains("--augment"), "{err}");
     let err = fails(&["train", "--augment", "--zoom-range", "2", "--limit", "10"]);
     assert!(err.contains("zoom range"), "{err}");
+    let err = fails(&["train", "--elastic", "10", "--epochs", "1"]);
+    assert!(err.contains("--augment"), "{err}");
+    let err = fails(&["train", "--augment", "--elastic", "500", "--limit", "10"]);
+    assert!(err.contains("elastic alpha"), "{err}");
+    let err = fails(&[
+        "train",
+        "--augment",
+        "--elastic",
+        "8",
+        "--elastic-sigma",
+        "0",
+    ]);
+    assert!(err.contains("elastic sigma"), "{err}");
+    let err = fails(&["data", "grid", "--augment", "--elastic", "-3"]);
+    assert!(err.contains("elastic alpha"), "{err}");
     let err = fails(&["train", "--weight-decay", "0.1", "--optimizer", "adam"]);
     assert!(err.contains("adamw"), "{err}");
     let err = fails(&["train", "--label-smoothing", "1.5"]);

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::{DataArgs, Sets};
 use scrawl::data::Dataset;
-use scrawl::data::augment::{Augmentation, warp};
+use scrawl::data::augment::{Augmentation, warp_field};
 use scrawl::plot::{self, DigitGrid, DigitTile, LabelCountsChart};
 
 /// Subcommands of `scrawl data`.
@@ -63,6 +63,15 @@ pub enum DataCommand {
         /// The seed of --augment.
         #[arg(long, default_value_t = 42, requires = "augment")]
         seed: u64,
+        /// With --augment: add elastic distortion of this strength α in pixels, as
+        /// `scrawl train --elastic` does (σ = 4).
+        #[arg(
+            long,
+            value_name = "ALPHA",
+            requires = "augment",
+            allow_negative_numbers = true
+        )]
+        elastic: Option<f32>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -211,6 +220,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             out,
             augment,
             seed,
+            elastic,
             data,
         } => {
             if !(1..=100).contains(&rows) || !(1..=100).contains(&cols) {
@@ -222,14 +232,21 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let set = sets.split(&name)?;
             check_index(set, &name, start)?;
             let end = (start + rows * cols).min(set.len());
-            let aug = Augmentation::default();
+            let aug = Augmentation {
+                elastic_alpha: elastic.unwrap_or(0.0),
+                ..Augmentation::default()
+            };
+            aug.validate()?;
+            let mut field = Vec::new();
             let tiles = (start..end)
                 .map(|i| {
                     let mut t = tile(set, i, caption(&sets, set.labels[i]));
                     if augment {
                         let [r, c, _] = set.image_shape;
                         let affine = aug.draw(seed, 1, i, r, c);
-                        warp(set.image(i), &mut t.pixels, set.image_shape, &affine);
+                        aug.elastic_field(seed, 1, i, [r, c], &mut field);
+                        let shape = set.image_shape;
+                        warp_field(set.image(i), &mut t.pixels, shape, &affine, &field);
                     }
                     t
                 })
