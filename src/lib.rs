@@ -23,6 +23,7 @@ pub mod bench;
 pub mod callbacks;
 pub mod data;
 pub mod error;
+pub mod fuzz;
 pub mod interop;
 pub mod kernels;
 pub mod layers;

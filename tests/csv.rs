@@ -94,3 +94,25 @@ fn malformed_files_name_the_line_and_column() {
         .to_string();
     assert!(err.contains("missing.csv"), "{err}");
 }
+
+/// A file with no line breaks is refused once a line passes 1 MiB, raw or gzipped,
+/// instead of being buffered whole; the message names the file and the line.
+#[test]
+fn endless_lines_are_refused() {
+    use scrawl::data::csv::parse_csv;
+    use std::io::Write;
+    let path = std::path::Path::new("endless.csv");
+    let mut text = b"label,".to_vec();
+    text.extend(std::iter::repeat_n(b'0', 3 << 20));
+    let e = parse_csv(&text, path).unwrap_err().to_string();
+    assert!(
+        e.contains("endless.csv") && e.contains("line 1 is longer than"),
+        "{e}"
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let e = parse_csv(&gz.finish().unwrap(), path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 1 is longer than 1048576 bytes"), "{e}");
+}

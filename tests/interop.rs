@@ -83,6 +83,37 @@ fn pickles_that_are_not_data_are_refused() {
     assert!(e.contains("persistent ids"), "{e}");
 }
 
+/// Pickles built to exhaust the reader: nesting that would overflow the stack when
+/// dropped, shared references that double at every step, an array claiming 10^10
+/// elements. Each is a clear error, fast.
+#[test]
+fn hostile_pickles_are_refused() {
+    // 200 lists, each appended into the one below: nested 200 deep.
+    let mut deep = b"\x80\x02".to_vec();
+    deep.extend([b']'; 200]);
+    deep.extend([b'a'; 199]);
+    deep.push(b'.');
+    let e = pickle::parse(&deep).unwrap_err();
+    assert!(e.contains("nested more than 100 deep"), "{e}");
+    // memo[i + 1] = [memo[i], memo[i]]: 2^40 copies from 300 bytes.
+    let mut bomb = b"\x80\x02]q\x00".to_vec();
+    for i in 0..40u8 {
+        bomb.extend([b'(', b'h', i, b'h', i, b'l', b'q', i + 1]);
+    }
+    bomb.push(b'.');
+    let e = pickle::parse(&bomb).unwrap_err();
+    assert!(e.contains("expands past 256 MiB"), "{e}");
+    // numpy.core.numeric._frombuffer(b"abcd", dtype("f4"), (10**10,), "C")
+    let mut claim = b"\x80\x02cnumpy.core.numeric\n_frombuffer\n(C\x04abcd".to_vec();
+    claim.extend(b"cnumpy\ndtype\n(X\x02\x00\x00\x00f4tR");
+    claim.extend(b"\x8a\x05\x00\xe4\x0b\x54\x02\x85X\x01\x00\x00\x00CtR.");
+    let e = pickle::parse(&claim).unwrap_err();
+    assert!(
+        e.contains("needs 10000000000 elements but its data holds 1"),
+        "{e}"
+    );
+}
+
 #[test]
 fn the_books_network_scores_0_9352_one_at_a_time_and_in_batches() {
     let path = common::mnist_dir()

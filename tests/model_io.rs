@@ -156,3 +156,62 @@ fn cnn_with_batch_norm_round_trips_its_moving_statistics() {
         m.predict(&data, 5).unwrap()
     );
 }
+
+/// A config or model file that asks for absurd sizes is refused with a message before
+/// anything is allocated (it used to abort the process on the failed allocation).
+#[test]
+fn absurd_sizes_are_refused_before_allocating() {
+    use scrawl::model::ModelConfig;
+    let build = |json: &str| {
+        let config: ModelConfig = serde_json::from_str(json).unwrap();
+        Sequential::new(config, 0).unwrap_err().to_string()
+    };
+    let dense = r#"{"name": "m", "input_shape": [784], "layers": [
+        {"type": "Dense", "units": 4000000000}]}"#;
+    let e = build(dense);
+    assert!(
+        e.contains("dense (Dense) would have 784 x 4000000000 weights"),
+        "{e}"
+    );
+    let overflow = r#"{"name": "m", "input_shape": [784], "layers": [
+        {"type": "Dense", "units": 18446744073709551615}]}"#;
+    assert!(build(overflow).contains("more than the limit"));
+    let input = r#"{"name": "m", "input_shape": [100000, 100000, 1], "layers": [
+        {"type": "Flatten"}, {"type": "Dense", "units": 10}]}"#;
+    let e = build(input);
+    assert!(
+        e.contains("input_shape (None, 100000, 100000, 1) has more than"),
+        "{e}"
+    );
+    let conv = r#"{"name": "m", "input_shape": [28, 28, 1], "layers": [
+        {"type": "Conv2D", "filters": 1000000000, "kernel_size": 3, "padding": "same"}]}"#;
+    assert!(build(conv).contains("conv2d (Conv2D) would have 3 x 3 x 1 x 1000000000"));
+    let window = r#"{"name": "m", "input_shape": [28, 28, 1], "layers": [
+        {"type": "MaxPooling2D", "pool_size": 100000000, "padding": "same"}]}"#;
+    assert!(build(window).contains("between 1 and 4096"));
+    let wide = r#"{"name": "m", "input_shape": [28, 28, 1], "layers": [
+        {"type": "Conv2D", "filters": 40000, "kernel_size": 1},
+        {"type": "Flatten"}, {"type": "Dense", "units": 10}]}"#;
+    assert!(build(wide).contains("the output of layer conv2d"));
+    // Each layer under the per-layer limit (2^26), the two together over the model's.
+    let total = r#"{"name": "m", "input_shape": [8192], "layers": [
+        {"type": "Dense", "units": 8192}, {"type": "Dense", "units": 8192}]}"#;
+    let e = build(total);
+    assert!(
+        e.contains("more than 134217728 weights by layer dense_1"),
+        "{e}"
+    );
+
+    // The same inside a model file: the architecture in its header asks for 4e9 units.
+    let m = Sequential::new(preset("mlp:8").unwrap(), 0).unwrap();
+    let bytes = m.to_bytes(&BTreeMap::new()).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    assert!(header.contains(r#"units\":8"#));
+    let header = header.replacen(r#"units\":8"#, r#"units\":4000000000"#, 1);
+    let mut tampered = (header.len() as u64).to_le_bytes().to_vec();
+    tampered.extend_from_slice(header.as_bytes());
+    tampered.extend_from_slice(&bytes[8 + n..]);
+    let e = Sequential::from_bytes(&tampered).err().unwrap().to_string();
+    assert!(e.contains("more than the limit"), "{e}");
+}

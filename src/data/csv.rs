@@ -17,6 +17,41 @@ use crate::error::{Error, Result};
 
 /// Pixels per image in the CSV layouts (28 × 28).
 pub const PIXELS: usize = 784;
+/// The longest line read (an MNIST row is under 4 KiB): a file with no line breaks
+/// must not make the reader buffer all of it.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// The most images a CSV file may hold (1 GiB of pixels, as for IDX files), so a
+/// small gzip bomb cannot fill memory.
+pub const MAX_IMAGES: usize = (1 << 30) / PIXELS;
+
+/// Fails the read once a line runs past [`MAX_LINE_BYTES`].
+struct LineLimit<R> {
+    inner: R,
+    /// Bytes since the last line break.
+    run: usize,
+    /// Line breaks seen.
+    lines: u64,
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.run = match buf[..n].iter().rposition(|&b| b == b'\n') {
+            Some(i) => {
+                self.lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                n - 1 - i
+            }
+            None => self.run + n,
+        };
+        if self.run > MAX_LINE_BYTES {
+            return Err(std::io::Error::other(format!(
+                "line {} is longer than {MAX_LINE_BYTES} bytes",
+                self.lines + 1
+            )));
+        }
+        Ok(n)
+    }
+}
 
 /// Which CSV layout a file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +138,21 @@ pub fn read_csv(path: &Path) -> Result<CsvData> {
     }
 }
 
+/// [`read_csv`] of bytes held in memory (gzip too); `path` is only used in messages.
+pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<CsvData> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        read_from(path, flate2::read::MultiGzDecoder::new(bytes))
+    } else {
+        read_from(path, bytes)
+    }
+}
+
 fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
+    let input = LineLimit {
+        inner: input,
+        run: 0,
+        lines: 0,
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -118,6 +167,9 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
         let more = rdr.read_byte_record(&mut record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             match e.kind() {
+                csv::ErrorKind::Io(_) if line == 0 => {
+                    Error::format(path, format!("read failed: {e}"))
+                }
                 csv::ErrorKind::Io(_) => {
                     Error::format(path, format!("read failed near line {line}: {e}"))
                 }
@@ -176,6 +228,12 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
             });
         }
         let l = layout.expect("set on the first row");
+        if labels.len() >= MAX_IMAGES {
+            return Err(fail(
+                line,
+                format!("more than {MAX_IMAGES} images (1 GiB of pixels); refusing"),
+            ));
+        }
         let labelled = l.labelled();
         let want = PIXELS + labelled as usize;
         if record.len() != want {

@@ -31,6 +31,12 @@ pub struct IdxArray {
 /// Reads a file whole, decompressing it when it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    gunzip_if_gz(raw, path)
+}
+
+/// Decompresses `raw` when it starts with the gzip magic (refusing more than
+/// [`MAX_IDX_BYTES`] out), else returns it as it is; `path` is only used in messages.
+pub fn gunzip_if_gz(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&raw[..])

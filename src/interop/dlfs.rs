@@ -12,7 +12,12 @@ use crate::model::{ModelConfig, Sequential};
 /// Reads the book's `sample_weight.pkl` into a model.
 pub fn import_dlfs(path: &Path) -> Result<Sequential> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let root = pickle::parse(&bytes).map_err(|e| Error::format(path, e))?;
+    dlfs_from_bytes(&bytes, path)
+}
+
+/// [`import_dlfs`] of a pickle held in memory; `path` is only used in messages.
+pub fn dlfs_from_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
+    let root = pickle::parse(bytes).map_err(|e| Error::format(path, e))?;
     if !matches!(root, Value::Dict(_)) {
         return Err(Error::format(
             path,

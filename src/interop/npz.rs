@@ -139,8 +139,14 @@ pub type NamedArray = (String, Vec<usize>, Vec<f32>);
 
 /// Reads every array of a `.npz` archive.
 pub fn read_npz(path: &Path) -> Result<Vec<NamedArray>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(file)
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npz(&bytes, path)
+}
+
+/// Every array of a `.npz` archive held in memory; `path` is only used in messages.
+pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<NamedArray>> {
+    let limit = crate::data::idx::MAX_IDX_BYTES;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| Error::format(path, format!("not a .npz (zip) archive: {e}")))?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
@@ -154,13 +160,19 @@ pub fn read_npz(path: &Path) -> Result<Vec<NamedArray>> {
         let Some(key) = name.strip_suffix(".npy") else {
             continue;
         };
-        if entry.size() > crate::data::idx::MAX_IDX_BYTES {
+        if entry.size() > limit {
             return Err(Error::format(path, format!("{name} is larger than 1 GiB")));
         }
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry
+        // The declared size is the archive's word, so it only sizes the first
+        // allocation, and the read stops past the limit whatever the stream holds.
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 26) as usize);
+        (&mut entry)
+            .take(limit + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::format(path, format!("{name}: {e}")))?;
+        if bytes.len() as u64 > limit {
+            return Err(Error::format(path, format!("{name} is larger than 1 GiB")));
+        }
         let (shape, values) =
             parse_npy(&bytes).map_err(|e| Error::format(path, format!("{name}: {e}")))?;
         out.push((key.to_string(), shape, values));

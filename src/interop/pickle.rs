@@ -186,18 +186,58 @@ pub fn parse(data: &[u8]) -> Result<Value, String> {
         data,
         pos: 0,
         stack: Vec::new(),
+        depths: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
+        copied: 0,
     }
     .run()
 }
+
+/// The deepest nesting of containers read. NumPy pickles nest a few levels; a pickle
+/// nested a million deep would overflow the stack when its value is dropped.
+pub const MAX_DEPTH: u32 = 100;
+/// The most bytes (counting 32 per value) that memo GETs and DUPs may copy in all:
+/// pickles share objects by reference, scrawl copies them, so a short pickle that
+/// doubles a list over and over would otherwise fill memory.
+pub const MAX_COPIED: usize = 1 << 28;
 
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
     stack: Vec<Value>,
+    /// How deep each stack entry's containers nest (0 for a scalar).
+    depths: Vec<u32>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Value>,
+    memo: HashMap<u64, (Value, u32)>,
+    /// Bytes copied so far (see [`MAX_COPIED`]).
+    copied: usize,
+}
+
+/// A copy of `v`, adding its size to `copied` and refusing past [`MAX_COPIED`].
+fn copy(copied: &mut usize, v: &Value, pos: usize) -> Result<Value, String> {
+    *copied = copied.saturating_add(size_of(v));
+    if *copied > MAX_COPIED {
+        return Err(format!(
+            "the pickle expands past {} MiB of copies by byte {pos}; refusing",
+            MAX_COPIED >> 20
+        ));
+    }
+    Ok(v.clone())
+}
+
+/// About how many bytes `v` holds.
+fn size_of(v: &Value) -> usize {
+    32 + match v {
+        Value::Str(s) | Value::Global(s, _) => s.len(),
+        Value::Bytes(b) => b.len(),
+        Value::Tuple(items) | Value::List(items) | Value::Set(items) => {
+            items.iter().map(size_of).sum()
+        }
+        Value::Dict(d) => d.iter().map(|(k, v)| size_of(k) + size_of(v)).sum(),
+        Value::Array(a) => 8 * a.values.len(),
+        _ => 0,
+    }
 }
 
 impl Machine<'_> {
@@ -236,16 +276,32 @@ impl Machine<'_> {
             .map_err(|_| format!("a line at byte {start} is not UTF-8"))
     }
 
-    fn pop(&mut self) -> Result<Value, String> {
-        self.stack.pop().ok_or_else(|| {
-            format!(
-                "a malformed pickle: the stack is empty at byte {}",
+    /// Pushes `v`, whose containers nest `depth` deep.
+    fn push(&mut self, v: Value, depth: u32) -> Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "containers nested more than {MAX_DEPTH} deep at byte {}",
                 self.pos
-            )
-        })
+            ));
+        }
+        self.stack.push(v);
+        self.depths.push(depth);
+        Ok(())
     }
 
-    fn pop_mark(&mut self) -> Result<Vec<Value>, String> {
+    /// Pops the top value and how deep it nests.
+    fn pop(&mut self) -> Result<(Value, u32), String> {
+        match (self.stack.pop(), self.depths.pop()) {
+            (Some(v), Some(d)) => Ok((v, d)),
+            _ => Err(format!(
+                "a malformed pickle: the stack is empty at byte {}",
+                self.pos
+            )),
+        }
+    }
+
+    /// Pops everything above the last MARK, and the deepest nesting among it.
+    fn pop_mark(&mut self) -> Result<(Vec<Value>, u32), String> {
         let m = self
             .marks
             .pop()
@@ -253,7 +309,32 @@ impl Machine<'_> {
         if m > self.stack.len() {
             return Err(format!("a malformed pickle at byte {}", self.pos));
         }
-        Ok(self.stack.split_off(m))
+        let depth = self.depths.split_off(m).into_iter().max().unwrap_or(0);
+        Ok((self.stack.split_off(m), depth))
+    }
+
+    /// The top container now holds something `child` deep.
+    fn deepen_top(&mut self, child: u32) -> Result<(), String> {
+        let pos = self.pos;
+        let top = self.depths.last_mut().expect("called after top()");
+        *top = (*top).max(child + 1);
+        if *top > MAX_DEPTH {
+            return Err(format!(
+                "containers nested more than {MAX_DEPTH} deep at byte {pos}"
+            ));
+        }
+        Ok(())
+    }
+
+    /// A copy of the top value (counted against [`MAX_COPIED`]) and its depth.
+    fn copy_top(&mut self) -> Result<(Value, u32), String> {
+        let pos = self.pos;
+        let (Some(v), Some(&d)) = (self.stack.last(), self.depths.last()) else {
+            return Err(format!(
+                "a malformed pickle: the stack is empty at byte {pos}"
+            ));
+        };
+        Ok((copy(&mut self.copied, v, pos)?, d))
     }
 
     fn top(&mut self) -> Result<&mut Value, String> {
@@ -285,14 +366,14 @@ impl Machine<'_> {
                 0x95 => {
                     self.uint(8)?; // FRAME: a length hint only
                 }
-                b'.' => return self.pop(),
+                b'.' => return self.pop().map(|(v, _)| v),
                 b'(' => self.marks.push(self.stack.len()),
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
+                b'}' => self.push(Value::Dict(Vec::new()), 1)?,
+                b']' => self.push(Value::List(Vec::new()), 1)?,
+                b')' => self.push(Value::Tuple(Vec::new()), 1)?,
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    let (items, d) = self.pop_mark()?;
+                    self.push(Value::Tuple(items), d + 1)?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -300,72 +381,79 @@ impl Machine<'_> {
                         return Err(format!("a malformed pickle at byte {at}"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items));
+                    let depths = self.depths.split_off(self.depths.len() - n);
+                    let d = depths.into_iter().max().unwrap_or(0);
+                    self.push(Value::Tuple(items), d + 1)?;
                 }
                 b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items));
+                    let (items, d) = self.pop_mark()?;
+                    self.push(Value::List(items), d + 1)?;
                 }
                 b'd' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Dict(pairs(items, at)?));
+                    let (items, d) = self.pop_mark()?;
+                    self.push(Value::Dict(pairs(items, at)?), d + 1)?;
                 }
                 b'a' => {
-                    let v = self.pop()?;
+                    let (v, d) = self.pop()?;
                     match self.top()? {
                         Value::List(l) => l.push(v),
                         _ => return Err(format!("APPEND to a non-list at byte {at}")),
                     }
+                    self.deepen_top(d)?;
                 }
                 b'e' => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark()?;
                     match self.top()? {
                         Value::List(l) => l.extend(items),
                         _ => return Err(format!("APPENDS to a non-list at byte {at}")),
                     }
+                    self.deepen_top(d)?;
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
+                    let (v, dv) = self.pop()?;
+                    let (k, dk) = self.pop()?;
                     match self.top()? {
                         Value::Dict(d) => d.push((k, v)),
                         _ => return Err(format!("SETITEM on a non-dict at byte {at}")),
                     }
+                    self.deepen_top(dv.max(dk))?;
                 }
                 b'u' => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark()?;
                     let kv = pairs(items, at)?;
                     match self.top()? {
                         Value::Dict(d) => d.extend(kv),
                         _ => return Err(format!("SETITEMS on a non-dict at byte {at}")),
                     }
+                    self.deepen_top(d)?;
                 }
-                0x8f => self.stack.push(Value::Set(Vec::new())),
+                0x8f => self.push(Value::Set(Vec::new()), 1)?,
                 0x90 => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark()?;
                     match self.top()? {
                         Value::Set(s) => s.extend(items),
                         _ => return Err(format!("ADDITEMS on a non-set at byte {at}")),
                     }
+                    self.deepen_top(d)?;
                 }
                 0x91 => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Set(items));
+                    let (items, d) = self.pop_mark()?;
+                    self.push(Value::Set(items), d + 1)?;
                 }
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'N' => self.push(Value::None, 0)?,
+                0x88 => self.push(Value::Bool(true), 0)?,
+                0x89 => self.push(Value::Bool(false), 0)?,
                 b'J' => {
                     let v = self.uint(4)? as u32 as i32;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push(Value::Int(v as i64), 0)?;
                 }
                 b'K' => {
                     let v = self.uint(1)?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push(Value::Int(v as i64), 0)?;
                 }
                 b'M' => {
                     let v = self.uint(2)?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.push(Value::Int(v as i64), 0)?;
                 }
                 0x8a | 0x8b => {
                     let n = if op == 0x8a {
@@ -385,7 +473,7 @@ impl Machine<'_> {
                         [0u8; 8]
                     };
                     v[..n].copy_from_slice(b);
-                    self.stack.push(Value::Int(i64::from_le_bytes(v)));
+                    self.push(Value::Int(i64::from_le_bytes(v)), 0)?;
                 }
                 b'I' | b'L' => {
                     let line = self.line()?;
@@ -398,53 +486,53 @@ impl Machine<'_> {
                                 .map_err(|_| format!("a bad integer '{line}' at byte {at}"))?,
                         ),
                     };
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 b'G' => {
                     let b = self.take(8)?;
                     let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
-                    self.stack.push(Value::Float(v));
+                    self.push(Value::Float(v), 0)?;
                 }
                 b'F' => {
                     let line = self.line()?;
                     let v = line
                         .parse()
                         .map_err(|_| format!("a bad float '{line}' at byte {at}"))?;
-                    self.stack.push(Value::Float(v));
+                    self.push(Value::Float(v), 0)?;
                 }
                 b'X' => {
                     let n = self.uint(4)? as usize;
                     let v = self.string(n)?;
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 0x8c => {
                     let n = self.uint(1)? as usize;
                     let v = self.string(n)?;
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 0x8d => {
                     let n = self.uint(8)? as usize;
                     let v = self.string(n)?;
-                    self.stack.push(v);
+                    self.push(v, 0)?;
                 }
                 b'V' => {
                     let line = self.line()?;
-                    self.stack.push(Value::Str(line));
+                    self.push(Value::Str(line), 0)?;
                 }
                 b'T' | b'B' => {
                     let n = self.uint(4)? as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
+                    self.push(Value::Bytes(b), 0)?;
                 }
                 b'U' | b'C' => {
                     let n = self.uint(1)? as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
+                    self.push(Value::Bytes(b), 0)?;
                 }
                 0x8e | 0x96 => {
                     let n = self.uint(8)? as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
+                    self.push(Value::Bytes(b), 0)?;
                 }
                 0x97 => {
                     return Err(format!(
@@ -455,40 +543,35 @@ impl Machine<'_> {
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global(module, name));
+                    self.push(Value::Global(module, name), 0)?;
                 }
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
+                    match (module.0, name.0) {
+                        (Value::Str(m), Value::Str(n)) => self.push(Value::Global(m, n), 0)?,
                         _ => return Err(format!("STACK_GLOBAL without two strings at byte {at}")),
                     }
                 }
-                b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
+                b'R' | 0x81 => {
+                    // REDUCE and NEWOBJ: what they make holds at most the arguments.
+                    let (args, d) = self.pop()?;
+                    let (callable, _) = self.pop()?;
                     let v = reduce(callable, args, at)?;
-                    self.stack.push(v);
-                }
-                0x81 => {
-                    let args = self.pop()?;
-                    let class = self.pop()?;
-                    let v = reduce(class, args, at)?;
-                    self.stack.push(v);
+                    self.push(v, d)?;
                 }
                 b'b' => {
-                    let state = self.pop()?;
-                    let target = self.pop()?;
+                    let (state, ds) = self.pop()?;
+                    let (target, dt) = self.pop()?;
                     let v = build(target, state, at)?;
-                    self.stack.push(v);
+                    self.push(v, ds.max(dt))?;
                 }
                 b'p' => {
                     let line = self.line()?;
                     let k = line
                         .parse()
                         .map_err(|_| format!("a bad PUT at byte {at}"))?;
-                    let v = self.top()?.clone();
+                    let v = self.copy_top()?;
                     self.memo.insert(k, v);
                 }
                 b'q' | b'r' => {
@@ -497,12 +580,12 @@ impl Machine<'_> {
                     } else {
                         self.uint(4)?
                     };
-                    let v = self.top()?.clone();
+                    let v = self.copy_top()?;
                     self.memo.insert(k, v);
                 }
                 0x94 => {
                     let k = self.memo.len() as u64;
-                    let v = self.top()?.clone();
+                    let v = self.copy_top()?;
                     self.memo.insert(k, v);
                 }
                 b'g' | b'h' | b'j' => {
@@ -515,10 +598,11 @@ impl Machine<'_> {
                         b'h' => self.uint(1)?,
                         _ => self.uint(4)?,
                     };
-                    let v = self.memo.get(&k).cloned().ok_or_else(|| {
+                    let (v, d) = self.memo.get(&k).ok_or_else(|| {
                         format!("a malformed pickle: memo {k} unset at byte {at}")
                     })?;
-                    self.stack.push(v);
+                    let (v, d) = (copy(&mut self.copied, v, at)?, *d);
+                    self.push(v, d)?;
                 }
                 b'0' => {
                     self.pop()?;
@@ -527,8 +611,8 @@ impl Machine<'_> {
                     self.pop_mark()?;
                 }
                 b'2' => {
-                    let v = self.top()?.clone();
-                    self.stack.push(v);
+                    let (v, d) = self.copy_top()?;
+                    self.push(v, d)?;
                 }
                 b'P' | b'Q' => {
                     return Err(format!(

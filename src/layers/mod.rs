@@ -36,6 +36,18 @@ use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
+/// The most weights one layer may have (2^26, 256 MiB of `f32`, 300 times the largest
+/// preset). A model config or a model file is anyone's input: one asking for more is
+/// refused before anything is allocated, instead of aborting the process on a failed
+/// allocation.
+pub const MAX_LAYER_PARAMS: usize = 1 << 26;
+/// The most weights a whole model may have (2^27).
+pub const MAX_MODEL_PARAMS: usize = 1 << 27;
+/// The most values one item may have at a model's input or between two layers (2^24).
+pub const MAX_ITEM_VALUES: usize = 1 << 24;
+/// The largest window or stride a Conv2D or pooling layer may have.
+pub const MAX_WINDOW: usize = 4096;
+
 /// A layer's array of weights: its values and the gradient accumulated for them.
 /// Non-trainable state saved with the model (batch normalization's moving
 /// statistics) is a `Param` too, with `trainable == false` and no gradient.
@@ -347,6 +359,7 @@ impl LayerConfig {
                         "layer {name} (Dense): units must be at least 1"
                     )));
                 }
+                check_params(&name, "Dense", &[input_shape[0], units])?;
                 Box::new(Dense::new(
                     name,
                     input_shape[0],
@@ -383,6 +396,8 @@ impl LayerConfig {
                     )));
                 }
                 check_window(&name, "Conv2D", "kernel_size", kernel_size, strides)?;
+                let [kh, kw] = kernel_size.0;
+                check_params(&name, "Conv2D", &[kh, kw, input[2], filters])?;
                 Box::new(
                     Conv2D::new(
                         name.clone(),
@@ -454,12 +469,38 @@ fn image_input(name: &str, class: &str, shape: &[usize]) -> Result<[usize; 3]> {
 }
 
 fn check_window(name: &str, class: &str, what: &str, size: Size2, strides: Size2) -> Result<()> {
-    if size.0.contains(&0) || strides.0.contains(&0) {
+    let all = || size.0.iter().chain(&strides.0);
+    if all().any(|&v| v == 0 || v > MAX_WINDOW) {
         return Err(Error::config(format!(
-            "layer {name} ({class}): {what} and strides must be at least 1, got {size} and {strides}"
+            "layer {name} ({class}): {what} and strides must be between 1 and {MAX_WINDOW}, got {size} and {strides}"
         )));
     }
     Ok(())
+}
+
+/// Refuses a layer whose weight array of shape `dims` would exceed [`MAX_LAYER_PARAMS`].
+fn check_params(name: &str, class: &str, dims: &[usize]) -> Result<()> {
+    match dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= MAX_LAYER_PARAMS => Ok(()),
+        _ => Err(Error::config(format!(
+            "layer {name} ({class}) would have {} weights, more than the limit of {MAX_LAYER_PARAMS}",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(" x ")
+        ))),
+    }
+}
+
+/// Refuses a per-item shape of more than [`MAX_ITEM_VALUES`] values; `what` names it.
+pub fn check_item_shape(what: &str, shape: &[usize]) -> Result<()> {
+    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(n) if n <= MAX_ITEM_VALUES => Ok(()),
+        _ => Err(Error::config(format!(
+            "{what} {} has more than {MAX_ITEM_VALUES} values per item; refusing",
+            shape_str(shape)
+        ))),
+    }
 }
 
 fn too_small(name: &str, class: &str, window: Size2, shape: &[usize]) -> Error {

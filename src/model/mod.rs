@@ -68,7 +68,12 @@ impl ModelConfig {
     /// Reads a model config from a JSON file.
     pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
+        Self::from_json(&text, path)
+    }
+
+    /// Parses a model config from JSON text; `path` is only used in messages.
+    pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| {
             Error::format(
                 path,
                 format!(
@@ -138,10 +143,15 @@ impl Sequential {
                 config.name, config.input_shape
             )));
         }
+        crate::layers::check_item_shape(
+            &format!("model '{}': input_shape", config.name),
+            &config.input_shape,
+        )?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(config.layers.len());
         let mut shape = config.input_shape.clone();
         let mut counts = std::collections::HashMap::new();
+        let mut params = 0usize;
         for (i, lc) in config.layers.iter().enumerate() {
             let base = lc.base_name();
             let k = counts.entry(base).or_insert(0usize);
@@ -154,6 +164,23 @@ impl Sequential {
             let layer_seed = seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);
             let layer = lc.build(name, &shape, &mut rng, layer_seed)?;
             shape = layer.output_shape().to_vec();
+            crate::layers::check_item_shape(
+                &format!(
+                    "model '{}': the output of layer {}",
+                    config.name,
+                    layer.name()
+                ),
+                &shape,
+            )?;
+            params += layer.params().iter().map(|p| p.value.len()).sum::<usize>();
+            if params > crate::layers::MAX_MODEL_PARAMS {
+                return Err(Error::config(format!(
+                    "model '{}' would have more than {} weights by layer {}; refusing",
+                    config.name,
+                    crate::layers::MAX_MODEL_PARAMS,
+                    layer.name()
+                )));
+            }
             layers.push(layer);
         }
         if shape.len() != 1 {

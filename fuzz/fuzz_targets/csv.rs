@@ -1,0 +1,4 @@
+//! `cargo fuzz run csv`: see [`scrawl::fuzz::fuzz_csv`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| scrawl::fuzz::fuzz_csv(data));

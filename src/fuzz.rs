@@ -1,0 +1,121 @@
+//! One entry point per parser that reads other people's bytes, for the `cargo fuzz`
+//! targets in `fuzz/` and for the regression inputs in `tests/data/fuzz/` (run by
+//! `tests/hostile.rs`). Each takes any bytes: an error is the expected answer to
+//! garbage, a panic, hang or runaway allocation is a bug. Where a parse succeeds,
+//! the entry point also checks what came out and uses it the way scrawl would.
+
+use std::path::Path;
+
+use crate::data::{csv, drawing, idx};
+use crate::interop::{dlfs, npz, pickle};
+use crate::model::{ModelConfig, Sequential};
+use crate::serve::api;
+
+/// An entry point: takes any bytes, never panics.
+pub type Entry = fn(&[u8]);
+
+/// The targets, by name: `(name, entry point)`.
+pub const TARGETS: [(&str, Entry); 8] = [
+    ("idx", fuzz_idx),
+    ("csv", fuzz_csv),
+    ("pickle", fuzz_pickle),
+    ("npz", fuzz_npz),
+    ("model_file", fuzz_model_file),
+    ("model_config", fuzz_model_config),
+    ("image", fuzz_image),
+    ("api_predict", fuzz_api_predict),
+];
+
+/// IDX files, raw or gzip: images (magic 0x803) and labels (0x801).
+pub fn fuzz_idx(data: &[u8]) {
+    let path = Path::new("fuzz.idx");
+    if let Ok(bytes) = idx::gunzip_if_gz(data.to_vec(), path) {
+        for magic in [0x803, 0x801] {
+            if let Ok(a) = idx::parse_idx(&bytes, magic, path) {
+                assert_eq!(a.dims.iter().product::<usize>(), a.data.len());
+            }
+        }
+    }
+}
+
+/// The CSV layouts (Kaggle train/test, mnist_*.csv, no header), raw or gzip.
+pub fn fuzz_csv(data: &[u8]) {
+    if let Ok(c) = csv::parse_csv(data, Path::new("fuzz.csv")) {
+        assert_eq!(c.dataset.images.len(), c.dataset.len() * csv::PIXELS);
+    }
+}
+
+/// The data-only pickle reader, and the book network's import on top of it.
+pub fn fuzz_pickle(data: &[u8]) {
+    let _ = pickle::parse(data);
+    let _ = dlfs::dlfs_from_bytes(data, Path::new("fuzz.pkl"));
+}
+
+/// `.npy` arrays and `.npz` archives.
+pub fn fuzz_npz(data: &[u8]) {
+    if let Ok((shape, values)) = npz::parse_npy(data) {
+        assert_eq!(shape.iter().product::<usize>(), values.len());
+    }
+    let _ = npz::parse_npz(data, Path::new("fuzz.npz"));
+}
+
+/// Runs one forward pass when the model is small enough to do so quickly.
+fn predict_once(model: &mut Sequential) {
+    if model.param_count() < 1 << 20 && model.inference_flops_per_item() < 1 << 24 {
+        let x = vec![0.5f32; model.input_len()];
+        let p = model.predict_values(&x).expect("one whole item");
+        assert_eq!(p.len(), model.classes());
+    }
+}
+
+/// The model file (safetensors with the architecture in its header); a model that
+/// loads must also predict.
+pub fn fuzz_model_file(data: &[u8]) {
+    if let Ok((mut model, _)) = Sequential::from_bytes(data) {
+        predict_once(&mut model);
+    }
+}
+
+/// Model config JSON (`--model FILE.json`): parsing, building, one forward pass.
+pub fn fuzz_model_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(config) = ModelConfig::from_json(text, Path::new("fuzz.json"))
+        && let Ok(mut model) = Sequential::new(config, 0)
+    {
+        predict_once(&mut model);
+    }
+}
+
+/// Image files (PNG, JPEG, BMP) and the MNIST-style preprocessing of drawings.
+pub fn fuzz_image(data: &[u8]) {
+    if let Ok(img) = drawing::decode(data, Path::new("fuzz.png"))
+        && let drawing::Prepared::Digit { pixels, .. } = drawing::mnistify(&img)
+    {
+        assert_eq!(pixels.len(), 784);
+    }
+}
+
+/// The body of `POST /api/predict`: the first byte picks the content type, the rest
+/// is the body, answered by a small model. Every answer is a 2xx or 4xx.
+pub fn fuzz_api_predict(data: &[u8]) {
+    use std::sync::{Mutex, OnceLock};
+    static MODEL: OnceLock<Mutex<Sequential>> = OnceLock::new();
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
+    let content_type = match kind % 4 {
+        0 => "image/png",
+        1 => "application/json",
+        2 => "application/json; charset=utf-8",
+        _ => "text/plain",
+    };
+    let model = MODEL.get_or_init(|| {
+        let config = crate::presets::preset("mlp:16").expect("a preset");
+        Mutex::new(Sequential::new(config, 0).expect("a small model"))
+    });
+    let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
+    let reply = api::predict(&mut model, content_type, body);
+    assert!((200..500).contains(&reply.status), "{reply:?}");
+}
