@@ -193,12 +193,13 @@ fn absurd_sizes_are_refused_before_allocating() {
         {"type": "Conv2D", "filters": 40000, "kernel_size": 1},
         {"type": "Flatten"}, {"type": "Dense", "units": 10}]}"#;
     assert!(build(wide).contains("the output of layer conv2d"));
-    // Each layer under the per-layer limit (2^26), the two together over the model's.
-    let total = r#"{"name": "m", "input_shape": [8192], "layers": [
-        {"type": "Dense", "units": 8192}, {"type": "Dense", "units": 8192}]}"#;
+    // Each layer at the per-layer limit (2^25), the two together over the model's.
+    let total = r#"{"name": "m", "input_shape": [4096], "layers": [
+        {"type": "Dense", "units": 8192, "use_bias": false},
+        {"type": "Dense", "units": 4096}]}"#;
     let e = build(total);
     assert!(
-        e.contains("more than 134217728 weights by layer dense_1"),
+        e.contains("more than 67108864 weights by layer dense_1"),
         "{e}"
     );
 

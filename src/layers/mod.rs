@@ -36,13 +36,14 @@ use crate::activations::Activation;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// The most weights one layer may have (2^26, 256 MiB of `f32`, 300 times the largest
+/// The most weights one layer may have (2^25, 128 MiB of `f32`, 38 times the largest
 /// preset). A model config or a model file is anyone's input: one asking for more is
 /// refused before anything is allocated, instead of aborting the process on a failed
 /// allocation.
-pub const MAX_LAYER_PARAMS: usize = 1 << 26;
-/// The most weights a whole model may have (2^27).
-pub const MAX_MODEL_PARAMS: usize = 1 << 27;
+pub const MAX_LAYER_PARAMS: usize = 1 << 25;
+/// The most weights a whole model may have (2^26): with their gradients, at most
+/// 768 MiB while the model is built.
+pub const MAX_MODEL_PARAMS: usize = 1 << 26;
 /// The most values one item may have at a model's input or between two layers (2^24).
 pub const MAX_ITEM_VALUES: usize = 1 << 24;
 /// The largest window or stride a Conv2D or pooling layer may have.
