@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An operating-system error on a named file.
-    #[error("{path}: {source}")]
+    // The OS error is part of the message and deliberately not `source()`: `{:#}`
+    // printers (anyhow, the CLI) append sources, which would say it twice.
+    #[error("{path}: {error}")]
     Io {
         /// The file being read or written.
         path: PathBuf,
         /// What the operating system said.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A file's contents are not what they claim to be.
     #[error("{path}: {msg}")]
@@ -58,7 +60,7 @@ impl Error {
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
-            source,
+            error: source,
         }
     }
 

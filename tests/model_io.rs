@@ -38,7 +38,7 @@ fn not_a_model_is_a_clear_error() {
     std::fs::write(&p, b"hello, I am not a model").unwrap();
     let e = Sequential::load(&p).unwrap_err().to_string();
     assert!(
-        e.contains("junk.safetensors") && e.contains("not a safetensors file"),
+        e.contains("junk.safetensors") && e.contains("not a valid safetensors file"),
         "{e}"
     );
 

@@ -37,7 +37,24 @@ pub fn run(a: EnsembleArgs) -> anyhow::Result<()> {
     }
     let mut models = Vec::with_capacity(a.models.len());
     for path in &a.models {
-        models.push(load_model(path)?.0);
+        let model = load_model(path)?.0;
+        if let Some(first) = models.first() {
+            let first: &scrawl::model::Sequential = first;
+            if first.config().input_shape != model.config().input_shape
+                || first.classes() != model.classes()
+            {
+                bail!(
+                    "{}: takes inputs {:?} and scores {} classes, but {} takes {:?} and scores {}; ensemble members must agree",
+                    path.display(),
+                    model.config().input_shape,
+                    model.classes(),
+                    a.models[0].display(),
+                    first.config().input_shape,
+                    first.classes()
+                );
+            }
+        }
+        models.push(model);
     }
     let mnist = a.data.load()?;
     let test = mnist.test()?;

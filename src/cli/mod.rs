@@ -180,11 +180,21 @@ impl DataArgs {
     }
 }
 
+/// The most epochs a command accepts: far beyond any useful MNIST run, but a typo such
+/// as `--epochs 100000000` is refused instead of training for a year.
+const MAX_EPOCHS: usize = 100_000;
+
 /// A model architecture from a preset name, `mlp:...`, or a config JSON file.
 fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
     let path = Path::new(spec);
     if spec.ends_with(".json") || (path.is_file() && !spec.ends_with(".safetensors")) {
-        return Ok(ModelConfig::from_json_file(path)?);
+        let config = ModelConfig::from_json_file(path)?;
+        // Build it once here so that an architecture that does not fit together is
+        // reported against the file it came from, not as a bare layer error later.
+        if let Err(e) = Sequential::new(config.clone(), 0) {
+            return Err(scrawl::Error::format(path, e.to_string()).into());
+        }
+        return Ok(config);
     }
     Ok(presets::preset(spec)?)
 }

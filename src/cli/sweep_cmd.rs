@@ -73,9 +73,29 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         Some(t) => list::<f32>("lr", t)?.into_iter().map(Some).collect(),
         None => vec![None],
     };
+    if let Some(lr) = lrs
+        .iter()
+        .flatten()
+        .find(|lr| !(**lr > 0.0 && lr.is_finite()))
+    {
+        bail!("--lr: a learning rate must be a positive number, got {lr}");
+    }
     let batch_sizes: Vec<usize> = list("batch-size", &a.batch_size)?;
     if batch_sizes.contains(&0) || a.epochs == 0 {
         bail!("--batch-size and --epochs must be at least 1");
+    }
+    if a.epochs > super::MAX_EPOCHS {
+        bail!(
+            "--epochs {} is not reasonable: give 1 to {}",
+            a.epochs,
+            super::MAX_EPOCHS
+        );
+    }
+    if !(a.test_size > 0.0 && a.test_size < 1.0) {
+        bail!(
+            "--test-size must be strictly between 0 and 1, got {}",
+            a.test_size
+        );
     }
     let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
     let csv_path = match ext {

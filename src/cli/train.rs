@@ -359,6 +359,13 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
     if a.epochs == 0 {
         bail!("--epochs must be at least 1");
     }
+    if a.epochs > super::MAX_EPOCHS {
+        bail!(
+            "--epochs {} is not reasonable: give 1 to {}",
+            a.epochs,
+            super::MAX_EPOCHS
+        );
+    }
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
@@ -382,6 +389,9 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
     };
     let validation = match a.validation_split {
         Some(f) => {
+            if !(f > 0.0 && f < 1.0) {
+                bail!("--validation-split must be strictly between 0 and 1, got {f}");
+            }
             let (t, v) = train.split(f, a.seed, a.stratify)?;
             train = t;
             Some(v)

@@ -138,8 +138,12 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, state: &TrainingState) -
 pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bad = |msg: String| Error::format(path, msg);
-    let (_, header) = SafeTensors::read_metadata(&data)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| {
+        bad(format!(
+            "not a valid safetensors file: {}",
+            super::io::explain(&data, &e)
+        ))
+    })?;
     let meta = header.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(bad(
@@ -162,8 +166,12 @@ pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
         .get("optimizer_slots")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no optimizer_slots in the metadata".into()))?;
-    let tensors = SafeTensors::deserialize(&data)
-        .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
+    let tensors = SafeTensors::deserialize(&data).map_err(|e| {
+        bad(format!(
+            "corrupt safetensors data: {}",
+            super::io::explain(&data, &e)
+        ))
+    })?;
     let mut model = Sequential::new(config, 0)
         .map_err(|e| bad(format!("the architecture is not valid: {e}")))?;
     read_params(&mut model, &tensors).map_err(bad)?;

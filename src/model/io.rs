@@ -126,8 +126,12 @@ impl Sequential {
     /// Parses model bytes (see [`Sequential::to_bytes`]). Errors carry an empty path.
     pub fn from_bytes(bytes: &[u8]) -> Result<(Self, BTreeMap<String, serde_json::Value>)> {
         let bad = |msg: String| Error::format("", msg);
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            bad(format!(
+                "not a valid safetensors file: {}",
+                explain(bytes, &e)
+            ))
+        })?;
         let meta = header.metadata().clone().unwrap_or_default();
         if meta.get(FORMAT_KEY).map(String::as_str) != Some(FORMAT) {
             return Err(bad(
@@ -146,7 +150,7 @@ impl Sequential {
             None => BTreeMap::new(),
         };
         let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("corrupt safetensors data: {e}")))?;
+            .map_err(|e| bad(format!("corrupt safetensors data: {}", explain(bytes, &e))))?;
         let mut model = Sequential::new(config, 0)
             .map_err(|e| bad(format!("the architecture is not valid: {e}")))?;
         let expected = read_params(&mut model, &tensors).map_err(bad)?;
@@ -157,6 +161,44 @@ impl Sequential {
             )));
         }
         Ok((model, info))
+    }
+}
+
+/// The safetensors crate's error, made to name the tensor at fault where the crate
+/// does not ("invalid shape, data type, or offset for tensor"): the header is read
+/// again to find the first tensor whose bytes do not match its dtype and shape.
+pub(crate) fn explain(bytes: &[u8], e: &safetensors::SafeTensorError) -> String {
+    let culprit = || -> Option<String> {
+        let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+        let header: BTreeMap<String, serde_json::Value> =
+            serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+        header.iter().filter(|(k, _)| *k != "__metadata__").find_map(|(name, t)| {
+            let dtype = t.get("dtype")?.as_str()?;
+            let size: u64 = match dtype {
+                "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" => 1,
+                "U16" | "I16" | "F16" | "BF16" => 2,
+                "U32" | "I32" | "F32" => 4,
+                "U64" | "I64" | "F64" => 8,
+                _ => return Some(format!("tensor {name}: unknown dtype {dtype}")),
+            };
+            let shape: Vec<u64> =
+                t.get("shape")?.as_array()?.iter().map(|d| d.as_u64()).collect::<Option<_>>()?;
+            let offsets = t.get("data_offsets")?.as_array()?;
+            let (start, end) = (offsets.first()?.as_u64()?, offsets.get(1)?.as_u64()?);
+            let need = shape.iter().try_fold(size, |a, &d| a.checked_mul(d));
+            match need {
+                Some(need) if end.checked_sub(start) == Some(need) => None,
+                Some(need) => Some(format!(
+                    "tensor {name}: {dtype} of shape {shape:?} needs {need} bytes but its data_offsets [{start}, {end}] hold {}",
+                    end as i128 - start as i128
+                )),
+                None => Some(format!("tensor {name}: shape {shape:?} overflows")),
+            }
+        })
+    };
+    match (e, culprit()) {
+        (safetensors::SafeTensorError::TensorInvalidInfo, Some(why)) => why,
+        _ => e.to_string(),
     }
 }
 
