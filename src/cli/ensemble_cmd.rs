@@ -37,28 +37,12 @@ pub fn run(a: EnsembleArgs) -> anyhow::Result<()> {
     }
     let mut models = Vec::with_capacity(a.models.len());
     for path in &a.models {
-        let model = load_model(path)?.0;
-        if let Some(first) = models.first() {
-            let first: &scrawl::model::Sequential = first;
-            if first.config().input_shape != model.config().input_shape
-                || first.classes() != model.classes()
-            {
-                bail!(
-                    "{}: takes inputs {:?} and scores {} classes, but {} takes {:?} and scores {}; ensemble members must agree",
-                    path.display(),
-                    model.config().input_shape,
-                    model.classes(),
-                    a.models[0].display(),
-                    first.config().input_shape,
-                    first.classes()
-                );
-            }
-        }
-        models.push(model);
+        models.push(load_model(path)?.0);
     }
+    let labels: Vec<String> = a.models.iter().map(|p| p.display().to_string()).collect();
+    check_members(&models, &labels)?;
     let mnist = a.data.load()?;
     let test = mnist.test()?;
-    check_members(&models)?;
     let mut members = Vec::new();
     let mut parts = Vec::new();
     for (path, model) in a.models.iter().zip(models.iter_mut()) {

@@ -184,6 +184,17 @@ impl DataArgs {
 /// as `--epochs 100000000` is refused instead of training for a year.
 const MAX_EPOCHS: usize = 100_000;
 
+/// Refuses an `--epochs` of 0 or over [`MAX_EPOCHS`].
+fn check_epochs(epochs: usize) -> anyhow::Result<()> {
+    if epochs == 0 {
+        anyhow::bail!("--epochs must be at least 1");
+    }
+    if epochs > MAX_EPOCHS {
+        anyhow::bail!("--epochs {epochs} is not reasonable: give 1 to {MAX_EPOCHS}");
+    }
+    Ok(())
+}
+
 /// A model architecture from a preset name, `mlp:...`, or a config JSON file.
 fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
     let path = Path::new(spec);

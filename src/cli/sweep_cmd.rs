@@ -81,16 +81,10 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         bail!("--lr: a learning rate must be a positive number, got {lr}");
     }
     let batch_sizes: Vec<usize> = list("batch-size", &a.batch_size)?;
-    if batch_sizes.contains(&0) || a.epochs == 0 {
-        bail!("--batch-size and --epochs must be at least 1");
+    if batch_sizes.contains(&0) {
+        bail!("--batch-size must be at least 1");
     }
-    if a.epochs > super::MAX_EPOCHS {
-        bail!(
-            "--epochs {} is not reasonable: give 1 to {}",
-            a.epochs,
-            super::MAX_EPOCHS
-        );
-    }
+    super::check_epochs(a.epochs)?;
     if !(a.test_size > 0.0 && a.test_size < 1.0) {
         bail!(
             "--test-size must be strictly between 0 and 1, got {}",

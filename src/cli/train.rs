@@ -356,16 +356,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
 const CHECKPOINT: &str = "checkpoint.safetensors";
 
 fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Result<()> {
-    if a.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
-    if a.epochs > super::MAX_EPOCHS {
-        bail!(
-            "--epochs {} is not reasonable: give 1 to {}",
-            a.epochs,
-            super::MAX_EPOCHS
-        );
-    }
+    super::check_epochs(a.epochs)?;
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }

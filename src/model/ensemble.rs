@@ -30,7 +30,7 @@ pub fn predict_ensemble(
     batch_size: usize,
     tta: bool,
 ) -> Result<Vec<f32>> {
-    check_members(models)?;
+    check_members(models, &[])?;
     let mut parts = Vec::with_capacity(models.len());
     for m in models.iter_mut() {
         parts.push(if tta {
@@ -43,20 +43,27 @@ pub fn predict_ensemble(
 }
 
 /// Checks that there is at least one model and that all take the same input and
-/// score the same classes.
-pub fn check_members(models: &[Sequential]) -> Result<()> {
+/// score the same classes. `labels` name the members in the message (file paths where
+/// there are files); a member without a label is called by its model name.
+pub fn check_members(models: &[Sequential], labels: &[String]) -> Result<()> {
     let Some(first) = models.first() else {
         return Err(Error::config("an ensemble needs at least one model"));
     };
+    let label = |i: usize| {
+        labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| models[i].config().name.clone())
+    };
     let (input, classes) = (&first.config().input_shape, first.classes());
-    for m in models {
+    for (i, m) in models.iter().enumerate() {
         if &m.config().input_shape != input || m.classes() != classes {
             return Err(Error::Shape(format!(
                 "ensemble members must agree: '{}' takes {:?} and scores {} classes, '{}' takes {:?} and scores {}",
-                first.config().name,
+                label(0),
                 input,
                 classes,
-                m.config().name,
+                label(i),
                 m.config().input_shape,
                 m.classes()
             )));
