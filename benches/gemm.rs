@@ -79,4 +79,61 @@ fn main() {
         let x = time(flops, || mm(m, k, n, ta, tb, &a, &b, &mut c));
         println!("{name:32} {g:10.1} {x:15.1}");
     }
+    sparse_section();
+}
+
+/// The first Dense layer at inference (`scrawl::kernels::sparse_matmul`) against the
+/// dense GEMM, on real MNIST images (when found) and on random inputs of set density.
+/// GFLOP/s count the dense product's flops, so a figure above the GEMM's is the skip
+/// of zeros at work.
+fn sparse_section() {
+    use scrawl::kernels::{matmul, on_pool, sparse_matmul};
+    let (m, k, n) = (1000, 784, 512);
+    let flops = 2.0 * (m * k * n) as f64;
+    let b: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
+        .collect();
+    let mut c = vec![0f32; m * n];
+    let mut inputs: Vec<(String, Vec<f32>)> = Vec::new();
+    let mnist = scrawl::data::find_mnist(None).and_then(|d| scrawl::data::load_mnist(&d));
+    if let Ok(data) = mnist {
+        let x: Vec<f32> = (0..m)
+            .flat_map(|i| {
+                data.train
+                    .image(i)
+                    .iter()
+                    .map(|&p| p as f32 / 255.0)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let d = x.iter().filter(|&&v| v != 0.0).count() as f64 / x.len() as f64;
+        inputs.push((format!("MNIST images (density {d:.2})"), x));
+    }
+    for density in [0.1, 0.2, 0.3, 0.5, 0.7] {
+        let mut seed = 12345u32;
+        let x: Vec<f32> = (0..m * k)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                if ((seed >> 8) as f64 / (1u32 << 24) as f64) < density {
+                    0.5
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        inputs.push((format!("random, density {density}"), x));
+    }
+    println!();
+    println!("first Dense layer, 1000×784 · 784×512 (GFLOP/s of the dense product)");
+    println!("{:32} {:>10} {:>10}", "input", "gemm", "sparse");
+    for (name, x) in inputs {
+        let (g, s) = on_pool(|| {
+            let g = time(flops, || {
+                matmul(m, k, n, &x, false, &b, false, &mut c, false)
+            });
+            let s = time(flops, || sparse_matmul(m, k, n, &x, &b, &mut c));
+            (g, s)
+        });
+        println!("{name:32} {g:10.1} {s:10.1}");
+    }
 }

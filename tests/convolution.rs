@@ -60,11 +60,22 @@ const CASES: &[Case] = &[
     (5, 5, 2, 3, [4, 4], [3, 3], Padding::Same, 2),
     // Patches of 1,600 values: each image spans two bands of the im2col buffer.
     (14, 14, 64, 8, [5, 5], [1, 1], Padding::Same, 3),
+    // Inference runs these (stride 1, square kernels, 8+ channels) by Winograd's
+    // F(4×4, r×r): outputs that are not multiples of the tile, both paddings, even
+    // kernels, and the `cnn` preset's 5×5 layer.
+    (13, 11, 8, 16, [3, 3], [1, 1], Padding::Same, 2),
+    (12, 9, 9, 7, [3, 3], [1, 1], Padding::Valid, 2),
+    (10, 10, 8, 3, [2, 2], [1, 1], Padding::Same, 1),
+    (9, 7, 16, 4, [4, 4], [1, 1], Padding::Valid, 2),
+    (28, 28, 32, 32, [5, 5], [1, 1], Padding::Same, 1),
 ];
 
 #[test]
 fn conv2d_forward_matches_naive_loops() {
-    for &(h, w, c, f, k, s, pad, n) in CASES {
+    // Training (im2col) and inference (Winograd where it applies).
+    for (&(h, w, c, f, k, s, pad, n), training) in
+        CASES.iter().flat_map(|case| [(case, true), (case, false)])
+    {
         let mut l = build(conv_cfg(f, k, s, pad, Activation::Linear), &[h, w, c]);
         // A nonzero bias, so it is checked too.
         l.for_each_param_mut(&mut |p| {
@@ -74,7 +85,7 @@ fn conv2d_forward_matches_naive_loops() {
         });
         let x = Tensor::from_vec(random_vec(n * h * w * c, 1), &[n, h, w, c]);
         let mut y = Tensor::default();
-        l.forward(&x, &mut y, false);
+        l.forward(&x, &mut y, training);
         let same = pad == Padding::Same;
         let (oh, pt) = tf_axis(h, k[0], s[0], same);
         let (ow, pl) = tf_axis(w, k[1], s[1], same);
@@ -104,7 +115,7 @@ fn conv2d_forward_matches_naive_loops() {
                         let got = y.data()[((i * oh + oy) * ow + ox) * f + o];
                         assert!(
                             (acc - got as f64).abs() < 1e-4,
-                            "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?}: y[{i},{oy},{ox},{o}] = {got}, want {acc}"
+                            "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?} training={training}: y[{i},{oy},{ox},{o}] = {got}, want {acc}"
                         );
                     }
                 }
@@ -203,41 +214,46 @@ fn pooling_forward_matches_naive_loops() {
             (3, Some(2), Padding::Same),
             (3, Some(1), Padding::Valid),
         ] {
-            let mut l = build(pool_cfg(max, size, stride, pad), &[h, w, c]);
-            let mut y = Tensor::default();
-            l.forward(&x, &mut y, false);
-            let s = stride.unwrap_or(size);
-            let same = pad == Padding::Same;
-            let (oh, pt) = tf_axis(h, size, s, same);
-            let (ow, pl) = tf_axis(w, size, s, same);
-            assert_eq!(y.shape(), &[n, oh, ow, c]);
-            for i in 0..n {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        for ch in 0..c {
-                            let mut vals = Vec::new();
-                            for ky in 0..size {
-                                for kx in 0..size {
-                                    let iy = (oy * s + ky) as isize - pt as isize;
-                                    let ix = (ox * s + kx) as isize - pl as isize;
-                                    if iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize {
-                                        vals.push(
-                                            x.data()[((i * h + iy as usize) * w + ix as usize) * c
-                                                + ch],
-                                        );
+            // Training mode (max pooling records its winners) and inference mode.
+            for training in [true, false] {
+                let mut l = build(pool_cfg(max, size, stride, pad), &[h, w, c]);
+                let mut y = Tensor::default();
+                l.forward(&x, &mut y, training);
+                let s = stride.unwrap_or(size);
+                let same = pad == Padding::Same;
+                let (oh, pt) = tf_axis(h, size, s, same);
+                let (ow, pl) = tf_axis(w, size, s, same);
+                assert_eq!(y.shape(), &[n, oh, ow, c]);
+                for i in 0..n {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            for ch in 0..c {
+                                let mut vals = Vec::new();
+                                for ky in 0..size {
+                                    for kx in 0..size {
+                                        let iy = (oy * s + ky) as isize - pt as isize;
+                                        let ix = (ox * s + kx) as isize - pl as isize;
+                                        if iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize
+                                        {
+                                            vals.push(
+                                                x.data()[((i * h + iy as usize) * w + ix as usize)
+                                                    * c
+                                                    + ch],
+                                            );
+                                        }
                                     }
                                 }
+                                let want = if max {
+                                    vals.iter().cloned().fold(f32::MIN, f32::max)
+                                } else {
+                                    vals.iter().sum::<f32>() / vals.len() as f32
+                                };
+                                let got = y.data()[((i * oh + oy) * ow + ox) * c + ch];
+                                assert!(
+                                    (want - got).abs() < 1e-6,
+                                    "max={max} size {size} training={training}: {got} vs {want}"
+                                );
                             }
-                            let want = if max {
-                                vals.iter().cloned().fold(f32::MIN, f32::max)
-                            } else {
-                                vals.iter().sum::<f32>() / vals.len() as f32
-                            };
-                            let got = y.data()[((i * oh + oy) * ow + ox) * c + ch];
-                            assert!(
-                                (want - got).abs() < 1e-6,
-                                "max={max} size {size}: {got} vs {want}"
-                            );
                         }
                     }
                 }

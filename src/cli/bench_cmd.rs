@@ -67,7 +67,11 @@ pub fn run(a: BenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("{threads} threads; GEMM peak (1536³ sgemm, same run, best of 5): {peak:.1} GFLOP/s");
-    println!("medians of {} repetitions, [min-max]\n", a.repeats);
+    println!("medians of {} repetitions, [min-max]", a.repeats);
+    println!(
+        "inference GFLOP/s count the direct products' flops: skipped zero pixels and\n\
+         Winograd convolutions do less arithmetic, so they can pass the GEMM peak\n"
+    );
     for r in &results {
         let t = &r.train_images_per_s;
         let i = &r.infer_images_per_s;

@@ -5,10 +5,12 @@
 //! seed and thread count.
 
 pub mod gemm;
+pub mod sparse;
 
 use rayon::prelude::*;
 
 pub use gemm::{matmul, matmul_serial};
+pub use sparse::{looks_sparse, sparse_matmul};
 
 /// Below this many values a row loop runs on the calling thread.
 const PARALLEL_MIN_VALUES: usize = 1 << 15;

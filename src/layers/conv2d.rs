@@ -18,12 +18,17 @@
 //! in bands of rows small enough that `X̂` stays in cache; each thread runs its own
 //! single-threaded GEMMs, and the kernel gradients of the chunks are summed in chunk
 //! order, so the result depends on the thread count but not on scheduling.
+//!
+//! At inference, stride-1 square kernels on 8 or more channels run by Winograd's
+//! F(4×4, r×r) instead (`winograd.rs`): 64 products per 4×4 outputs and channel pair
+//! for a 5×5 kernel instead of 400. Training keeps im2col, whose buffers backward needs.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::geometry::{Axis, Padding, Size2};
+use super::winograd::Transforms;
 use super::{Layer, LayerConfig, Param};
 use crate::activations::Activation;
 use crate::kernels::matmul_serial;
@@ -159,7 +164,22 @@ pub struct Conv2D {
     bias: Param,
     out_shape: [usize; 3],
     scratch: Vec<Scratch>,
+    /// Winograd transforms for inference (stride 1, square kernels of 2 to 5, at
+    /// least [`WINOGRAD_MIN_CHANNELS`] channels); training keeps im2col.
+    winograd: Option<Transforms>,
+    /// The transformed kernel `[n², channels, filters]`, and the kernel it was made
+    /// from (recomputed when the weights change).
+    wino_kernel: Vec<f32>,
+    wino_source: Vec<f32>,
 }
+
+/// Fewer input channels than this leave too little to share the input transform
+/// (the first layer, on one gray channel, keeps im2col).
+const WINOGRAD_MIN_CHANNELS: usize = 8;
+
+/// Transformed tiles one Winograd band holds (inputs and products together), in
+/// values: 512 KiB, to stay in L2.
+const WINOGRAD_BAND_VALUES: usize = 1 << 17;
 
 impl Conv2D {
     /// A convolution of `input` (`[h, w, channels]`) with Keras's initialization:
@@ -221,6 +241,11 @@ impl Conv2D {
             bias: Param::new("bias", vec![bias_len], vec![0.0; bias_len]),
             out_shape: [rows.output, cols.output, filters],
             scratch: Vec::new(),
+            winograd: (strides.0 == [1, 1] && kh == kw && input[2] >= WINOGRAD_MIN_CHANNELS)
+                .then(|| Transforms::for_kernel(kh))
+                .flatten(),
+            wino_kernel: Vec::new(),
+            wino_source: Vec::new(),
         })
     }
 
@@ -235,6 +260,118 @@ impl Conv2D {
                 s.col.resize(band, 0.0);
             }
         }
+    }
+
+    /// Inference forward by Winograd's F(4×4, r×r): the batch's rows of output tiles
+    /// are cut evenly over the threads, and each thread walks its rows in bands:
+    /// input transforms, `n²` GEMMs, output transforms with bias and activation.
+    fn forward_winograd(&mut self, x: &[f32], batch: usize, y: &mut [f32]) {
+        let Some(tr) = self.winograd.as_ref() else {
+            return;
+        };
+        let g = self.geom;
+        let (c, f, m, nn) = (g.channels, g.filters, tr.m, tr.n);
+        if self.wino_source != self.kernel.value {
+            tr.kernel(&self.kernel.value, c, f, &mut self.wino_kernel);
+            self.wino_source.clone_from(&self.kernel.value);
+        }
+        let (ho, wo, w_in) = (g.rows.output, g.cols.output, g.cols.input);
+        let (pt, pl) = (g.rows.pad as isize, g.cols.pad as isize);
+        let (th, tw) = (ho.div_ceil(m), wo.div_ceil(m));
+        // One unit per (image, row of tiles): the output rows it writes, contiguous.
+        let mut units: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(batch * th);
+        let mut rest = &mut y[..batch * g.out_len()];
+        for img in 0..batch {
+            for ty in 0..th {
+                let rows = (ho - ty * m).min(m);
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * wo * f);
+                units.push((img, ty, head));
+                rest = tail;
+            }
+        }
+        let group = (WINOGRAD_BAND_VALUES / (nn * nn * (c + f) * tw)).max(1);
+        let cap = group * tw;
+        let per = units
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
+        let (act, use_bias) = (self.activation, self.use_bias);
+        let in_len = g.in_len();
+        let chunks = units.len().div_ceil(per);
+        if self.scratch.len() < chunks {
+            self.scratch.resize_with(chunks, Scratch::default);
+        }
+        for s in &mut self.scratch[..chunks] {
+            s.col.resize(s.col.len().max(nn * nn * cap * c), 0.0);
+            s.dcol.resize(s.dcol.len().max(nn * nn * cap * f), 0.0);
+        }
+        let (u, bias) = (&self.wino_kernel, &self.bias.value);
+        units
+            .par_chunks_mut(per)
+            .zip(self.scratch.par_iter_mut())
+            .for_each(|(chunk, s)| {
+                let (v, mm) = (&mut s.col, &mut s.dcol);
+                let mut tile = vec![0.0f32; nn * nn * c];
+                let mut tmp = vec![0.0f32; nn * nn * c.max(f)];
+                let mut out = vec![0.0f32; m * m * f];
+                for grp in chunk.chunks_mut(group) {
+                    let tiles = grp.len() * tw;
+                    for (gi, (img, ty, _)) in grp.iter().enumerate() {
+                        let image = &x[*img * in_len..][..in_len];
+                        for tx in 0..tw {
+                            for yy in 0..nn {
+                                let iy = (*ty * m + yy) as isize - pt;
+                                for xx in 0..nn {
+                                    let ix = (tx * m + xx) as isize - pl;
+                                    let dst = &mut tile[(yy * nn + xx) * c..][..c];
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && iy < g.rows.input as isize
+                                        && ix < w_in as isize
+                                    {
+                                        let src = (iy as usize * w_in + ix as usize) * c;
+                                        dst.copy_from_slice(&image[src..src + c]);
+                                    } else {
+                                        dst.fill(0.0);
+                                    }
+                                }
+                            }
+                            let t = gi * tw + tx;
+                            tr.input_tile(&tile, c, &mut tmp, &mut v[t * c..], cap * c);
+                        }
+                    }
+                    for xi in 0..nn * nn {
+                        matmul_serial(
+                            tiles,
+                            c,
+                            f,
+                            &v[xi * cap * c..],
+                            false,
+                            &u[xi * c * f..],
+                            false,
+                            &mut mm[xi * cap * f..],
+                            false,
+                        );
+                    }
+                    for (gi, (_, ty, rows_out)) in grp.iter_mut().enumerate() {
+                        let rows = (ho - *ty * m).min(m);
+                        for tx in 0..tw {
+                            let t = gi * tw + tx;
+                            tr.output_tile(&mm[t * f..], f, cap * f, &mut tmp, &mut out);
+                            for i in 0..rows {
+                                for j in 0..(wo - tx * m).min(m) {
+                                    let dst = &mut rows_out[(i * wo + tx * m + j) * f..][..f];
+                                    dst.copy_from_slice(&out[(i * m + j) * f..][..f]);
+                                    if use_bias {
+                                        dst.iter_mut().zip(bias).for_each(|(d, b)| *d += b);
+                                    }
+                                    act.forward_row(dst);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
     }
 
     /// Images per chunk of backward for a batch of `n`, and makes sure every chunk
@@ -283,10 +420,14 @@ impl Layer for Conv2D {
         &self.out_shape
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let n = x.batch();
         y.set_shape(&[n, self.out_shape[0], self.out_shape[1], self.out_shape[2]]);
         if n == 0 {
+            return;
+        }
+        if !training && self.winograd.is_some() {
+            self.forward_winograd(x.data(), n, y.data_mut());
             return;
         }
         // Output rows (pixels of all images) are cut evenly over the threads, not

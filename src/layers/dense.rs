@@ -8,8 +8,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Layer, LayerConfig, Param};
 use crate::activations::Activation;
-use crate::kernels::{add_column_sums, for_each_row, matmul};
+use crate::kernels::{add_column_sums, for_each_row, looks_sparse, matmul, sparse_matmul};
 use crate::tensor::Tensor;
+
+/// Inference batches up to this size use the zero-skipping product at any density.
+const SMALL_BATCH: usize = 4;
 
 /// A fully connected layer with a fused bias and activation.
 pub struct Dense {
@@ -71,20 +74,35 @@ impl Layer for Dense {
         &self.out_shape
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let n = x.batch();
         y.set_shape(&[n, self.units]);
-        matmul(
-            n,
-            self.inputs,
-            self.units,
-            x.data(),
-            false,
-            &self.kernel.value,
-            false,
-            y.data_mut(),
-            false,
-        );
+        // In inference, pixels (mostly zero) skip the dense product: twice as fast on
+        // MNIST; a few rows (one image) take that path whatever their zeros, as it
+        // keeps the sums in registers and splits one row over the threads. Training
+        // keeps the GEMM, whose buffers are allocated once.
+        if !training && (n <= SMALL_BATCH || looks_sparse(n, self.inputs, x.data())) {
+            sparse_matmul(
+                n,
+                self.inputs,
+                self.units,
+                x.data(),
+                &self.kernel.value,
+                y.data_mut(),
+            );
+        } else {
+            matmul(
+                n,
+                self.inputs,
+                self.units,
+                x.data(),
+                false,
+                &self.kernel.value,
+                false,
+                y.data_mut(),
+                false,
+            );
+        }
         let (bias, act, use_bias) = (&self.bias.value, self.activation, self.use_bias);
         for_each_row(y.data_mut(), self.units, |_, row| {
             if use_bias {

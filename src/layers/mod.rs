@@ -19,6 +19,7 @@ mod dropout;
 mod flatten;
 pub mod geometry;
 mod pooling;
+pub mod winograd;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};

@@ -118,12 +118,34 @@ impl Layer for Pooling2D {
         &self.out_shape
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
         let n = x.batch();
         let (il, ol, c) = (self.in_len(), self.out_len(), self.channels);
         y.set_shape(&[n, self.out_shape[0], self.out_shape[1], c]);
         let this = &*self;
         match self.kind {
+            // Inference needs no winners for backward: a plain vector max.
+            PoolKind::Max if !training => {
+                y.data_mut()
+                    .par_chunks_mut(ol)
+                    .zip(x.data().par_chunks(il))
+                    .for_each(|(yi, xi)| {
+                        this.for_each_window(|o, cells| {
+                            let out = &mut yi[o..o + c];
+                            match cells.next() {
+                                None => out.fill(0.0),
+                                Some(first) => {
+                                    out.copy_from_slice(&xi[first..first + c]);
+                                    for cell in cells {
+                                        out.iter_mut()
+                                            .zip(&xi[cell..cell + c])
+                                            .for_each(|(a, &v)| *a = a.max(v));
+                                    }
+                                }
+                            }
+                        });
+                    });
+            }
             PoolKind::Max => {
                 let mut argmax = std::mem::take(&mut self.argmax);
                 argmax.resize(n * ol, 0);

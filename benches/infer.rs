@@ -1,0 +1,42 @@
+//! Inference latency of a model on real MNIST images, for profiling (`perf record`):
+//! predicts batches of `BATCH` images (default one) for about `SECONDS` seconds and
+//! prints the time per batch and per image.
+//!
+//! Run: `cargo bench --bench infer [-- MODEL BATCH SECONDS]`, e.g.
+//! `cargo bench --bench infer -- cnn 1 5`.
+
+use std::time::Instant;
+
+use scrawl::model::Sequential;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let model_name = args.first().map_or("cnn", |s| s.as_str());
+    let batch: usize = args.get(1).map_or(1, |s| s.parse().expect("BATCH"));
+    let seconds: f64 = args.get(2).map_or(3.0, |s| s.parse().expect("SECONDS"));
+    let threads = scrawl::init_threads(None).unwrap();
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
+    let data = scrawl::data::load_mnist(&dir)
+        .map(|m| m.train)
+        .expect("the benchmark reads MNIST from ../shared/data/mnist");
+    let mut model = Sequential::new(scrawl::presets::preset(model_name).unwrap(), 1).unwrap();
+    let x: Vec<f32> = (0..batch)
+        .flat_map(|i| data.image(i).iter().map(|&p| p as f32 / 255.0))
+        .collect();
+    model.predict_values(&x).unwrap();
+    let (t, mut calls) = (Instant::now(), 0usize);
+    while t.elapsed().as_secs_f64() < seconds {
+        model.predict_values(&x).unwrap();
+        calls += 1;
+    }
+    let per_call = t.elapsed().as_secs_f64() / calls as f64;
+    println!(
+        "model {model_name}, batch {batch}, {threads} threads: {:.3} ms per batch, {:.4} ms per image ({calls} batches)",
+        per_call * 1e3,
+        per_call * 1e3 / batch as f64
+    );
+}
