@@ -49,7 +49,7 @@ pub fn looks_sparse(m: usize, k: usize, a: &[f32]) -> bool {
 }
 
 /// `c = a · b` with `a` `m × k` and `b` `k × n`, all row-major, skipping the zeros of
-/// `a`. Tasks of [`ROWS_PER_TASK`] rows run on every thread of the pool; a single
+/// `a`. Tasks of 32 rows run on every thread of the pool; a single
 /// row with enough work (one image at inference) is cut by columns instead.
 pub fn sparse_matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);

@@ -33,7 +33,7 @@ pub struct Transforms {
 const POINTS: [f64; 9] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0];
 
 impl Transforms {
-    /// F(m, r); `None` when the tile needs more points than [`POINTS`] holds.
+    /// F(m, r); `None` when the tile needs more interpolation points than the nine it knows.
     pub fn new(m: usize, r: usize) -> Option<Self> {
         let n = m + r - 1;
         if m == 0 || r == 0 || n - 1 > POINTS.len() {
