@@ -3,11 +3,12 @@
 `scrawl export --format onnx`, on the same machine and threads, one after the other.
 
     ../venv-ref/bin/pip install onnxruntime numpy
-    ../venv-ref/bin/python bench/compare/infer.py [--model mlp-512 --model cnn] [--threads 2]
+    ../venv-ref/bin/python bench/compare/infer.py [--model mlp-512 --model cnn] [--threads 2] [--rounds 5]
 
-For each model: images/s at batch 1000 and ms per image at batch 1 (medians of the
-repetitions), and the ratios scrawl / onnxruntime (throughput: higher is better for
-scrawl above 1; latency: scrawl faster below 1). Not part of CI.
+For each model: images/s at batch 1000 and ms per image at batch 1, and the ratios
+scrawl / onnxruntime (throughput: scrawl better above 1; latency: scrawl faster below
+1). The two run in alternation, `--rounds` times; each round gives a ratio, and the
+median ratio is reported with its range. Not part of CI.
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -65,28 +66,46 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--model", action="append")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3, help="timed repetitions inside each round")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="rounds of scrawl then onnxruntime; the ratios are taken within each round")
     p.add_argument("--data", default=str(ROOT.parent / "shared/data/mnist"))
     a = p.parse_args()
     models = a.model or ["mlp-512", "cnn"]
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
     env = dict(os.environ, SCRAWL_DATA=a.data)
-    ours = json.loads(scrawl("--threads", str(a.threads), "bench", "--json", "--repeats", str(a.repeats),
-                             *sum((["--model", m] for m in models), []), env=env))
-    print(f"{a.threads} threads, onnxruntime {ort.__version__}; GEMM peak {ours['gemm_peak_gflops']:.1f} GFLOP/s")
-    print(f"{'model':<10} {'batch 1000 images/s':>34} {'ratio':>6}   {'batch 1 ms/image':>28} {'ratio':>6}")
+    images = mnist_images(a.data, 1000)
     with tempfile.TemporaryDirectory() as tmp:
-        for m, r in zip(models, ours["models"]):
+        onnx = {}
+        for m in models:
             run = Path(tmp) / m
             scrawl("--threads", str(a.threads), "train", "--model", m, "--limit", "256", "--epochs", "1",
                    "--quiet", "--out", str(run), env=env)
-            onnx = Path(tmp) / f"{m}.onnx"
-            scrawl("export", "--model", str(run / "model.safetensors"), "--format", "onnx", "--out", str(onnx))
-            shape = (784,) if m.startswith("mlp") or m == "dlfs" else (28, 28, 1)
-            thr, lat = ort_figures(onnx, shape, a.threads, a.repeats, mnist_images(a.data, 1000))
-            st, sl = r["infer_images_per_s"]["median"], r["latency_ms"]["median"]
-            print(f"{m:<10} scrawl {st:>10.0f} ort {thr:>10.0f} {st / thr:>6.2f}   "
-                  f"scrawl {sl:>7.3f} ort {lat:>7.3f} {sl / lat:>6.2f}")
+            onnx[m] = Path(tmp) / f"{m}.onnx"
+            scrawl("export", "--model", str(run / "model.safetensors"), "--format", "onnx", "--out", str(onnx[m]))
+        # A shared machine's speed drifts by tens of percent from minute to minute, so
+        # scrawl and onnxruntime are measured in alternation, and each round's ratio
+        # compares figures taken seconds apart.
+        rows = {m: [] for m in models}
+        peaks = []
+        for _ in range(a.rounds):
+            ours = json.loads(scrawl("--threads", str(a.threads), "bench", "--json", "--repeats", str(a.repeats),
+                                     *sum((["--model", m] for m in models), []), env=env))
+            peaks.append(ours["gemm_peak_gflops"])
+            for m, r in zip(models, ours["models"]):
+                shape = (784,) if m.startswith("mlp") or m == "dlfs" else (28, 28, 1)
+                thr, lat = ort_figures(onnx[m], shape, a.threads, a.repeats, images)
+                rows[m].append((r["infer_images_per_s"]["median"], thr, r["latency_ms"]["median"], lat))
+    med = statistics.median
+    print(f"{a.threads} threads, onnxruntime {ort.__version__}; GEMM peak {med(peaks):.1f} GFLOP/s "
+          f"[{min(peaks):.1f}-{max(peaks):.1f}]; medians of {a.rounds} rounds, ratio ranges in brackets")
+    print(f"{'model':<10} {'batch 1000 images/s':>27} {'ratio':>18}   {'batch 1 ms/image':>23} {'ratio':>18}")
+    for m in models:
+        st, ot, sl, ol = (med(c) for c in zip(*rows[m]))
+        tr = [r[0] / r[1] for r in rows[m]]
+        lr = [r[2] / r[3] for r in rows[m]]
+        print(f"{m:<10} scrawl {st:>8.0f} ort {ot:>8.0f} {med(tr):>6.2f} [{min(tr):.2f}-{max(tr):.2f}]   "
+              f"scrawl {sl:>6.3f} ort {ol:>6.3f} {med(lr):>6.2f} [{min(lr):.2f}-{max(lr):.2f}]")
 
 
 if __name__ == "__main__":

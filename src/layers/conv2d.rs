@@ -145,6 +145,9 @@ struct Scratch {
     dcol: Vec<f32>,
     dw: Vec<f32>,
     db: Vec<f32>,
+    /// Winograd's per-tile buffers: the gathered input tile, the general
+    /// transforms' partial sums, and one output tile.
+    tile: Vec<f32>,
 }
 
 /// A 2-D convolution layer over NHWC images.
@@ -167,10 +170,12 @@ pub struct Conv2D {
     /// Winograd transforms for inference (stride 1, square kernels of 2 to 5, at
     /// least [`WINOGRAD_MIN_CHANNELS`] channels); training keeps im2col.
     winograd: Option<Transforms>,
-    /// The transformed kernel `[n², channels, filters]`, and the kernel it was made
-    /// from (recomputed when the weights change).
+    /// The transformed kernel `[n², channels, filters]`.
     wino_kernel: Vec<f32>,
-    wino_source: Vec<f32>,
+    /// Whether the weights may have changed since `wino_kernel` was made. Every
+    /// change goes through [`Layer::for_each_param_mut`] (optimizers, loading), which
+    /// sets it: cheaper than comparing the whole kernel on every call.
+    wino_stale: bool,
 }
 
 /// Fewer input channels than this leave too little to share the input transform
@@ -245,7 +250,7 @@ impl Conv2D {
                 .then(|| Transforms::for_kernel(kh))
                 .flatten(),
             wino_kernel: Vec::new(),
-            wino_source: Vec::new(),
+            wino_stale: true,
         })
     }
 
@@ -271,9 +276,9 @@ impl Conv2D {
         };
         let g = self.geom;
         let (c, f, m, nn) = (g.channels, g.filters, tr.m, tr.n);
-        if self.wino_source != self.kernel.value {
+        if self.wino_stale {
             tr.kernel(&self.kernel.value, c, f, &mut self.wino_kernel);
-            self.wino_source.clone_from(&self.kernel.value);
+            self.wino_stale = false;
         }
         let (ho, wo, w_in) = (g.rows.output, g.cols.output, g.cols.input);
         let (pt, pl) = (g.rows.pad as isize, g.cols.pad as isize);
@@ -301,9 +306,11 @@ impl Conv2D {
         if self.scratch.len() < chunks {
             self.scratch.resize_with(chunks, Scratch::default);
         }
+        let (tile_len, tmp_len) = (nn * nn * c, nn * nn * c.max(f));
         for s in &mut self.scratch[..chunks] {
             s.col.resize(s.col.len().max(nn * nn * cap * c), 0.0);
             s.dcol.resize(s.dcol.len().max(nn * nn * cap * f), 0.0);
+            s.tile.resize(tile_len + tmp_len + m * m * f, 0.0);
         }
         let (u, bias) = (&self.wino_kernel, &self.bias.value);
         units
@@ -311,9 +318,8 @@ impl Conv2D {
             .zip(self.scratch.par_iter_mut())
             .for_each(|(chunk, s)| {
                 let (v, mm) = (&mut s.col, &mut s.dcol);
-                let mut tile = vec![0.0f32; nn * nn * c];
-                let mut tmp = vec![0.0f32; nn * nn * c.max(f)];
-                let mut out = vec![0.0f32; m * m * f];
+                let (tile, rest) = s.tile.split_at_mut(tile_len);
+                let (tmp, out) = rest.split_at_mut(tmp_len);
                 for grp in chunk.chunks_mut(group) {
                     let tiles = grp.len() * tw;
                     for (gi, (img, ty, _)) in grp.iter().enumerate() {
@@ -337,7 +343,7 @@ impl Conv2D {
                                 }
                             }
                             let t = gi * tw + tx;
-                            tr.input_tile(&tile, c, &mut tmp, &mut v[t * c..], cap * c);
+                            tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
                         }
                     }
                     for xi in 0..nn * nn {
@@ -357,7 +363,7 @@ impl Conv2D {
                         let rows = (ho - *ty * m).min(m);
                         for tx in 0..tw {
                             let t = gi * tw + tx;
-                            tr.output_tile(&mm[t * f..], f, cap * f, &mut tmp, &mut out);
+                            tr.output_tile(&mm[t * f..], f, cap * f, tmp, out);
                             for i in 0..rows {
                                 for j in 0..(wo - tx * m).min(m) {
                                     let dst = &mut rows_out[(i * wo + tx * m + j) * f..][..f];
@@ -578,6 +584,7 @@ impl Layer for Conv2D {
     }
 
     fn for_each_param_mut(&mut self, f: &mut dyn FnMut(&mut Param)) {
+        self.wino_stale = true;
         f(&mut self.kernel);
         if self.use_bias {
             f(&mut self.bias);

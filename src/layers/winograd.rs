@@ -32,64 +32,110 @@ pub struct Transforms {
 /// transforms' rounding error low.
 const POINTS: [f64; 9] = [0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5, 3.0, -3.0];
 
+/// Largest tile side [`POINTS`] allows (its nine points and ∞).
+const MAX_N: usize = POINTS.len() + 1;
+
+/// The three matrices of F(m, r) in f64, row-major with the row lengths of
+/// [`Transforms`] (`Aᵀ` m × n, `G` n × r, `Bᵀ` n × n), in arrays big enough for any
+/// tile. A `const fn`, so the fixed-size kernels below get the same numbers as
+/// compile-time constants (and the compiler drops their zero terms).
+struct Raw {
+    at: [f64; MAX_N * MAX_N],
+    g: [f64; MAX_N * MAX_N],
+    bt: [f64; MAX_N * MAX_N],
+}
+
+/// Coefficients (lowest degree first) of Π (x - p) over the first `count` points
+/// except `skip`.
+const fn poly(count: usize, skip: usize) -> [f64; MAX_N + 1] {
+    let mut c = [0.0f64; MAX_N + 1];
+    c[0] = 1.0;
+    let mut deg = 0;
+    let mut l = 0;
+    while l < count {
+        if l != skip {
+            // c ← c · (x - p_l)
+            let mut i = deg + 1;
+            while i > 0 {
+                c[i] = c[i - 1] - POINTS[l] * c[i];
+                i -= 1;
+            }
+            c[0] = -POINTS[l] * c[0];
+            deg += 1;
+        }
+        l += 1;
+    }
+    c
+}
+
+/// The Cook-Toom construction of F(m, r) on the first `n - 1` points and ∞. Needs
+/// `2 <= n <= MAX_N`.
+const fn cook_toom(m: usize, r: usize) -> Raw {
+    let n = m + r - 1;
+    let mut raw = Raw {
+        at: [0.0; MAX_N * MAX_N],
+        g: [0.0; MAX_N * MAX_N],
+        bt: [0.0; MAX_N * MAX_N],
+    };
+    let mut j = 0;
+    while j < n - 1 {
+        let pj = POINTS[j];
+        let mut norm = 1.0;
+        let mut l = 0;
+        while l < n - 1 {
+            if l != j {
+                norm *= pj - POINTS[l];
+            }
+            l += 1;
+        }
+        let mut power = 1.0; // pj^i
+        let mut i = 0;
+        while i < m || i < r {
+            if i < m {
+                raw.at[i * n + j] = power;
+            }
+            if i < r {
+                raw.g[j * r + i] = power / norm;
+            }
+            power *= pj;
+            i += 1;
+        }
+        let c = poly(n - 1, j);
+        let mut i = 0;
+        while i < n {
+            raw.bt[j * n + i] = c[i];
+            i += 1;
+        }
+        j += 1;
+    }
+    // The point at infinity: the leading coefficients.
+    raw.at[(m - 1) * n + n - 1] = 1.0;
+    raw.g[(n - 1) * r + r - 1] = 1.0;
+    let c = poly(n - 1, usize::MAX);
+    let mut i = 0;
+    while i < n {
+        raw.bt[(n - 1) * n + i] = c[i];
+        i += 1;
+    }
+    raw
+}
+
 impl Transforms {
     /// F(m, r); `None` when the tile needs more interpolation points than the nine it knows.
     pub fn new(m: usize, r: usize) -> Option<Self> {
-        let n = m + r - 1;
-        if m == 0 || r == 0 || n - 1 > POINTS.len() {
+        if m == 0 || r == 0 || !(2..=MAX_N).contains(&(m + r - 1)) {
             return None;
         }
-        let p = &POINTS[..n - 1];
-        // Coefficients (lowest degree first) of Π_{l ∈ ls} (x - p_l).
-        let poly = |skip: Option<usize>| {
-            let mut c = vec![1.0f64];
-            for (l, &pl) in p.iter().enumerate() {
-                if Some(l) == skip {
-                    continue;
-                }
-                let mut next = vec![0.0; c.len() + 1];
-                for (i, &ci) in c.iter().enumerate() {
-                    next[i + 1] += ci;
-                    next[i] -= pl * ci;
-                }
-                c = next;
-            }
-            c
-        };
-        let mut at = vec![0.0f64; m * n];
-        let mut g = vec![0.0f64; n * r];
-        let mut bt = vec![0.0f64; n * n];
-        for (j, &pj) in p.iter().enumerate() {
-            let norm: f64 = p
-                .iter()
-                .enumerate()
-                .filter(|&(l, _)| l != j)
-                .map(|(_, &pl)| pj - pl)
-                .product();
-            for i in 0..m {
-                at[i * n + j] = pj.powi(i as i32);
-            }
-            for k in 0..r {
-                g[j * r + k] = pj.powi(k as i32) / norm;
-            }
-            for (i, c) in poly(Some(j)).into_iter().enumerate() {
-                bt[j * n + i] = c;
-            }
-        }
-        // The point at infinity: the leading coefficients.
-        at[(m - 1) * n + n - 1] = 1.0;
-        g[(n - 1) * r + r - 1] = 1.0;
-        for (i, c) in poly(None).into_iter().enumerate() {
-            bt[(n - 1) * n + i] = c;
-        }
-        let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect();
+        let n = m + r - 1;
+        let raw = cook_toom(m, r);
+        let f = |v: &[f64], len: usize| v[..len].iter().map(|&x| x as f32).collect();
         Some(Transforms {
             m,
             r,
             n,
-            at: f(at),
-            g: f(g),
-            bt: f(bt),
+            at: f(&raw.at, m * n),
+            g: f(&raw.g, n * r),
+            bt: f(&raw.bt, n * n),
         })
     }
 
@@ -139,8 +185,22 @@ impl Transforms {
     }
 
     /// `V = Bᵀ d B` for one tile `d` (`[n, n, c]`, channels innermost), written to
-    /// `v[ξ · stride ..][..c]` for each of the `n²` positions ξ. `tmp` holds `n² · c`.
+    /// `v[ξ · stride ..][..c]` for each of the `n²` positions ξ. `tmp` holds `n² · c`
+    /// (used only by tile sizes without a fixed-size kernel).
     pub fn input_tile(&self, d: &[f32], c: usize, tmp: &mut [f32], v: &mut [f32], stride: usize) {
+        match (self.m, self.r) {
+            (4, 2) => Fixed::<2, 5>::input_tile(d, c, v, stride),
+            (4, 3) => Fixed::<3, 6>::input_tile(d, c, v, stride),
+            (4, 4) => Fixed::<4, 7>::input_tile(d, c, v, stride),
+            (4, 5) => Fixed::<5, 8>::input_tile(d, c, v, stride),
+            _ => self.input_tile_any(d, c, tmp, v, stride),
+        }
+    }
+
+    /// [`Self::input_tile`] for any size, the matrices read at run time: each stage a
+    /// pass of whole rows. The fixed-size kernels sum in the same order, so they give
+    /// the same bits.
+    fn input_tile_any(&self, d: &[f32], c: usize, tmp: &mut [f32], v: &mut [f32], stride: usize) {
         let n = self.n;
         // tmp[a][x] = Σ_y Bᵀ[a][y] d[y][x]
         for a in 0..n {
@@ -175,8 +235,27 @@ impl Transforms {
     }
 
     /// `Y = Aᵀ M A` for one tile: `mm[ξ · stride ..][..f]` for the `n²` positions,
-    /// to `out` (`[m, m, f]`). `tmp` holds `m · n · f`.
+    /// to `out` (`[m, m, f]`). `tmp` holds `m · n · f` (used only by tile sizes without
+    /// a fixed-size kernel).
     pub fn output_tile(
+        &self,
+        mm: &[f32],
+        f: usize,
+        stride: usize,
+        tmp: &mut [f32],
+        out: &mut [f32],
+    ) {
+        match (self.m, self.r) {
+            (4, 2) => Fixed::<2, 5>::output_tile(mm, f, stride, out),
+            (4, 3) => Fixed::<3, 6>::output_tile(mm, f, stride, out),
+            (4, 4) => Fixed::<4, 7>::output_tile(mm, f, stride, out),
+            (4, 5) => Fixed::<5, 8>::output_tile(mm, f, stride, out),
+            _ => self.output_tile_any(mm, f, stride, tmp, out),
+        }
+    }
+
+    /// [`Self::output_tile`] for any size (see [`Self::input_tile_any`]).
+    fn output_tile_any(
         &self,
         mm: &[f32],
         f: usize,
@@ -220,13 +299,167 @@ impl Transforms {
     }
 }
 
+/// Channels per step of the fixed-size kernels: one AVX vector.
+const LANES: usize = 8;
+
+/// F(4, R) (tile side `N = R + 3`) with its matrices as compile-time constants. The
+/// loops below unroll completely, so every zero coefficient disappears and a whole
+/// tile of one vector of channels stays in registers between the two stages: the
+/// row-pass version ([`Transforms::input_tile_any`]) loads and stores its partial
+/// sums once per coefficient, and that memory traffic, not the arithmetic, bounded it.
+struct Fixed<const R: usize, const N: usize>;
+
+/// `A × B` leading block of a row-major matrix with rows of `B`, as f32.
+const fn block<const A: usize, const B: usize>(v: &[f64; MAX_N * MAX_N]) -> [[f32; B]; A] {
+    let mut out = [[0.0f32; B]; A];
+    let mut i = 0;
+    while i < A {
+        let mut j = 0;
+        while j < B {
+            out[i][j] = v[i * B + j] as f32;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `s += k · x`, lane by lane, skipped when `k` is zero (a constant after unrolling).
+#[inline(always)]
+fn axpy<const L: usize>(k: f32, x: &[f32; L], s: &mut [f32; L]) {
+    if k != 0.0 {
+        for (s, &x) in s.iter_mut().zip(x) {
+            *s = k.mul_add(x, *s);
+        }
+    }
+}
+
+impl<const R: usize, const N: usize> Fixed<R, N> {
+    const RAW: Raw = cook_toom(4, R);
+    const BT: [[f32; N]; N] = block::<N, N>(&Self::RAW.bt);
+    const AT: [[f32; N]; 4] = block::<4, N>(&Self::RAW.at);
+
+    fn input_tile(d: &[f32], c: usize, v: &mut [f32], stride: usize) {
+        let mut ch = 0;
+        while ch + LANES <= c {
+            Self::input_lanes::<LANES>(d, c, ch, v, stride);
+            ch += LANES;
+        }
+        while ch < c {
+            Self::input_lanes::<1>(d, c, ch, v, stride);
+            ch += 1;
+        }
+    }
+
+    /// Channels `ch..ch + L` of one input tile.
+    #[inline(always)]
+    fn input_lanes<const L: usize>(d: &[f32], c: usize, ch: usize, v: &mut [f32], stride: usize) {
+        let bt = &Self::BT;
+        // t[a][x] = Σ_y Bᵀ[a][y] d[y][x]
+        let mut t = [[[0.0f32; L]; N]; N];
+        for x in 0..N {
+            let col: [&[f32; L]; N] =
+                std::array::from_fn(|y| d[(y * N + x) * c + ch..][..L].try_into().unwrap());
+            for a in 0..N {
+                for y in 0..N {
+                    axpy(bt[a][y], col[y], &mut t[a][x]);
+                }
+            }
+        }
+        // v[a][b] = Σ_x t[a][x] Bᵀ[b][x]
+        for (a, ta) in t.iter().enumerate() {
+            for b in 0..N {
+                let mut s = [0.0f32; L];
+                for x in 0..N {
+                    axpy(bt[b][x], &ta[x], &mut s);
+                }
+                v[(a * N + b) * stride + ch..][..L].copy_from_slice(&s);
+            }
+        }
+    }
+
+    fn output_tile(mm: &[f32], f: usize, stride: usize, out: &mut [f32]) {
+        let mut ch = 0;
+        while ch + LANES <= f {
+            Self::output_lanes::<LANES>(mm, f, ch, stride, out);
+            ch += LANES;
+        }
+        while ch < f {
+            Self::output_lanes::<1>(mm, f, ch, stride, out);
+            ch += 1;
+        }
+    }
+
+    /// Filters `ch..ch + L` of one output tile.
+    #[inline(always)]
+    fn output_lanes<const L: usize>(
+        mm: &[f32],
+        f: usize,
+        ch: usize,
+        stride: usize,
+        out: &mut [f32],
+    ) {
+        let at = &Self::AT;
+        // t[i][b] = Σ_a Aᵀ[i][a] M[a][b]
+        let mut t = [[[0.0f32; L]; N]; 4];
+        for b in 0..N {
+            let col: [&[f32; L]; N] =
+                std::array::from_fn(|a| mm[(a * N + b) * stride + ch..][..L].try_into().unwrap());
+            for i in 0..4 {
+                for a in 0..N {
+                    axpy(at[i][a], col[a], &mut t[i][b]);
+                }
+            }
+        }
+        // out[i][j] = Σ_b t[i][b] Aᵀ[j][b]
+        for (i, ti) in t.iter().enumerate() {
+            for j in 0..4 {
+                let mut s = [0.0f32; L];
+                for b in 0..N {
+                    axpy(at[j][b], &ti[b], &mut s);
+                }
+                out[(i * 4 + j) * f + ch..][..L].copy_from_slice(&s);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The fixed-size kernels against the run-time-matrix versions, bit for bit, on
+    /// channel counts that cross the vector width.
+    #[test]
+    fn fixed_size_kernels_match_the_general_transforms() {
+        for r in 2..=5 {
+            let t = Transforms::for_kernel(r).unwrap();
+            let (m, n) = (t.m, t.n);
+            for c in [1, 8, 11, 32] {
+                let d: Vec<f32> = (0..n * n * c)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 29.0)
+                    .collect();
+                let stride = c + 3;
+                let mut tmp = vec![0.0; n * n * c];
+                let (mut fast, mut slow) = (vec![0.0; n * n * stride], vec![0.0; n * n * stride]);
+                t.input_tile(&d, c, &mut tmp, &mut fast, stride);
+                t.input_tile_any(&d, c, &mut tmp, &mut slow, stride);
+                assert_eq!(fast, slow, "input transform, r = {r}, c = {c}");
+                let (mut fast, mut slow) = (vec![0.0; m * m * c], vec![0.0; m * m * c]);
+                t.output_tile(&d, c, c, &mut tmp, &mut fast);
+                t.output_tile_any(&d, c, c, &mut tmp, &mut slow);
+                assert_eq!(fast, slow, "output transform, r = {r}, c = {c}");
+            }
+        }
+    }
+
     /// One-dimensional F(m, r) against the direct correlation, for every pair used.
     #[test]
     fn one_dimensional_transforms_compute_a_correlation() {
+        // Sizes with no tile, or more points than it knows, are refused.
+        for (m, r) in [(0, 3), (3, 0), (0, 0), (1, 1), (7, 5)] {
+            assert!(Transforms::new(m, r).is_none(), "F({m},{r})");
+        }
         for (m, r) in [(2, 3), (4, 3), (2, 5), (4, 5), (3, 2), (4, 4)] {
             let t = Transforms::new(m, r).unwrap();
             let n = t.n;

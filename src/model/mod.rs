@@ -487,6 +487,10 @@ impl Sequential {
 
     /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]).
     pub fn predict_values(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        crate::kernels::on_pool(|| self.predict_values_on_pool(x))
+    }
+
+    fn predict_values_on_pool(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         let len = self.input_len();
         if x.is_empty() || !x.len().is_multiple_of(len) {
             return Err(Error::Shape(format!(
