@@ -5,24 +5,20 @@
 //! Run: `cargo bench --bench infer [-- MODEL BATCH SECONDS]`, e.g.
 //! `cargo bench --bench infer -- cnn 1 5`.
 
+mod common;
+
 use std::time::Instant;
 
 use scrawl::model::Sequential;
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = common::args();
     let model_name = args.first().map_or("cnn", |s| s.as_str());
-    let batch: usize = args.get(1).map_or(1, |s| s.parse().expect("BATCH"));
-    let seconds: f64 = args.get(2).map_or(3.0, |s| s.parse().expect("SECONDS"));
+    let batch: usize = common::arg(&args, 1, 1, "BATCH");
+    let seconds: f64 = common::arg(&args, 2, 3.0, "SECONDS");
     let threads = scrawl::init_threads(None).unwrap();
 
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    let data = scrawl::data::load_mnist(&dir)
-        .map(|m| m.train)
-        .expect("the benchmark reads MNIST from ../shared/data/mnist");
+    let data = common::mnist_train();
     let mut model = Sequential::new(scrawl::presets::preset(model_name).unwrap(), 1).unwrap();
     let x: Vec<f32> = (0..batch)
         .flat_map(|i| data.image(i).iter().map(|&p| p as f32 / 255.0))

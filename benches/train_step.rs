@@ -5,6 +5,8 @@
 //! Run: `cargo bench --bench train_step [-- MODEL BATCH STEPS]`, e.g.
 //! `cargo bench --bench train_step -- convnet 128 100`.
 
+mod common;
+
 use std::time::Instant;
 
 use scrawl::bench::gemm_peak;
@@ -14,19 +16,13 @@ use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args = common::args();
     let model_name = args.first().map_or("cnn", |s| s.as_str());
-    let batch: usize = args.get(1).map_or(128, |s| s.parse().expect("BATCH"));
-    let steps: usize = args.get(2).map_or(40, |s| s.parse().expect("STEPS"));
+    let batch: usize = common::arg(&args, 1, 128, "BATCH");
+    let steps: usize = common::arg(&args, 2, 40, "STEPS");
     let threads = scrawl::init_threads(None).unwrap();
 
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist");
-    let data = scrawl::data::load_mnist(&dir)
-        .map(|m| m.train)
-        .expect("the benchmark reads MNIST from ../shared/data/mnist");
+    let data = common::mnist_train();
     let cfg = scrawl::presets::preset(model_name).unwrap();
     let mut model = Sequential::new(cfg, 1).unwrap();
     model

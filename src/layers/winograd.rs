@@ -208,12 +208,7 @@ impl Transforms {
             row.fill(0.0);
             for y in 0..n {
                 let bv = self.bt[a * n + y];
-                if bv != 0.0 {
-                    let src = &d[y * n * c..][..n * c];
-                    row.iter_mut()
-                        .zip(src)
-                        .for_each(|(t, s)| *t = bv.mul_add(*s, *t));
-                }
+                axpy(bv, &d[y * n * c..][..n * c], row);
             }
         }
         // v[a][b] = Σ_x tmp[a][x] Bᵀ[b][x]
@@ -223,12 +218,7 @@ impl Transforms {
                 dst.fill(0.0);
                 for x in 0..n {
                     let bv = self.bt[b * n + x];
-                    if bv != 0.0 {
-                        let src = &tmp[(a * n + x) * c..][..c];
-                        dst.iter_mut()
-                            .zip(src)
-                            .for_each(|(t, s)| *t = bv.mul_add(*s, *t));
-                    }
+                    axpy(bv, &tmp[(a * n + x) * c..][..c], dst);
                 }
             }
         }
@@ -271,12 +261,7 @@ impl Transforms {
                 dst.fill(0.0);
                 for a in 0..n {
                     let av = self.at[i * n + a];
-                    if av != 0.0 {
-                        let src = &mm[(a * n + b) * stride..][..f];
-                        dst.iter_mut()
-                            .zip(src)
-                            .for_each(|(t, s)| *t = av.mul_add(*s, *t));
-                    }
+                    axpy(av, &mm[(a * n + b) * stride..][..f], dst);
                 }
             }
         }
@@ -287,12 +272,7 @@ impl Transforms {
                 dst.fill(0.0);
                 for b in 0..n {
                     let av = self.at[j * n + b];
-                    if av != 0.0 {
-                        let src = &tmp[(i * n + b) * f..][..f];
-                        dst.iter_mut()
-                            .zip(src)
-                            .for_each(|(t, s)| *t = av.mul_add(*s, *t));
-                    }
+                    axpy(av, &tmp[(i * n + b) * f..][..f], dst);
                 }
             }
         }
@@ -324,9 +304,11 @@ const fn block<const A: usize, const B: usize>(v: &[f64; MAX_N * MAX_N]) -> [[f3
     out
 }
 
-/// `s += k · x`, lane by lane, skipped when `k` is zero (a constant after unrolling).
+/// `s += k · x`, element by element with one rounding each, skipped when `k` is zero
+/// (in the fixed-size kernels a constant, so the test vanishes). Both versions of the
+/// transforms use it: that is what keeps their sums in the same order.
 #[inline(always)]
-fn axpy<const L: usize>(k: f32, x: &[f32; L], s: &mut [f32; L]) {
+fn axpy(k: f32, x: &[f32], s: &mut [f32]) {
     if k != 0.0 {
         for (s, &x) in s.iter_mut().zip(x) {
             *s = k.mul_add(x, *s);
