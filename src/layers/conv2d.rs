@@ -19,9 +19,11 @@
 //! single-threaded GEMMs, and the kernel gradients of the chunks are summed in chunk
 //! order, so the result depends on the thread count but not on scheduling.
 //!
-//! At inference, stride-1 square kernels on 8 or more channels run by Winograd's
+//! Stride-1 square kernels on 8 or more channels run forward and `dx` by Winograd's
 //! F(4×4, r×r) instead (`winograd.rs`): 64 products per 4×4 outputs and channel pair
-//! for a 5×5 kernel instead of 400. Training keeps im2col, whose buffers backward needs.
+//! for a 5×5 kernel instead of 400 (36 instead of 144 for 3×3). `dx` is the same
+//! stride-1 convolution as forward, of `dz` with the flipped kernel, so one driver
+//! (`WinogradConv`) serves both; `dW` keeps im2col, which backward builds itself.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -167,11 +169,15 @@ pub struct Conv2D {
     bias: Param,
     out_shape: [usize; 3],
     scratch: Vec<Scratch>,
-    /// Winograd transforms for inference (stride 1, square kernels of 2 to 5, at
-    /// least [`WINOGRAD_MIN_CHANNELS`] channels); training keeps im2col.
+    /// Winograd transforms (stride 1, square kernels of 2 to 5, at least
+    /// [`WINOGRAD_MIN_CHANNELS`] channels) for forward and `dx`; `dW` keeps im2col.
     winograd: Option<Transforms>,
     /// The transformed kernel `[n², channels, filters]`.
     wino_kernel: Vec<f32>,
+    /// The transformed flipped kernel `[n², filters, channels]`, for `dx`.
+    wino_flipped: Vec<f32>,
+    /// The kernel transform's partial sums.
+    wino_tmp: Vec<f32>,
     /// Whether the weights may have changed since `wino_kernel` was made. Every
     /// change goes through [`Layer::for_each_param_mut`] (optimizers, loading), which
     /// sets it: cheaper than comparing the whole kernel on every call.
@@ -185,6 +191,135 @@ const WINOGRAD_MIN_CHANNELS: usize = 8;
 /// Transformed tiles one Winograd band holds (inputs and products together), in
 /// values: 512 KiB, to stay in L2.
 const WINOGRAD_BAND_VALUES: usize = 1 << 17;
+
+/// At most this many parallel parts per Winograd call: their output slices live in a
+/// fixed array, so the call allocates nothing.
+const MAX_PARTS: usize = 64;
+
+/// One stride-1 convolution by Winograd's F(m×m, r×r): the layer's forward, or its
+/// `dx` (a convolution of `dz` by the flipped kernel, with no bias or activation).
+struct WinogradConv<'a> {
+    g: Geometry,
+    tr: &'a Transforms,
+    /// The transformed kernel, `[n², channels, filters]`.
+    u: &'a [f32],
+    bias: Option<&'a [f32]>,
+    act: Activation,
+}
+
+impl WinogradConv<'_> {
+    /// `y = act(conv(x) + bias)` for `batch` images. The batch's rows of output tiles
+    /// ("units") are cut evenly over the threads, so one image alone uses every core;
+    /// each thread walks its units in bands: input transforms, `n²` GEMMs, output
+    /// transforms. The split depends only on the thread count, not on scheduling.
+    fn run(&self, x: &[f32], batch: usize, y: &mut [f32], scratch: &mut Vec<Scratch>) {
+        let (g, tr) = (self.g, self.tr);
+        let (c, f, m, nn) = (g.channels, g.filters, tr.m, tr.n);
+        let (ho, wo, w_in, h_in) = (g.rows.output, g.cols.output, g.cols.input, g.rows.input);
+        let (pt, pl) = (g.rows.pad as isize, g.cols.pad as isize);
+        let (th, tw) = (ho.div_ceil(m), wo.div_ceil(m));
+        let (in_len, out_len) = (g.in_len(), g.out_len());
+        let units = batch * th;
+        // Where unit `u` (image u / th, tile row u % th) starts in `y`; its rows are
+        // contiguous, and so are a run of units.
+        let start = |u: usize| (u / th) * out_len + (u % th) * m * wo * f;
+        let threads = rayon::current_num_threads().clamp(1, MAX_PARTS);
+        let per = units.div_ceil(threads).max(1);
+        let chunks = units.div_ceil(per);
+        let mut parts: [&mut [f32]; MAX_PARTS] = std::array::from_fn(|_| Default::default());
+        let mut rest = &mut y[..batch * out_len];
+        for (ci, part) in parts[..chunks].iter_mut().enumerate() {
+            let len = start(((ci + 1) * per).min(units)) - start(ci * per);
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            *part = head;
+            rest = tail;
+        }
+        let group = (WINOGRAD_BAND_VALUES / (nn * nn * (c + f) * tw)).max(1);
+        let cap = group * tw;
+        if scratch.len() < chunks {
+            scratch.resize_with(chunks, Scratch::default);
+        }
+        let (tile_len, tmp_len) = (nn * nn * c, nn * nn * c.max(f));
+        for s in &mut scratch[..chunks] {
+            s.col.resize(s.col.len().max(nn * nn * cap * c), 0.0);
+            s.dcol.resize(s.dcol.len().max(nn * nn * cap * f), 0.0);
+            s.tile.resize(tile_len + tmp_len + m * m * f, 0.0);
+        }
+        let (u, bias, act) = (self.u, self.bias, self.act);
+        parts[..chunks]
+            .par_iter_mut()
+            .zip(scratch.par_iter_mut())
+            .enumerate()
+            .for_each(|(ci, (part, s))| {
+                let (v, mm) = (&mut s.col, &mut s.dcol);
+                let (tile, rest) = s.tile.split_at_mut(tile_len);
+                let (tmp, out) = rest.split_at_mut(tmp_len);
+                let (u0, u1) = (ci * per, ((ci + 1) * per).min(units));
+                let base = start(u0);
+                for g0 in (u0..u1).step_by(group) {
+                    let grp = g0..(g0 + group).min(u1);
+                    for (gi, unit) in grp.clone().enumerate() {
+                        let (img, ty) = (unit / th, unit % th);
+                        let image = &x[img * in_len..][..in_len];
+                        for tx in 0..tw {
+                            for yy in 0..nn {
+                                let iy = (ty * m + yy) as isize - pt;
+                                for xx in 0..nn {
+                                    let ix = (tx * m + xx) as isize - pl;
+                                    let dst = &mut tile[(yy * nn + xx) * c..][..c];
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && iy < h_in as isize
+                                        && ix < w_in as isize
+                                    {
+                                        let src = (iy as usize * w_in + ix as usize) * c;
+                                        dst.copy_from_slice(&image[src..src + c]);
+                                    } else {
+                                        dst.fill(0.0);
+                                    }
+                                }
+                            }
+                            let t = gi * tw + tx;
+                            tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
+                        }
+                    }
+                    let tiles = grp.len() * tw;
+                    for xi in 0..nn * nn {
+                        matmul_serial(
+                            tiles,
+                            c,
+                            f,
+                            &v[xi * cap * c..],
+                            false,
+                            &u[xi * c * f..],
+                            false,
+                            &mut mm[xi * cap * f..],
+                            false,
+                        );
+                    }
+                    for (gi, unit) in grp.enumerate() {
+                        let ty = unit % th;
+                        let rows_out = &mut part[start(unit) - base..];
+                        let rows = (ho - ty * m).min(m);
+                        for tx in 0..tw {
+                            let t = gi * tw + tx;
+                            tr.output_tile(&mm[t * f..], f, cap * f, tmp, out);
+                            for i in 0..rows {
+                                for j in 0..(wo - tx * m).min(m) {
+                                    let dst = &mut rows_out[(i * wo + tx * m + j) * f..][..f];
+                                    dst.copy_from_slice(&out[(i * m + j) * f..][..f]);
+                                    if let Some(bias) = bias {
+                                        dst.iter_mut().zip(bias).for_each(|(d, b)| *d += b);
+                                    }
+                                    act.forward_row(dst);
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+    }
+}
 
 impl Conv2D {
     /// A convolution of `input` (`[h, w, channels]`) with Keras's initialization:
@@ -250,6 +385,8 @@ impl Conv2D {
                 .then(|| Transforms::for_kernel(kh))
                 .flatten(),
             wino_kernel: Vec::new(),
+            wino_flipped: Vec::new(),
+            wino_tmp: Vec::new(),
             wino_stale: true,
         })
     }
@@ -267,117 +404,32 @@ impl Conv2D {
         }
     }
 
-    /// Inference forward by Winograd's F(4×4, r×r): the batch's rows of output tiles
-    /// are cut evenly over the threads, and each thread walks its rows in bands:
-    /// input transforms, `n²` GEMMs, output transforms with bias and activation.
+    /// Forward by Winograd's F(4×4, r×r), refreshing the transformed kernel if the
+    /// weights changed since it was made.
     fn forward_winograd(&mut self, x: &[f32], batch: usize, y: &mut [f32]) {
         let Some(tr) = self.winograd.as_ref() else {
             return;
         };
         let g = self.geom;
-        let (c, f, m, nn) = (g.channels, g.filters, tr.m, tr.n);
         if self.wino_stale {
-            tr.kernel(&self.kernel.value, c, f, &mut self.wino_kernel);
+            let (c, f) = (g.channels, g.filters);
+            tr.kernel(
+                &self.kernel.value,
+                c,
+                f,
+                &mut self.wino_kernel,
+                &mut self.wino_tmp,
+            );
             self.wino_stale = false;
         }
-        let (ho, wo, w_in) = (g.rows.output, g.cols.output, g.cols.input);
-        let (pt, pl) = (g.rows.pad as isize, g.cols.pad as isize);
-        let (th, tw) = (ho.div_ceil(m), wo.div_ceil(m));
-        // One unit per (image, row of tiles): the output rows it writes, contiguous.
-        let mut units: Vec<(usize, usize, &mut [f32])> = Vec::with_capacity(batch * th);
-        let mut rest = &mut y[..batch * g.out_len()];
-        for img in 0..batch {
-            for ty in 0..th {
-                let rows = (ho - ty * m).min(m);
-                let (head, tail) = std::mem::take(&mut rest).split_at_mut(rows * wo * f);
-                units.push((img, ty, head));
-                rest = tail;
-            }
+        WinogradConv {
+            g,
+            tr,
+            u: &self.wino_kernel,
+            bias: self.use_bias.then_some(&self.bias.value[..]),
+            act: self.activation,
         }
-        let group = (WINOGRAD_BAND_VALUES / (nn * nn * (c + f) * tw)).max(1);
-        let cap = group * tw;
-        let per = units
-            .len()
-            .div_ceil(rayon::current_num_threads().max(1))
-            .max(1);
-        let (act, use_bias) = (self.activation, self.use_bias);
-        let in_len = g.in_len();
-        let chunks = units.len().div_ceil(per);
-        if self.scratch.len() < chunks {
-            self.scratch.resize_with(chunks, Scratch::default);
-        }
-        let (tile_len, tmp_len) = (nn * nn * c, nn * nn * c.max(f));
-        for s in &mut self.scratch[..chunks] {
-            s.col.resize(s.col.len().max(nn * nn * cap * c), 0.0);
-            s.dcol.resize(s.dcol.len().max(nn * nn * cap * f), 0.0);
-            s.tile.resize(tile_len + tmp_len + m * m * f, 0.0);
-        }
-        let (u, bias) = (&self.wino_kernel, &self.bias.value);
-        units
-            .par_chunks_mut(per)
-            .zip(self.scratch.par_iter_mut())
-            .for_each(|(chunk, s)| {
-                let (v, mm) = (&mut s.col, &mut s.dcol);
-                let (tile, rest) = s.tile.split_at_mut(tile_len);
-                let (tmp, out) = rest.split_at_mut(tmp_len);
-                for grp in chunk.chunks_mut(group) {
-                    let tiles = grp.len() * tw;
-                    for (gi, (img, ty, _)) in grp.iter().enumerate() {
-                        let image = &x[*img * in_len..][..in_len];
-                        for tx in 0..tw {
-                            for yy in 0..nn {
-                                let iy = (*ty * m + yy) as isize - pt;
-                                for xx in 0..nn {
-                                    let ix = (tx * m + xx) as isize - pl;
-                                    let dst = &mut tile[(yy * nn + xx) * c..][..c];
-                                    if iy >= 0
-                                        && ix >= 0
-                                        && iy < g.rows.input as isize
-                                        && ix < w_in as isize
-                                    {
-                                        let src = (iy as usize * w_in + ix as usize) * c;
-                                        dst.copy_from_slice(&image[src..src + c]);
-                                    } else {
-                                        dst.fill(0.0);
-                                    }
-                                }
-                            }
-                            let t = gi * tw + tx;
-                            tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
-                        }
-                    }
-                    for xi in 0..nn * nn {
-                        matmul_serial(
-                            tiles,
-                            c,
-                            f,
-                            &v[xi * cap * c..],
-                            false,
-                            &u[xi * c * f..],
-                            false,
-                            &mut mm[xi * cap * f..],
-                            false,
-                        );
-                    }
-                    for (gi, (_, ty, rows_out)) in grp.iter_mut().enumerate() {
-                        let rows = (ho - *ty * m).min(m);
-                        for tx in 0..tw {
-                            let t = gi * tw + tx;
-                            tr.output_tile(&mm[t * f..], f, cap * f, tmp, out);
-                            for i in 0..rows {
-                                for j in 0..(wo - tx * m).min(m) {
-                                    let dst = &mut rows_out[(i * wo + tx * m + j) * f..][..f];
-                                    dst.copy_from_slice(&out[(i * m + j) * f..][..f]);
-                                    if use_bias {
-                                        dst.iter_mut().zip(bias).for_each(|(d, b)| *d += b);
-                                    }
-                                    act.forward_row(dst);
-                                }
-                            }
-                        }
-                    }
-                }
-            });
+        .run(x, batch, y, &mut self.scratch);
     }
 
     /// Images per chunk of backward for a batch of `n`, and makes sure every chunk
@@ -426,13 +478,13 @@ impl Layer for Conv2D {
         &self.out_shape
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
         let n = x.batch();
         y.set_shape(&[n, self.out_shape[0], self.out_shape[1], self.out_shape[2]]);
         if n == 0 {
             return;
         }
-        if !training && self.winograd.is_some() {
+        if self.winograd.is_some() {
             self.forward_winograd(x.data(), n, y.data_mut());
             return;
         }
@@ -478,7 +530,13 @@ impl Layer for Conv2D {
         let g = self.geom;
         let (k, f, band) = (g.patch(), g.filters, g.band());
         let transposed = self.transposed;
-        if let (Some(t), true) = (transposed, dx.is_some()) {
+        // dx by Winograd after the chunks have turned dy into dz; the chunks then
+        // compute only dW and db.
+        let (dx, wino_dx) = match (&self.winograd, transposed) {
+            (Some(_), Some(_)) => (None, dx),
+            _ => (dx, None),
+        };
+        if let (Some(t), true) = (transposed, dx.is_some() || wino_dx.is_some()) {
             let (kh, kw, c) = (g.rows.window, g.cols.window, g.channels);
             self.flipped.resize(k * f, 0.0);
             for ky in 0..kh {
@@ -568,6 +626,25 @@ impl Layer for Conv2D {
                     *a += v;
                 }
             }
+        }
+        if let (Some(dx), Some(tr), Some(t)) = (wino_dx, &self.winograd, transposed) {
+            dx.set_shape(&[n, g.rows.input, g.cols.input, g.channels]);
+            let (f, c) = (t.channels, t.filters);
+            tr.kernel(
+                &self.flipped,
+                f,
+                c,
+                &mut self.wino_flipped,
+                &mut self.wino_tmp,
+            );
+            WinogradConv {
+                g: t,
+                tr,
+                u: &self.wino_flipped,
+                bias: None,
+                act: Activation::Linear,
+            }
+            .run(dy.data(), n, dx.data_mut(), &mut self.scratch);
         }
     }
 

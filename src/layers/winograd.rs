@@ -149,13 +149,22 @@ impl Transforms {
     }
 
     /// `U = G g Gᵀ` for every (channel, filter) pair of a kernel stored
-    /// `[r, r, channels, filters]`, laid out `[n², channels, filters]`.
-    pub fn kernel(&self, w: &[f32], channels: usize, filters: usize, u: &mut Vec<f32>) {
+    /// `[r, r, channels, filters]`, laid out `[n², channels, filters]`. `tmp` is a
+    /// buffer kept by the caller, so a training step allocates nothing.
+    pub fn kernel(
+        &self,
+        w: &[f32],
+        channels: usize,
+        filters: usize,
+        u: &mut Vec<f32>,
+        tmp: &mut Vec<f32>,
+    ) {
         let (n, r, cf) = (self.n, self.r, channels * filters);
         u.clear();
         u.resize(n * n * cf, 0.0);
         // tmp[a][kx][cf] = Σ_ky G[a][ky] w[ky][kx][cf]
-        let mut tmp = vec![0.0f32; n * r * cf];
+        tmp.clear();
+        tmp.resize(n * r * cf, 0.0);
         for a in 0..n {
             for ky in 0..r {
                 let gv = self.g[a * r + ky];
