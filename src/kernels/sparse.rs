@@ -96,28 +96,48 @@ fn block(
         let mut nz = cell.borrow_mut();
         let mut starts = [0usize; ROWS_PER_TASK + 1];
         list_nonzeros(&a_rows[..rows * k], k, &mut nz, &mut starts[..=rows]);
-        let rows_nz = |r: usize| &nz[starts[r]..starts[r + 1]];
+        let task = Task {
+            nz: &nz,
+            starts: &starts[..=rows],
+            b,
+            n,
+            col0,
+            width,
+        };
         let end = col0 + width;
-        let mut col = col0;
-        while col + TILE <= end {
-            for r in 0..rows {
-                tile::<TILE>(rows_nz(r), b, n, col, &mut out[r * width + col - col0..]);
-            }
-            col += TILE;
-        }
-        while col + 8 <= end {
-            for r in 0..rows {
-                tile::<8>(rows_nz(r), b, n, col, &mut out[r * width + col - col0..]);
-            }
-            col += 8;
-        }
-        while col < end {
-            for r in 0..rows {
-                tile::<1>(rows_nz(r), b, n, col, &mut out[r * width + col - col0..]);
-            }
-            col += 1;
-        }
+        // Whole register tiles first, then 8-wide vectors, then single columns.
+        let col = task.columns::<TILE>(col0, end, out);
+        let col = task.columns::<8>(col, end, out);
+        task.columns::<1>(col, end, out);
     });
+}
+
+/// One task's rows, their nonzeros listed, and the columns `col0..col0 + width` of
+/// `c` they fill.
+struct Task<'a> {
+    /// Every row's (column, value) nonzeros, row after row.
+    nz: &'a [(u32, f32)],
+    /// Where each row's nonzeros begin in `nz`, and (last) where they end.
+    starts: &'a [usize],
+    b: &'a [f32],
+    n: usize,
+    col0: usize,
+    width: usize,
+}
+
+impl Task<'_> {
+    /// Fills columns from `col` in whole tiles of `W` for every row, and returns the
+    /// first column left (fewer than `W` before `end`).
+    fn columns<const W: usize>(&self, mut col: usize, end: usize, out: &mut [f32]) -> usize {
+        while col + W <= end {
+            for (r, se) in self.starts.windows(2).enumerate() {
+                let row_out = &mut out[r * self.width + col - self.col0..];
+                tile::<W>(&self.nz[se[0]..se[1]], self.b, self.n, col, row_out);
+            }
+            col += W;
+        }
+        col
+    }
 }
 
 /// Fills `nz` with each row's (column, value) nonzeros, row after row, and

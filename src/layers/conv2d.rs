@@ -23,7 +23,9 @@
 //! F(4×4, r×r) instead (`winograd.rs`): 64 products per 4×4 outputs and channel pair
 //! for a 5×5 kernel instead of 400 (36 instead of 144 for 3×3). `dx` is the same
 //! stride-1 convolution as forward, of `dz` with the flipped kernel, so one driver
-//! (`WinogradConv`) serves both; `dW` keeps im2col, which backward builds itself.
+//! (`WinogradConv`) serves both. `dW` runs the product backwards in the same domain
+//! (`winograd_du`): `n²` GEMMs of transformed input tiles by transformed output
+//! gradients, summed over the chunk's tiles, then one kernel-transform adjoint.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -127,6 +129,52 @@ impl Geometry {
         });
     }
 
+    /// Copies the `n×n` input window of Winograd output tile (`ty`, `tx`) (tiles of
+    /// `m×m` outputs) from one NHWC `image` into `tile` (`[n·n, c]`), with zeros where
+    /// the window hangs over the padding.
+    fn gather_tile(
+        &self,
+        m: usize,
+        n: usize,
+        image: &[f32],
+        ty: usize,
+        tx: usize,
+        tile: &mut [f32],
+    ) {
+        let c = self.channels;
+        let (h_in, w_in) = (self.rows.input as isize, self.cols.input as isize);
+        // The window's columns inside the image, the same for every row: one copy a row.
+        let x0 = (tx * m) as isize - self.cols.pad as isize;
+        let lo = (-x0).clamp(0, n as isize) as usize;
+        let hi = (w_in - x0).clamp(lo as isize, n as isize) as usize;
+        for yy in 0..n {
+            let iy = (ty * m + yy) as isize - self.rows.pad as isize;
+            let row = &mut tile[yy * n * c..][..n * c];
+            if !(0..h_in).contains(&iy) || hi == lo {
+                row.fill(0.0);
+                continue;
+            }
+            row[..lo * c].fill(0.0);
+            row[hi * c..].fill(0.0);
+            let src = (iy as usize * w_in as usize + (x0 + lo as isize) as usize) * c;
+            row[lo * c..hi * c].copy_from_slice(&image[src..src + (hi - lo) * c]);
+        }
+    }
+
+    /// Copies Winograd output tile (`ty`, `tx`) of one image's output gradient
+    /// (`[ho, wo, f]`) into `tile` (`[m·m, f]`), with zeros past the image's edge.
+    fn gather_output_tile(&self, m: usize, dz: &[f32], ty: usize, tx: usize, tile: &mut [f32]) {
+        let (f, ho, wo) = (self.filters, self.rows.output, self.cols.output);
+        let (rows, cols) = ((ho - ty * m).min(m), (wo - tx * m).min(m));
+        if rows < m || cols < m {
+            tile[..m * m * f].fill(0.0);
+        }
+        for i in 0..rows {
+            let src = &dz[((ty * m + i) * wo + tx * m) * f..][..cols * f];
+            tile[i * m * f..][..cols * f].copy_from_slice(src);
+        }
+    }
+
     /// Adds rows `row0..row0 + rows` of `dX̂` back onto the images' gradient `dx`.
     fn col2im(&self, dcol: &[f32], row0: usize, rows: usize, dx: &mut [f32]) {
         self.walk(row0, rows, |src, dst| {
@@ -170,7 +218,7 @@ pub struct Conv2D {
     out_shape: [usize; 3],
     scratch: Vec<Scratch>,
     /// Winograd transforms (stride 1, square kernels of 2 to 5, at least
-    /// [`WINOGRAD_MIN_CHANNELS`] channels) for forward and `dx`; `dW` keeps im2col.
+    /// [`WINOGRAD_MIN_CHANNELS`] channels) for forward, `dx` and `dW`.
     winograd: Option<Transforms>,
     /// The transformed kernel `[n², channels, filters]`.
     wino_kernel: Vec<f32>,
@@ -178,6 +226,8 @@ pub struct Conv2D {
     wino_flipped: Vec<f32>,
     /// The kernel transform's partial sums.
     wino_tmp: Vec<f32>,
+    /// The kernel gradient in the Winograd domain, summed over backward's chunks.
+    wino_du: Vec<f32>,
     /// Whether the weights may have changed since `wino_kernel` was made. Every
     /// change goes through [`Layer::for_each_param_mut`] (optimizers, loading), which
     /// sets it: cheaper than comparing the whole kernel on every call.
@@ -215,8 +265,7 @@ impl WinogradConv<'_> {
     fn run(&self, x: &[f32], batch: usize, y: &mut [f32], scratch: &mut Vec<Scratch>) {
         let (g, tr) = (self.g, self.tr);
         let (c, f, m, nn) = (g.channels, g.filters, tr.m, tr.n);
-        let (ho, wo, w_in, h_in) = (g.rows.output, g.cols.output, g.cols.input, g.rows.input);
-        let (pt, pl) = (g.rows.pad as isize, g.cols.pad as isize);
+        let (ho, wo) = (g.rows.output, g.cols.output);
         let (th, tw) = (ho.div_ceil(m), wo.div_ceil(m));
         let (in_len, out_len) = (g.in_len(), g.out_len());
         let units = batch * th;
@@ -245,7 +294,7 @@ impl WinogradConv<'_> {
             s.dcol.resize(s.dcol.len().max(nn * nn * cap * f), 0.0);
             s.tile.resize(tile_len + tmp_len + m * m * f, 0.0);
         }
-        let (u, bias, act) = (self.u, self.bias, self.act);
+        let u = self.u;
         parts[..chunks]
             .par_iter_mut()
             .zip(scratch.par_iter_mut())
@@ -262,23 +311,7 @@ impl WinogradConv<'_> {
                         let (img, ty) = (unit / th, unit % th);
                         let image = &x[img * in_len..][..in_len];
                         for tx in 0..tw {
-                            for yy in 0..nn {
-                                let iy = (ty * m + yy) as isize - pt;
-                                for xx in 0..nn {
-                                    let ix = (tx * m + xx) as isize - pl;
-                                    let dst = &mut tile[(yy * nn + xx) * c..][..c];
-                                    if iy >= 0
-                                        && ix >= 0
-                                        && iy < h_in as isize
-                                        && ix < w_in as isize
-                                    {
-                                        let src = (iy as usize * w_in + ix as usize) * c;
-                                        dst.copy_from_slice(&image[src..src + c]);
-                                    } else {
-                                        dst.fill(0.0);
-                                    }
-                                }
-                            }
+                            g.gather_tile(m, nn, image, ty, tx, tile);
                             let t = gi * tw + tx;
                             tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
                         }
@@ -300,24 +333,96 @@ impl WinogradConv<'_> {
                     for (gi, unit) in grp.enumerate() {
                         let ty = unit % th;
                         let rows_out = &mut part[start(unit) - base..];
-                        let rows = (ho - ty * m).min(m);
                         for tx in 0..tw {
                             let t = gi * tw + tx;
                             tr.output_tile(&mm[t * f..], f, cap * f, tmp, out);
-                            for i in 0..rows {
-                                for j in 0..(wo - tx * m).min(m) {
-                                    let dst = &mut rows_out[(i * wo + tx * m + j) * f..][..f];
-                                    dst.copy_from_slice(&out[(i * m + j) * f..][..f]);
-                                    if let Some(bias) = bias {
-                                        dst.iter_mut().zip(bias).for_each(|(d, b)| *d += b);
-                                    }
-                                    act.forward_row(dst);
-                                }
-                            }
+                            self.scatter_tile(out, rows_out, ty, tx);
                         }
                     }
                 }
             });
+    }
+
+    /// Writes one transformed output tile (`out`, `[m·m, f]`) into its place in
+    /// `rows_out` (the output rows of tile row `ty`), clipped at the image's edge, and
+    /// applies the bias and activation on the way.
+    fn scatter_tile(&self, out: &[f32], rows_out: &mut [f32], ty: usize, tx: usize) {
+        let (g, m) = (self.g, self.tr.m);
+        let (f, ho, wo) = (g.filters, g.rows.output, g.cols.output);
+        let cols = (wo - tx * m).min(m);
+        for i in 0..(ho - ty * m).min(m) {
+            let dst = &mut rows_out[(i * wo + tx * m) * f..][..cols * f];
+            dst.copy_from_slice(&out[i * m * f..][..cols * f]);
+            for px in dst.chunks_exact_mut(f) {
+                if let Some(bias) = self.bias {
+                    px.iter_mut().zip(bias).for_each(|(d, b)| *d += b);
+                }
+                self.act.forward_row(px);
+            }
+        }
+    }
+}
+
+/// The kernel gradient in Winograd's domain for one chunk of `images`:
+/// `s.dw = Σ_tiles V[ξ]ᵀ · dM[ξ]` (`[n², channels, filters]`), where `V` are the input
+/// tiles' transforms (computed again rather than kept from forward: they would take
+/// more memory than the activations) and `dM = A dz Aᵀ` the output gradient's.
+fn winograd_du(
+    g: Geometry,
+    tr: &Transforms,
+    x: &[f32],
+    dz: &[f32],
+    images: usize,
+    s: &mut Scratch,
+) {
+    let (c, f, m, nn) = (g.channels, g.filters, tr.m, tr.n);
+    let (th, tw) = (g.rows.output.div_ceil(m), g.cols.output.div_ceil(m));
+    let units = images * th;
+    let group = (WINOGRAD_BAND_VALUES / (nn * nn * (c + f) * tw)).max(1);
+    let cap = group * tw;
+    let Scratch {
+        col: v,
+        dcol: dm,
+        dw: du,
+        tile,
+        ..
+    } = s;
+    v.resize(v.len().max(nn * nn * cap * c), 0.0);
+    dm.resize(dm.len().max(nn * nn * cap * f), 0.0);
+    du.clear();
+    du.resize(nn * nn * c * f, 0.0);
+    let tile_len = nn * nn * c.max(f);
+    tile.resize(tile.len().max(2 * tile_len), 0.0);
+    let (tile, tmp) = tile.split_at_mut(tile_len);
+    for g0 in (0..units).step_by(group) {
+        let grp = g0..(g0 + group).min(units);
+        for (gi, unit) in grp.clone().enumerate() {
+            let (img, ty) = (unit / th, unit % th);
+            let image = &x[img * g.in_len()..][..g.in_len()];
+            let dz_image = &dz[img * g.out_len()..][..g.out_len()];
+            for tx in 0..tw {
+                let t = gi * tw + tx;
+                g.gather_tile(m, nn, image, ty, tx, tile);
+                tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
+                g.gather_output_tile(m, dz_image, ty, tx, tile);
+                tr.output_grad_tile(tile, f, tmp, &mut dm[t * f..], cap * f);
+            }
+        }
+        let tiles = grp.len() * tw;
+        for xi in 0..nn * nn {
+            let (vx, dmx) = (&v[xi * cap * c..], &dm[xi * cap * f..]);
+            matmul_serial(
+                c,
+                tiles,
+                f,
+                vx,
+                true,
+                dmx,
+                false,
+                &mut du[xi * c * f..],
+                true,
+            );
+        }
     }
 }
 
@@ -387,6 +492,7 @@ impl Conv2D {
             wino_kernel: Vec::new(),
             wino_flipped: Vec::new(),
             wino_tmp: Vec::new(),
+            wino_du: Vec::new(),
             wino_stale: true,
         })
     }
@@ -553,7 +659,7 @@ impl Layer for Conv2D {
             }
         }
         let (kernel, flipped) = (&self.kernel.value, &self.flipped);
-        let act = self.activation;
+        let (act, wino) = (self.activation, self.winograd.as_ref());
         let (x, y) = (x.data(), y.data());
         let chunk = |ci: usize, dyc: &mut [f32], dxc: Option<&mut [f32]>, s: &mut Scratch| {
             let xc = &x[ci * per * g.in_len()..];
@@ -577,13 +683,18 @@ impl Layer for Conv2D {
                 for row in dz.chunks_exact(f) {
                     s.db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
                 }
-                g.im2col(xc, r0, r, &mut s.col);
-                matmul_serial(k, r, f, &s.col, true, dz, false, &mut s.dw, true);
+                if wino.is_none() {
+                    g.im2col(xc, r0, r, &mut s.col);
+                    matmul_serial(k, r, f, &s.col, true, dz, false, &mut s.dw, true);
+                }
                 if let (Some(d), None) = (dxc.as_deref_mut(), transposed) {
                     matmul_serial(r, f, k, dz, false, kernel, true, &mut s.dcol, false);
                     g.col2im(&s.dcol, r0, r, d);
                 }
                 r0 += r;
+            }
+            if let Some(tr) = wino {
+                winograd_du(g, tr, xc, dyc, dyc.len() / g.out_len(), s);
             }
             if let (Some(d), Some(t)) = (dxc, transposed) {
                 // dx = im2col(dz) · flipped, band by band over the input pixels.
@@ -617,9 +728,25 @@ impl Layer for Conv2D {
                     .for_each(|(ci, (dyc, s))| chunk(ci, dyc, None, s));
             }
         }
-        for s in &self.scratch[..n.div_ceil(per)] {
-            for (a, v) in self.kernel.grad.iter_mut().zip(&s.dw) {
-                *a += v;
+        let chunks = &self.scratch[..n.div_ceil(per)];
+        if let Some(tr) = &self.winograd {
+            // Σ dU over the chunks in chunk order, then back to the kernel once.
+            self.wino_du.clear();
+            self.wino_du.resize(chunks[0].dw.len(), 0.0);
+            for s in chunks {
+                self.wino_du
+                    .iter_mut()
+                    .zip(&s.dw)
+                    .for_each(|(a, v)| *a += v);
+            }
+            let (c, grad) = (g.channels, &mut self.kernel.grad);
+            tr.kernel_grad(&self.wino_du, c, f, grad, &mut self.wino_tmp);
+        }
+        for s in chunks {
+            if self.winograd.is_none() {
+                for (a, v) in self.kernel.grad.iter_mut().zip(&s.dw) {
+                    *a += v;
+                }
             }
             if self.use_bias {
                 for (a, v) in self.bias.grad.iter_mut().zip(&s.db) {

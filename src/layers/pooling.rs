@@ -122,86 +122,23 @@ impl Layer for Pooling2D {
         let n = x.batch();
         let (il, ol, c) = (self.in_len(), self.out_len(), self.channels);
         y.set_shape(&[n, self.out_shape[0], self.out_shape[1], c]);
-        let this = &*self;
-        match self.kind {
-            // Inference needs no winners for backward: a plain vector max.
-            PoolKind::Max if !training => {
-                y.data_mut()
-                    .par_chunks_mut(ol)
-                    .zip(x.data().par_chunks(il))
-                    .for_each(|(yi, xi)| {
-                        this.for_each_window(|o, cells| {
-                            let out = &mut yi[o..o + c];
-                            match cells.next() {
-                                None => out.fill(0.0),
-                                Some(first) => {
-                                    out.copy_from_slice(&xi[first..first + c]);
-                                    for cell in cells {
-                                        out.iter_mut()
-                                            .zip(&xi[cell..cell + c])
-                                            .for_each(|(a, &v)| *a = a.max(v));
-                                    }
-                                }
-                            }
-                        });
-                    });
-            }
-            PoolKind::Max => {
-                let mut argmax = std::mem::take(&mut self.argmax);
-                argmax.resize(n * ol, 0);
-                let this = &*self;
-                y.data_mut()
-                    .par_chunks_mut(ol)
-                    .zip(argmax.par_chunks_mut(ol))
-                    .zip(x.data().par_chunks(il))
-                    .for_each(|((yi, ai), xi)| {
-                        this.for_each_window(|o, cells| {
-                            let (out, arg) = (&mut yi[o..o + c], &mut ai[o..o + c]);
-                            match cells.next() {
-                                None => {
-                                    out.fill(0.0);
-                                    arg.fill(u32::MAX);
-                                }
-                                Some(first) => {
-                                    out.copy_from_slice(&xi[first..first + c]);
-                                    for (j, a) in arg.iter_mut().enumerate() {
-                                        *a = (first + j) as u32;
-                                    }
-                                    for cell in cells {
-                                        for j in 0..c {
-                                            let v = xi[cell + j];
-                                            if v > out[j] {
-                                                out[j] = v;
-                                                arg[j] = (cell + j) as u32;
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        });
-                    });
-                self.argmax = argmax;
-            }
-            PoolKind::Average => {
-                y.data_mut()
-                    .par_chunks_mut(ol)
-                    .zip(x.data().par_chunks(il))
-                    .for_each(|(yi, xi)| {
-                        this.for_each_window(|o, cells| {
-                            let out = &mut yi[o..o + c];
-                            out.fill(0.0);
-                            let mut count = 0;
-                            for cell in cells {
-                                out.iter_mut()
-                                    .zip(&xi[cell..cell + c])
-                                    .for_each(|(a, v)| *a += v);
-                                count += 1;
-                            }
-                            let inv = 1.0 / count.max(1) as f32;
-                            out.iter_mut().for_each(|v| *v *= inv);
-                        });
-                    });
-            }
+        if training && self.kind == PoolKind::Max {
+            // Training max pooling records each winner for backward.
+            let mut argmax = std::mem::take(&mut self.argmax);
+            argmax.resize(n * ol, 0);
+            let this = &*self;
+            y.data_mut()
+                .par_chunks_mut(ol)
+                .zip(argmax.par_chunks_mut(ol))
+                .zip(x.data().par_chunks(il))
+                .for_each(|((yi, ai), xi)| this.pool_image(xi, yi, Some(ai)));
+            self.argmax = argmax;
+        } else {
+            let this = &*self;
+            y.data_mut()
+                .par_chunks_mut(ol)
+                .zip(x.data().par_chunks(il))
+                .for_each(|(yi, xi)| this.pool_image(xi, yi, None));
         }
     }
 
@@ -240,6 +177,65 @@ impl Layer for Pooling2D {
 }
 
 impl Pooling2D {
+    /// Pools one image `xi` into `yi`. Max pooling also writes, when `arg` is given,
+    /// the index within the image of each output's winner (`u32::MAX` for a window
+    /// with no cell inside the image); inference needs no winners, only a vector max.
+    fn pool_image(&self, xi: &[f32], yi: &mut [f32], mut arg: Option<&mut [u32]>) {
+        let c = self.channels;
+        self.for_each_window(|o, cells| {
+            let out = &mut yi[o..o + c];
+            match (self.kind, arg.as_deref_mut()) {
+                (PoolKind::Average, _) => {
+                    out.fill(0.0);
+                    let mut count = 0;
+                    for cell in cells {
+                        out.iter_mut()
+                            .zip(&xi[cell..cell + c])
+                            .for_each(|(a, v)| *a += v);
+                        count += 1;
+                    }
+                    let inv = 1.0 / count.max(1) as f32;
+                    out.iter_mut().for_each(|v| *v *= inv);
+                }
+                (PoolKind::Max, None) => match cells.next() {
+                    None => out.fill(0.0),
+                    Some(first) => {
+                        out.copy_from_slice(&xi[first..first + c]);
+                        for cell in cells {
+                            out.iter_mut()
+                                .zip(&xi[cell..cell + c])
+                                .for_each(|(a, &v)| *a = a.max(v));
+                        }
+                    }
+                },
+                (PoolKind::Max, Some(ai)) => {
+                    let arg = &mut ai[o..o + c];
+                    match cells.next() {
+                        None => {
+                            out.fill(0.0);
+                            arg.fill(u32::MAX);
+                        }
+                        Some(first) => {
+                            out.copy_from_slice(&xi[first..first + c]);
+                            for (j, a) in arg.iter_mut().enumerate() {
+                                *a = (first + j) as u32;
+                            }
+                            for cell in cells {
+                                for j in 0..c {
+                                    let v = xi[cell + j];
+                                    if v > out[j] {
+                                        out[j] = v;
+                                        arg[j] = (cell + j) as u32;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Spreads output pixel `pix`'s gradient `g` evenly over its window's cells.
     fn spread(&self, pix: usize, g: &[f32], dxi: &mut [f32]) {
         let c = self.channels;

@@ -1,4 +1,4 @@
-//! Winograd's minimal filtering F(m×m, r×r) for stride-1 convolutions at inference:
+//! Winograd's minimal filtering F(m×m, r×r) for stride-1 convolutions:
 //! each `m × m` block of outputs is computed from an `n × n` input tile (`n = m + r - 1`)
 //! with `n²` multiplications per channel pair instead of `m²·r²` (F(4×4, 5×5): 64 for
 //! 400; F(4×4, 3×3): 36 for 144).
@@ -10,6 +10,10 @@
 //! channels × filters, so the arithmetic still runs in the GEMM kernel. The matrices
 //! come from the Cook-Toom construction on the points 0, ±1, ±2, ±1/2 (and ∞), built in
 //! f64 here rather than typed in, so any (m, r) pair uses the same code.
+//!
+//! Training runs the same product backwards for the kernel gradient: with
+//! `dM = A dY Aᵀ` per tile, `dU[ξ] = Σ_tiles V[ξ]ᵀ · dM[ξ]` (again `n²` GEMMs) and
+//! `dg = Gᵀ dU G`: the adjoints of the output and kernel transforms.
 
 /// The transform matrices of F(m, r), row-major, in f32.
 #[derive(Debug, Clone)]
@@ -288,6 +292,95 @@ impl Transforms {
     }
 }
 
+impl Transforms {
+    /// The kernel transform's adjoint, for the kernel gradient: adds
+    /// `dg = Gᵀ dU G` for every (channel, filter) pair of `du` (`[n², channels,
+    /// filters]`) onto `dw` (`[r, r, channels, filters]`). `tmp` is the caller's buffer.
+    pub fn kernel_grad(
+        &self,
+        du: &[f32],
+        channels: usize,
+        filters: usize,
+        dw: &mut [f32],
+        tmp: &mut Vec<f32>,
+    ) {
+        let (n, r, cf) = (self.n, self.r, channels * filters);
+        // tmp[a][kx] = Σ_b G[b][kx] dU[a][b]
+        tmp.clear();
+        tmp.resize(n * r * cf, 0.0);
+        for a in 0..n {
+            for kx in 0..r {
+                let dst = &mut tmp[(a * r + kx) * cf..][..cf];
+                for b in 0..n {
+                    axpy(self.g[b * r + kx], &du[(a * n + b) * cf..][..cf], dst);
+                }
+            }
+        }
+        // dw[ky][kx] += Σ_a G[a][ky] tmp[a][kx]
+        for ky in 0..r {
+            for kx in 0..r {
+                let dst = &mut dw[(ky * r + kx) * cf..][..cf];
+                for a in 0..n {
+                    axpy(self.g[a * r + ky], &tmp[(a * r + kx) * cf..][..cf], dst);
+                }
+            }
+        }
+    }
+
+    /// The output transform's adjoint, for the gradient: `dM = A dY Aᵀ` for one tile
+    /// `dy` (`[m, m, f]`), written to `dm[ξ · stride ..][..f]` for each of the `n²`
+    /// positions ξ. `tmp` holds `n · m · f` (used only by tile sizes without a
+    /// fixed-size kernel).
+    pub fn output_grad_tile(
+        &self,
+        dy: &[f32],
+        f: usize,
+        tmp: &mut [f32],
+        dm: &mut [f32],
+        stride: usize,
+    ) {
+        match (self.m, self.r) {
+            (4, 2) => Fixed::<2, 5>::output_grad_tile(dy, f, dm, stride),
+            (4, 3) => Fixed::<3, 6>::output_grad_tile(dy, f, dm, stride),
+            (4, 4) => Fixed::<4, 7>::output_grad_tile(dy, f, dm, stride),
+            (4, 5) => Fixed::<5, 8>::output_grad_tile(dy, f, dm, stride),
+            _ => self.output_grad_tile_any(dy, f, tmp, dm, stride),
+        }
+    }
+
+    /// [`Self::output_grad_tile`] for any size (see [`Self::input_tile_any`]).
+    fn output_grad_tile_any(
+        &self,
+        dy: &[f32],
+        f: usize,
+        tmp: &mut [f32],
+        dm: &mut [f32],
+        stride: usize,
+    ) {
+        let (m, n) = (self.m, self.n);
+        // tmp[a][j] = Σ_i Aᵀ[i][a] dY[i][j]
+        for a in 0..n {
+            for j in 0..m {
+                let dst = &mut tmp[(a * m + j) * f..][..f];
+                dst.fill(0.0);
+                for i in 0..m {
+                    axpy(self.at[i * n + a], &dy[(i * m + j) * f..][..f], dst);
+                }
+            }
+        }
+        // dM[a][b] = Σ_j tmp[a][j] Aᵀ[j][b]
+        for a in 0..n {
+            for b in 0..n {
+                let dst = &mut dm[(a * n + b) * stride..][..f];
+                dst.fill(0.0);
+                for j in 0..m {
+                    axpy(self.at[j * n + b], &tmp[(a * m + j) * f..][..f], dst);
+                }
+            }
+        }
+    }
+}
+
 /// Channels per step of the fixed-size kernels: one AVX vector.
 const LANES: usize = 8;
 
@@ -415,6 +508,53 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
     }
 }
 
+impl<const R: usize, const N: usize> Fixed<R, N> {
+    fn output_grad_tile(dy: &[f32], f: usize, dm: &mut [f32], stride: usize) {
+        let mut ch = 0;
+        while ch + LANES <= f {
+            Self::output_grad_lanes::<LANES>(dy, f, ch, dm, stride);
+            ch += LANES;
+        }
+        while ch < f {
+            Self::output_grad_lanes::<1>(dy, f, ch, dm, stride);
+            ch += 1;
+        }
+    }
+
+    /// Filters `ch..ch + L` of one tile's `dM = A dY Aᵀ`.
+    #[inline(always)]
+    fn output_grad_lanes<const L: usize>(
+        dy: &[f32],
+        f: usize,
+        ch: usize,
+        dm: &mut [f32],
+        stride: usize,
+    ) {
+        let at = &Self::AT;
+        // t[a][j] = Σ_i Aᵀ[i][a] dY[i][j]
+        let mut t = [[[0.0f32; L]; 4]; N];
+        for j in 0..4 {
+            let col: [&[f32; L]; 4] =
+                std::array::from_fn(|i| dy[(i * 4 + j) * f + ch..][..L].try_into().unwrap());
+            for (a, ta) in t.iter_mut().enumerate() {
+                for i in 0..4 {
+                    axpy(at[i][a], col[i], &mut ta[j]);
+                }
+            }
+        }
+        // dM[a][b] = Σ_j t[a][j] Aᵀ[j][b]
+        for (a, ta) in t.iter().enumerate() {
+            for b in 0..N {
+                let mut s = [0.0f32; L];
+                for j in 0..4 {
+                    axpy(at[j][b], &ta[j], &mut s);
+                }
+                dm[(a * N + b) * stride + ch..][..L].copy_from_slice(&s);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,7 +580,53 @@ mod tests {
                 t.output_tile(&d, c, c, &mut tmp, &mut fast);
                 t.output_tile_any(&d, c, c, &mut tmp, &mut slow);
                 assert_eq!(fast, slow, "output transform, r = {r}, c = {c}");
+                let (mut fast, mut slow) = (vec![0.0; n * n * stride], vec![0.0; n * n * stride]);
+                t.output_grad_tile(&d, c, &mut tmp, &mut fast, stride);
+                t.output_grad_tile_any(&d, c, &mut tmp, &mut slow, stride);
+                assert_eq!(fast, slow, "output gradient transform, r = {r}, c = {c}");
             }
+        }
+    }
+
+    /// The gradient transforms are the adjoints of the forward ones:
+    /// ⟨output_tile(M), dY⟩ = ⟨M, output_grad_tile(dY)⟩ and
+    /// ⟨kernel(g), dU⟩ = ⟨g, kernel_grad(dU)⟩, in f64 up to f32 rounding.
+    #[test]
+    fn gradient_transforms_are_the_adjoints() {
+        let val = |i: usize, s: usize| ((i * s % 103) as f32 - 51.0) / 37.0;
+        let dot = |a: &[f32], b: &[f32]| -> f64 {
+            a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+        };
+        for r in 2..=5 {
+            let t = Transforms::for_kernel(r).unwrap();
+            let (m, n, f) = (t.m, t.n, 11);
+            let mm: Vec<f32> = (0..n * n * f).map(|i| val(i, 37)).collect();
+            let dy: Vec<f32> = (0..m * m * f).map(|i| val(i, 53)).collect();
+            let mut tmp = vec![0.0; n * n * f];
+            let mut y = vec![0.0; m * m * f];
+            t.output_tile(&mm, f, f, &mut tmp, &mut y);
+            let mut dm = vec![0.0; n * n * f];
+            t.output_grad_tile(&dy, f, &mut tmp, &mut dm, f);
+            let (lhs, rhs) = (dot(&y, &dy), dot(&mm, &dm));
+            assert!(
+                (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+                "A, r = {r}: {lhs} vs {rhs}"
+            );
+
+            let (c, fl) = (3, 5);
+            let g: Vec<f32> = (0..r * r * c * fl).map(|i| val(i, 41)).collect();
+            let du: Vec<f32> = (0..n * n * c * fl).map(|i| val(i, 59)).collect();
+            let (mut u, mut tmp) = (Vec::new(), Vec::new());
+            t.kernel(&g, c, fl, &mut u, &mut tmp);
+            // kernel_grad adds onto what is there.
+            let mut dg = vec![1.0; g.len()];
+            t.kernel_grad(&du, c, fl, &mut dg, &mut tmp);
+            dg.iter_mut().for_each(|v| *v -= 1.0);
+            let (lhs, rhs) = (dot(&u, &du), dot(&g, &dg));
+            assert!(
+                (lhs - rhs).abs() < 1e-4 * lhs.abs().max(1.0),
+                "G, r = {r}: {lhs} vs {rhs}"
+            );
         }
     }
 
