@@ -363,8 +363,8 @@ impl WinogradConv<'_> {
     }
 }
 
-/// The kernel gradient in Winograd's domain for one chunk of `images`:
-/// `s.dw = Σ_tiles V[ξ]ᵀ · dM[ξ]` (`[n², channels, filters]`), where `V` are the input
+/// The kernel gradient in Winograd's domain for one chunk of `images`: adds
+/// `Σ_tiles V[ξ]ᵀ · dM[ξ]` onto `s.dw` (`[n², channels, filters]`), where `V` are the input
 /// tiles' transforms (computed again rather than kept from forward: they would take
 /// more memory than the activations) and `dM = A dz Aᵀ` the output gradient's.
 fn winograd_du(
@@ -389,8 +389,6 @@ fn winograd_du(
     } = s;
     v.resize(v.len().max(nn * nn * cap * c), 0.0);
     dm.resize(dm.len().max(nn * nn * cap * f), 0.0);
-    du.clear();
-    du.resize(nn * nn * c * f, 0.0);
     let tile_len = nn * nn * c.max(f);
     tile.resize(tile.len().max(2 * tile_len), 0.0);
     let (tile, tmp) = tile.split_at_mut(tile_len);
@@ -551,7 +549,13 @@ impl Conv2D {
         if let Some(t) = self.transposed {
             band = band.max(t.band() * t.patch());
         }
-        let (kf, f) = (self.geom.patch() * self.geom.filters, self.geom.filters);
+        let f = self.geom.filters;
+        // The chunks' kernel gradients: in the Winograd domain (`[n², c, f]`) when
+        // `dW` runs there, else the kernel's own shape.
+        let kf = match &self.winograd {
+            Some(tr) => tr.n * tr.n * self.geom.channels * f,
+            None => self.geom.patch() * f,
+        };
         for s in &mut self.scratch[..chunks] {
             s.col.resize(band.max(s.col.len()), 0.0);
             if self.transposed.is_none() {

@@ -290,9 +290,7 @@ impl Transforms {
             }
         }
     }
-}
 
-impl Transforms {
     /// The kernel transform's adjoint, for the kernel gradient: adds
     /// `dg = Gᵀ dU G` for every (channel, filter) pair of `du` (`[n², channels,
     /// filters]`) onto `dw` (`[r, r, channels, filters]`). `tmp` is the caller's buffer.
@@ -384,6 +382,22 @@ impl Transforms {
 /// Channels per step of the fixed-size kernels: one AVX vector.
 const LANES: usize = 8;
 
+/// Calls a fixed-size kernel `Self::k::<L>(.., ch, ..)` over the channels `0..c`:
+/// whole vectors of [`LANES`] first, then the rest one at a time.
+macro_rules! by_lanes {
+    ($c:expr, |$ch:ident| Self::$kernel:ident($($arg:expr),*)) => {{
+        let mut $ch = 0;
+        while $ch + LANES <= $c {
+            Self::$kernel::<LANES>($($arg),*);
+            $ch += LANES;
+        }
+        while $ch < $c {
+            Self::$kernel::<1>($($arg),*);
+            $ch += 1;
+        }
+    }};
+}
+
 /// F(4, R) (tile side `N = R + 3`) with its matrices as compile-time constants. The
 /// loops below unroll completely, so every zero coefficient disappears and a whole
 /// tile of one vector of channels stays in registers between the two stages: the
@@ -424,15 +438,7 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
     const AT: [[f32; N]; 4] = block::<4, N>(&Self::RAW.at);
 
     fn input_tile(d: &[f32], c: usize, v: &mut [f32], stride: usize) {
-        let mut ch = 0;
-        while ch + LANES <= c {
-            Self::input_lanes::<LANES>(d, c, ch, v, stride);
-            ch += LANES;
-        }
-        while ch < c {
-            Self::input_lanes::<1>(d, c, ch, v, stride);
-            ch += 1;
-        }
+        by_lanes!(c, |ch| Self::input_lanes(d, c, ch, v, stride));
     }
 
     /// Channels `ch..ch + L` of one input tile.
@@ -463,15 +469,7 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
     }
 
     fn output_tile(mm: &[f32], f: usize, stride: usize, out: &mut [f32]) {
-        let mut ch = 0;
-        while ch + LANES <= f {
-            Self::output_lanes::<LANES>(mm, f, ch, stride, out);
-            ch += LANES;
-        }
-        while ch < f {
-            Self::output_lanes::<1>(mm, f, ch, stride, out);
-            ch += 1;
-        }
+        by_lanes!(f, |ch| Self::output_lanes(mm, f, ch, stride, out));
     }
 
     /// Filters `ch..ch + L` of one output tile.
@@ -506,19 +504,9 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
             }
         }
     }
-}
 
-impl<const R: usize, const N: usize> Fixed<R, N> {
     fn output_grad_tile(dy: &[f32], f: usize, dm: &mut [f32], stride: usize) {
-        let mut ch = 0;
-        while ch + LANES <= f {
-            Self::output_grad_lanes::<LANES>(dy, f, ch, dm, stride);
-            ch += LANES;
-        }
-        while ch < f {
-            Self::output_grad_lanes::<1>(dy, f, ch, dm, stride);
-            ch += 1;
-        }
+        by_lanes!(f, |ch| Self::output_grad_lanes(dy, f, ch, dm, stride));
     }
 
     /// Filters `ch..ch + L` of one tile's `dM = A dY Aᵀ`.
