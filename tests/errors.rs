@@ -841,10 +841,7 @@ fn flags() {
             vec!["train", "--resume", "nowhere"],
             vec!["nowhere", "not a run folder"],
         ),
-        (
-            vec!["--threads", "0", "summary"],
-            vec!["--threads must be at least 1"],
-        ),
+        (vec!["--threads", "0", "summary"], vec!["--threads"]),
         (
             vec!["sweep", "--hidden", "0,10"],
             vec!["--hidden sizes must be at least 1"],

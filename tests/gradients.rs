@@ -256,12 +256,12 @@ fn whole_network_gradients() {
                 activation: Activation::Softmax,
             },
         ],
-        // Sigmoid outputs: cross-entropy on probabilities, not fused.
+        // No last activation: logits, the softmax taken inside the loss.
         vec![
             LayerConfig::Flatten,
             LayerConfig::Dense {
                 units: 5,
-                activation: Activation::Sigmoid,
+                activation: Activation::Linear,
                 use_bias: true,
             },
         ],

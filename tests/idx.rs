@@ -102,7 +102,9 @@ fn corrupt_gzip() {
     let n = b.len();
     b.truncate(n / 2);
     std::fs::write(&p, &b).unwrap();
-    let e = idx::read_images(&p).unwrap_err().to_string();
+    let e = idx::read_images(&p, idx::MAX_IDX_BYTES)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("x.gz") && e.contains("corrupt gzip stream"),
         "{e}"
@@ -111,7 +113,7 @@ fn corrupt_gzip() {
 
 #[test]
 fn missing_file_names_the_path() {
-    let e = idx::read_images(Path::new("/nonexistent/imgs"))
+    let e = idx::read_images(Path::new("/nonexistent/imgs"), idx::MAX_IDX_BYTES)
         .unwrap_err()
         .to_string();
     assert!(e.contains("/nonexistent/imgs"), "{e}");

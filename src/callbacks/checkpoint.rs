@@ -164,6 +164,9 @@ pub fn format_template(template: &str, log: &EpochLog) -> Result<String> {
 }
 
 /// Formats `v` with a Python format spec (`02d`, `.4f`, `.2e`, or empty).
+/// The widest field and longest precision a path template may ask for.
+const MAX_FORMAT_WIDTH: usize = 64;
+
 pub(crate) fn format_number(v: f64, spec: &str) -> std::result::Result<String, String> {
     if spec.is_empty() {
         return Ok(if v.fract() == 0.0 && v.abs() < 1e15 {
@@ -172,7 +175,9 @@ pub(crate) fn format_number(v: f64, spec: &str) -> std::result::Result<String, S
             format!("{v}")
         });
     }
-    let (body, kind) = spec.split_at(spec.len() - 1);
+    // Split before the last character, not byte: the spec may be any text.
+    let last = spec.char_indices().last().map_or(0, |(i, _)| i);
+    let (body, kind) = spec.split_at(last);
     let zero = body.starts_with('0');
     let (width, precision) = match body.split_once('.') {
         Some((w, p)) => (w, Some(p)),
@@ -192,6 +197,14 @@ pub(crate) fn format_number(v: f64, spec: &str) -> std::result::Result<String, S
         ),
         None => None,
     };
+    // A file name has no use for more: and Rust's formatter panics on widths and
+    // precisions past u16 ("Formatting argument out of range").
+    if width > MAX_FORMAT_WIDTH || precision.is_some_and(|p| p > MAX_FORMAT_WIDTH) {
+        return Err(format!(
+            "width and precision in ':{}' must be at most {MAX_FORMAT_WIDTH}",
+            crate::files::clip(spec, 40)
+        ));
+    }
     let text = match kind {
         "d" => format!("{}", v.round() as i64),
         "f" => format!("{:.*}", precision.unwrap_or(6), v),

@@ -26,7 +26,7 @@ impl Callback for CsvLogger {
     }
 
     fn on_epoch_end(&mut self, _model: &mut Sequential, end: &mut EpochEnd<'_>) -> Result<Control> {
-        crate::model::io::write_atomic(&self.path, end.history.to_csv().as_bytes())?;
+        crate::files::write_atomic(&self.path, end.history.to_csv().as_bytes())?;
         Ok(Control::Continue)
     }
 }

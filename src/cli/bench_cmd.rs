@@ -12,10 +12,10 @@ pub struct BenchArgs {
     #[arg(long)]
     model: Vec<String>,
     /// Training batch size (default: 200 for MLPs, 128 for CNNs, as the tutorials).
-    #[arg(long)]
+    #[arg(long, value_parser = super::batch_size_arg)]
     batch_size: Option<usize>,
     /// Timed repetitions of each measurement (the median is reported).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::repeats_arg)]
     repeats: usize,
     /// Print one JSON object.
     #[arg(long)]

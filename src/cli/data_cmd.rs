@@ -65,11 +65,10 @@ pub enum DataCommand {
         seed: u64,
         /// With --augment: add elastic distortion of this strength α in pixels, as
         /// `scrawl train --elastic` does (σ = 4).
-        #[arg(
+        #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
             long,
             value_name = "ALPHA",
-            requires = "augment",
-            allow_negative_numbers = true
+            requires = "augment"
         )]
         elastic: Option<f32>,
         #[command(flatten)]
@@ -121,6 +120,10 @@ pub enum DataCommand {
         /// Export only the first N images of each split.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
+        /// Replace files an earlier export wrote there (in a PNG folder, only its
+        /// INDEX_LABEL.png files; other files are never touched).
+        #[arg(long)]
+        overwrite: bool,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -334,6 +337,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             format,
             out,
             limit,
+            overwrite,
             data,
         } => {
             use scrawl::data::csv::{CsvLayout, write_csv};
@@ -353,8 +357,29 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                 bail!("--limit must be at least 1");
             }
             let sets = data.load()?;
+            if out.exists() && !out.is_dir() {
+                bail!("--out {} is a file, not a folder", out.display());
+            }
             std::fs::create_dir_all(&out)
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
+            if !overwrite {
+                let taken: Vec<String> = files
+                    .iter()
+                    .map(|(name, _)| out.join(name))
+                    .filter(|p| {
+                        p.is_file() || std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some())
+                    })
+                    .map(|p| p.display().to_string())
+                    .collect();
+                if !taken.is_empty() {
+                    bail!(
+                        "{} already exist{}: add --overwrite to replace {} (in a PNG folder only the INDEX_LABEL.png files are replaced; other files there are kept)",
+                        taken.join(" and "),
+                        if taken.len() == 1 { "s" } else { "" },
+                        if taken.len() == 1 { "it" } else { "them" }
+                    );
+                }
+            }
             if format == "png-dir" {
                 for ((name, _), set) in files.into_iter().zip([&sets.train, &sets.test]) {
                     let Some(set) = set else { continue };

@@ -18,7 +18,7 @@ pub struct EnsembleArgs {
     #[arg(long)]
     tta: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = super::batch_size_arg)]
     batch_size: usize,
     /// Print JSON.
     #[arg(long)]
@@ -36,12 +36,17 @@ pub fn run(a: EnsembleArgs) -> anyhow::Result<()> {
         bail!("--batch-size must be at least 1");
     }
     let mut models = Vec::with_capacity(a.models.len());
+    let mut first_info = None;
     for path in &a.models {
-        models.push(load_model(path)?.0);
+        let (model, info) = load_model(path)?;
+        first_info.get_or_insert(info);
+        models.push(model);
     }
     let labels: Vec<String> = a.models.iter().map(|p| p.display().to_string()).collect();
     check_members(&models, &labels)?;
-    let mnist = a.data.load()?;
+    let mnist = a
+        .data
+        .load_for_model(&a.models[0], &first_info.unwrap_or_default())?;
     let test = mnist.test()?;
     let mut members = Vec::new();
     let mut parts = Vec::new();

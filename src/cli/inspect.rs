@@ -16,7 +16,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     model: PathBuf,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = super::batch_size_arg)]
     batch_size: usize,
     /// Print JSON (`loss` and `accuracy` at full precision).
     #[arg(long)]
@@ -37,7 +37,7 @@ pub struct EvaluateArgs {
 /// Runs `scrawl evaluate`.
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     let (mut model, info) = load_model(&a.model)?;
-    let mnist = a.data.load()?;
+    let mnist = a.data.load_for_model(&a.model, &info)?;
     let e = if a.tta {
         let test = mnist.test()?;
         let probs = scrawl::model::ensemble::predict_tta(&mut model, test, a.batch_size)?;
@@ -58,8 +58,11 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "Test loss: {:.4} - test accuracy: {:.4} ({}/{} right)",
-            e.loss, e.accuracy, e.correct, e.count
+            "Test loss: {} - test accuracy: {:.4} ({}/{} right)",
+            scrawl::model::format_loss(e.loss),
+            e.accuracy,
+            e.correct,
+            e.count
         );
     }
     if let Some(dir) = &a.report {
@@ -129,7 +132,7 @@ fn submission(model: &mut Sequential, csv: &Path, out: &Path, as_json: bool) -> 
     for (i, c) in classes.iter().enumerate() {
         text.push_str(&format!("{},{c}\n", i + 1));
     }
-    scrawl::model::io::write_atomic(out, text.as_bytes())?;
+    scrawl::files::write_atomic(out, text.as_bytes())?;
     let mut counts = [0usize; 10];
     for &c in &classes {
         counts[(c as usize).min(9)] += 1;
@@ -248,7 +251,7 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
         return predict_images(&mut model, &info, &a.images, a.json);
     }
     let index = a.index.expect("clap requires --index without --csv");
-    let mnist = a.data.load()?;
+    let mnist = a.data.load_for_model(&a.model, &info)?;
     let set = mnist.split(&a.split)?;
     if index >= set.len() {
         bail!(

@@ -25,7 +25,7 @@ use scrawl::presets;
 #[command(name = "scrawl", version, about, long_about = None)]
 struct Cli {
     /// Worker threads (default: one per core). Same seed + same threads = same weights.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = threads_arg)]
     threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
@@ -74,9 +74,10 @@ struct DataArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Which data set in MNIST's IDX layout: mnist, fashion-mnist (with its class names),
-    /// kmnist, or any folder name.
-    #[arg(long, value_name = "NAME", default_value = "mnist")]
-    dataset: String,
+    /// kmnist, or any folder name [default: mnist; for a saved model, the data set it
+    /// was trained on].
+    #[arg(long, value_name = "NAME")]
+    dataset: Option<String>,
     /// Training images from a CSV file (any Kaggle layout, labelled) or a folder of PNGs
     /// (INDEX_LABEL.png files, or folders 0-9) instead of IDX.
     #[arg(long, value_name = "FILE", conflicts_with = "data")]
@@ -124,11 +125,37 @@ impl Sets {
 }
 
 impl DataArgs {
+    /// The data for a saved model: by default the data set it was trained on (its
+    /// file records it), so a Fashion-MNIST model is never scored on digits by
+    /// accident; naming another one explicitly is allowed, with a warning.
+    fn load_for_model(
+        &self,
+        model: &Path,
+        info: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> anyhow::Result<Sets> {
+        let trained_on = info.get("dataset").and_then(|v| v.as_str());
+        let uses_idx = self.train.is_none() && self.test.is_none();
+        match (&self.dataset, trained_on) {
+            (None, Some(name)) if uses_idx => {
+                let mut args = self.clone();
+                args.dataset = Some(name.to_string());
+                return args.load();
+            }
+            (Some(asked), Some(name)) if asked != name => eprintln!(
+                "warning: {} was trained on {name}; using {asked} as asked (--dataset)",
+                model.display()
+            ),
+            _ => {}
+        }
+        self.load()
+    }
+
     fn load(&self) -> anyhow::Result<Sets> {
-        data::catalog::check_name(&self.dataset)?;
-        let spec = DatasetSpec::named(&self.dataset);
+        let name = self.dataset.as_deref().unwrap_or("mnist");
+        data::catalog::check_name(name)?;
+        let spec = DatasetSpec::named(name);
         if self.train.is_none() && self.test.is_none() {
-            let dir = data::locate_dataset(self.data.as_deref(), &self.dataset, !self.no_download)?;
+            let dir = data::locate_dataset(self.data.as_deref(), name, !self.no_download)?;
             let m = data::load_mnist(&dir)?;
             let shown = if spec.is_mnist() { "MNIST" } else { &spec.name };
             return Ok(Sets {
@@ -180,6 +207,65 @@ impl DataArgs {
     }
 }
 
+/// Parses a float flag, refusing NaN and infinities: `--min-lr NaN` would otherwise be
+/// taken, and every comparison with it is false, so the learning rate never drops.
+fn finite_f64(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{}' is not a number", scrawl::files::clip(s, 40)))?;
+    if !v.is_finite() {
+        return Err(format!("'{s}' is not a finite number"));
+    }
+    Ok(v)
+}
+
+/// [`finite_f64`] for single-precision flags (a value that overflows f32 is refused).
+fn finite_f32(s: &str) -> Result<f32, String> {
+    let v = finite_f64(s)? as f32;
+    if !v.is_finite() {
+        return Err(format!("'{s}' is too large"));
+    }
+    Ok(v)
+}
+
+/// Parses a whole number in `1..=max`, saying the range when it is not.
+fn count_in(s: &str, max: usize) -> Result<usize, String> {
+    let v: u128 = s.trim().parse().map_err(|_| {
+        format!(
+            "'{}' is not a whole number from 1 to {max}",
+            scrawl::files::clip(s, 40)
+        )
+    })?;
+    if v == 0 || v > max as u128 {
+        return Err(format!("{v} is not reasonable: give 1 to {max}"));
+    }
+    Ok(v as usize)
+}
+
+/// The largest batch a command accepts (a batch larger than the data is clamped to
+/// it anyway, as Keras does; this refuses typos that would overflow counts).
+const MAX_BATCH: usize = 1 << 24;
+
+/// `--batch-size`: 1 to [`MAX_BATCH`].
+fn batch_size_arg(s: &str) -> Result<usize, String> {
+    count_in(s, MAX_BATCH)
+}
+
+/// The most worker threads (far more than any machine scrawl runs on has cores; each
+/// thread costs a stack).
+const MAX_THREADS: usize = 256;
+
+/// `--threads`: 1 to [`MAX_THREADS`].
+fn threads_arg(s: &str) -> Result<usize, String> {
+    count_in(s, MAX_THREADS)
+}
+
+/// `--repeats` and other repetition counts: 1 to 1000.
+fn repeats_arg(s: &str) -> Result<usize, String> {
+    count_in(s, 1000)
+}
+
 /// The most epochs a command accepts: far beyond any useful MNIST run, but a typo such
 /// as `--epochs 100000000` is refused instead of training for a year.
 const MAX_EPOCHS: usize = 100_000;
@@ -198,7 +284,8 @@ fn check_epochs(epochs: usize) -> anyhow::Result<()> {
 /// A model architecture from a preset name, `mlp:...`, or a config JSON file.
 fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
     let path = Path::new(spec);
-    if spec.ends_with(".json") || (path.is_file() && !spec.ends_with(".safetensors")) {
+    let names_a_file = path.exists() && !path.is_dir();
+    if spec.ends_with(".json") || (names_a_file && !spec.ends_with(".safetensors")) {
         let config = ModelConfig::from_json_file(path)?;
         // Build it once here so that an architecture that does not fit together is
         // reported against the file it came from, not as a bare layer error later.
@@ -207,7 +294,10 @@ fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
         }
         return Ok(config);
     }
-    Ok(presets::preset(spec)?)
+    let config = presets::preset(spec)?;
+    // Whether it can be a classifier at all, before any data is read.
+    scrawl::model::Output::of(&config)?;
+    Ok(config)
 }
 
 /// Loads a saved model file, with a hint when the user passed a preset name instead.

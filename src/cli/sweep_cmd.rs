@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use super::DataArgs;
-use scrawl::model::io::write_atomic;
+use scrawl::files::write_atomic;
 use scrawl::sweep::{self, SweepRow};
 
 /// Flags of `scrawl sweep`.
@@ -16,7 +16,7 @@ pub struct SweepArgs {
     #[arg(long, required = true, value_name = "H1,H2,...")]
     hidden: Vec<String>,
     /// Held-out share of the training images (scikit-learn's test_size).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f64, long, default_value_t = 0.3)]
     test_size: f64,
     /// Seed of the split, the weights and the shuffling.
     #[arg(long, default_value_t = 42)]

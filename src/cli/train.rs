@@ -14,8 +14,8 @@ use scrawl::callbacks::{
     Schedule,
 };
 use scrawl::data::augment::Augmentation;
+use scrawl::files::write_atomic;
 use scrawl::loss::Loss;
-use scrawl::model::io::write_atomic;
 use scrawl::model::{Callback, FitOptions, History, Sequential, Verbosity, load_checkpoint};
 use scrawl::optim::OptimizerConfig;
 use scrawl::plot::{self, TrainingCurves};
@@ -30,20 +30,19 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     epochs: usize,
     /// Images per gradient step.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::batch_size_arg)]
     batch_size: usize,
     /// sgd, adam, adamw or rmsprop.
     #[arg(long, default_value = "rmsprop")]
     optimizer: String,
     /// AdamW's decoupled weight decay (Keras's default 0.004; kernels only).
-    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long, value_name = "F")]
     weight_decay: Option<f32>,
     /// Spread this fraction of each target's probability over all classes.
-    #[arg(
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
         long,
         value_name = "F",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
+        default_value_t = 0.0
     )]
     label_smoothing: f32,
     /// Randomly rotate, zoom and shift every training image, anew each epoch (by
@@ -51,57 +50,52 @@ pub struct TrainArgs {
     #[arg(long)]
     augment: bool,
     /// With --augment: rotations up to this many degrees either way.
-    #[arg(
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
         long,
         value_name = "DEG",
-        requires = "augment",
-        allow_negative_numbers = true
+        requires = "augment"
     )]
     rotation_range: Option<f32>,
     /// With --augment: zoom each axis by up to this fraction.
-    #[arg(
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
         long,
         value_name = "F",
-        requires = "augment",
-        allow_negative_numbers = true
+        requires = "augment"
     )]
     zoom_range: Option<f32>,
     /// With --augment: shift by up to this fraction of the width and of the height.
-    #[arg(
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
         long,
         value_name = "F",
-        requires = "augment",
-        allow_negative_numbers = true
+        requires = "augment"
     )]
     shift_range: Option<f32>,
     /// With --augment: elastic distortion of this strength α in pixels (Simard et al.
     /// used 34 on MNIST; 8-16 is milder).
-    #[arg(
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
         long,
         value_name = "ALPHA",
-        requires = "augment",
-        allow_negative_numbers = true
+        requires = "augment"
     )]
     elastic: Option<f32>,
     /// With --elastic: smoothness σ of the distortion field in pixels [default: 4].
-    #[arg(
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32,
         long,
         value_name = "SIGMA",
-        requires = "elastic",
-        allow_negative_numbers = true
+        requires = "elastic"
     )]
     elastic_sigma: Option<f32>,
     /// Learning rate (default: the optimizer's Keras default).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long)]
     lr: Option<f32>,
     /// SGD momentum.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long)]
     momentum: Option<f32>,
     /// SGD with Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
     /// Time-based learning-rate decay: lr / (1 + decay * step).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long)]
     decay: Option<f32>,
     /// Seed of the weights, shuffling and dropout.
     #[arg(long, default_value_t = 42)]
@@ -109,7 +103,7 @@ pub struct TrainArgs {
     /// Hold out this fraction of the training images, drawn at random with --seed (as
     /// scikit-learn's train_test_split(test_size=F, random_state=seed)), for validation
     /// instead of the test set.
-    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f64, long, value_name = "F")]
     validation_split: Option<f64>,
     /// With --validation-split: keep each class's share the same in both parts.
     #[arg(long, requires = "validation_split")]
@@ -117,9 +111,19 @@ pub struct TrainArgs {
     /// Train on the first N training images only (quick experiments).
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Run folder (default: runs/<timestamp>).
+    /// Run folder (default: runs/<timestamp>, made anew). An existing run there is
+    /// never replaced without --overwrite.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// With --out: replace the run already in that folder (its model, checkpoints and
+    /// history; other files there are left alone).
+    #[arg(long, requires = "out")]
+    overwrite: bool,
+    /// Also save the training state every N steps, not only after each epoch (Keras's
+    /// BackupAndRestore(save_freq=N)), so a kill during a long epoch loses at most N
+    /// steps.
+    #[arg(long, value_name = "N", value_parser = super::batch_size_arg)]
+    save_freq: Option<usize>,
     /// Print one JSON object with the results at the end (epoch lines go to stderr).
     #[arg(long)]
     json: bool,
@@ -144,7 +148,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATIENCE")]
     early_stopping: Option<usize>,
     /// The smallest change that counts as an improvement for --early-stopping.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f64, long, default_value_t = 0.0)]
     min_delta: f64,
     /// With --early-stopping: go back to the best epoch's weights when it stops.
     #[arg(long, requires = "early_stopping")]
@@ -154,10 +158,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATIENCE", conflicts_with = "lr_schedule")]
     reduce_lr_on_plateau: Option<usize>,
     /// The factor of --reduce-lr-on-plateau.
-    #[arg(long, default_value_t = 0.1, requires = "reduce_lr_on_plateau")]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long, default_value_t = 0.1, requires = "reduce_lr_on_plateau")]
     reduce_lr_factor: f32,
     /// The learning rate never goes below this with --reduce-lr-on-plateau.
-    #[arg(long, default_value_t = 0.0, requires = "reduce_lr_on_plateau")]
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long, default_value_t = 0.0, requires = "reduce_lr_on_plateau")]
     min_lr: f32,
     /// A learning-rate schedule over the run: step:EVERY:FACTOR, exponential:RATE, cosine,
     /// or one-cycle:MAX_LR.
@@ -174,7 +178,7 @@ pub struct TrainArgs {
 #[derive(clap::Parser)]
 #[command(name = "train")]
 struct StoredTrain {
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = super::threads_arg)]
     threads: Option<usize>,
     #[command(flatten)]
     args: TrainArgs,
@@ -323,10 +327,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} has no train_args", config_path.display()))?;
     let checkpoint = run_dir.join(CHECKPOINT);
     if !checkpoint.is_file() {
-        bail!(
-            "{} has no {CHECKPOINT}: the run ended before its first epoch finished, start it again",
-            run_dir.display()
-        );
+        bail!("{}", no_checkpoint_message(&run_dir));
     }
     let parsed = <StoredTrain as clap::Parser>::try_parse_from(
         std::iter::once("train".to_string()).chain(stored.iter().cloned()),
@@ -355,6 +356,29 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
 /// The training-state file in a run folder.
 const CHECKPOINT: &str = "checkpoint.safetensors";
 
+/// Why a run folder without a checkpoint cannot be resumed, saying what it does hold.
+fn no_checkpoint_message(run_dir: &std::path::Path) -> String {
+    let epochs = scrawl::model::History::from_csv_file(&run_dir.join("history.csv"))
+        .map_or(0, |h| h.epochs.len());
+    let mut msg = format!(
+        "{} has no {CHECKPOINT}, so there is no training state to continue from",
+        run_dir.display()
+    );
+    if epochs > 0 {
+        msg.push_str(&format!(
+            ": history.csv records {epochs} finished epoch{}, but the run was stopped before their checkpoint was written",
+            if epochs == 1 { "" } else { "s" }
+        ));
+        if run_dir.join("best.safetensors").is_file() {
+            msg.push_str(" (best.safetensors holds its best model so far)");
+        }
+    } else {
+        msg.push_str(": the run was stopped before its first checkpoint was written");
+    }
+    msg.push_str(". Start it again; --save-freq N also saves the state every N steps");
+    msg
+}
+
 fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Result<()> {
     super::check_epochs(a.epochs)?;
     if a.batch_size == 0 {
@@ -368,6 +392,9 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
     let schedule = a.lr_schedule.as_deref().map(Schedule::parse).transpose()?;
     if let Some(m) = &a.monitor {
         scrawl::callbacks::check_monitor(m)?;
+    }
+    if a.min_lr < 0.0 {
+        bail!("--min-lr must be at least 0, got {}", a.min_lr);
     }
     if a.min_delta.is_nan() || a.min_delta < 0.0 {
         bail!("--min-delta must be at least 0, got {}", a.min_delta);
@@ -402,11 +429,11 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
             "--monitor {monitor} needs validation data: add --validation-split F or a labelled test set"
         );
     }
-    let out = a.out.clone().unwrap_or_else(|| {
-        PathBuf::from("runs").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
-    });
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("creating the run folder {}", out.display()))?;
+    if mnist.test.as_ref().is_some_and(|t| t.is_empty()) {
+        bail!("the test set holds no images: an accuracy of 0/0 measures nothing");
+    }
+    let run_lock = open_run_folder(&a, resume.is_some())?;
+    let out = run_lock.dir().to_path_buf();
 
     let mut info = BTreeMap::new();
     info.insert("dataset".to_string(), json!(mnist.spec.name));
@@ -431,7 +458,9 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
             ),
         };
         callbacks.push(Box::new(
-            ModelCheckpoint::new(&template, &monitor, mode, best_only)?.with_info(info.clone()),
+            ModelCheckpoint::new(&template, &monitor, mode, best_only)
+                .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?
+                .with_info(info.clone()),
         ));
     }
     if let Some(p) = a.early_stopping {
@@ -553,6 +582,7 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
             callbacks,
             interrupt: Some(&INTERRUPT),
             checkpoint: Some(checkpoint_path.clone()),
+            save_freq: a.save_freq,
             resume: state,
             augment,
         },
@@ -611,8 +641,11 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
     } else {
         match test {
             Some(t) => println!(
-                "Test loss: {:.4} - test accuracy: {:.4} ({}/{})",
-                t.loss, t.accuracy, t.correct, t.count
+                "Test loss: {} - test accuracy: {:.4} ({}/{})",
+                scrawl::model::format_loss(t.loss),
+                t.accuracy,
+                t.correct,
+                t.count
             ),
             None => println!("No labelled test set: the model was not tested"),
         }
@@ -629,6 +662,37 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// The run folder, locked for this process: a new `runs/<timestamp>[-N]`, or
+/// `--out`, which must not hold another run unless resuming it or told to overwrite.
+fn open_run_folder(a: &TrainArgs, resuming: bool) -> anyhow::Result<scrawl::run_dir::RunLock> {
+    use scrawl::run_dir;
+    let Some(out) = &a.out else {
+        let stem = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+        return Ok(run_dir::create_unique(std::path::Path::new("runs"), &stem)?);
+    };
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} is a file, not a folder", out.display());
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating the run folder {}", out.display()))?;
+    let lock = run_dir::lock(out)?;
+    if resuming {
+        return Ok(lock);
+    }
+    let found = run_dir::existing_run_files(out);
+    if !found.is_empty() {
+        if !a.overwrite {
+            bail!(
+                "{} already holds a run ({}): continue it with --resume {0}, pick another --out, or add --overwrite to replace it",
+                out.display(),
+                found.join(", ")
+            );
+        }
+        run_dir::remove_run_files(out)?;
+    }
+    Ok(lock)
 }
 
 /// Writes `curves.png` and `curves.svg` into the run folder.

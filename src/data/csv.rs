@@ -20,9 +20,9 @@ pub const PIXELS: usize = 784;
 /// The longest line read (an MNIST row is under 4 KiB): a file with no line breaks
 /// must not make the reader buffer all of it.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
-/// The most images a CSV file may hold (1 GiB of pixels, as for IDX files), so a
-/// small gzip bomb cannot fill memory.
-pub const MAX_IMAGES: usize = (1 << 30) / PIXELS;
+/// The most images a CSV file may hold (256 MiB of pixels, over five times MNIST's
+/// training set), so a small gzip bomb cannot fill memory.
+pub const MAX_IMAGES: usize = (256 << 20) / PIXELS;
 
 /// Fails the read once a line runs past [`MAX_LINE_BYTES`].
 struct LineLimit<R> {
@@ -124,7 +124,7 @@ impl CsvData {
 
 /// Reads a CSV file in any of the layouts (gzip-compressed too, by its magic bytes).
 pub fn read_csv(path: &Path) -> Result<CsvData> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::files::open_regular(path)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let gz = {
         use std::io::BufRead;
@@ -231,7 +231,7 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
         if labels.len() >= MAX_IMAGES {
             return Err(fail(
                 line,
-                format!("more than {MAX_IMAGES} images (1 GiB of pixels); refusing"),
+                format!("more than {MAX_IMAGES} images (256 MiB of pixels); refusing"),
             ));
         }
         let labelled = l.labelled();
@@ -256,7 +256,7 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
                         line,
                         format!(
                             "column 1 (label): '{}' is not a label 0-9",
-                            String::from_utf8_lossy(cell)
+                            crate::files::clip(&String::from_utf8_lossy(cell), 40)
                         ),
                     ));
                 }
@@ -281,10 +281,10 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
                     return Err(fail(
                         line,
                         format!(
-                            "column {} (pixel {}): '{}' is not a whole number",
+                            "column {} (pixel {}): '{}' is not a whole number 0-255 as exporters write it (digits only)",
                             col + 1,
                             col - labelled as usize,
-                            String::from_utf8_lossy(cell)
+                            crate::files::clip(&String::from_utf8_lossy(cell), 40)
                         ),
                     ));
                 }
@@ -299,14 +299,22 @@ fn read_from(path: &Path, input: impl Read) -> Result<CsvData> {
     Ok(CsvData { layout, dataset })
 }
 
-/// A non-negative whole number (`7`, or `7.0` as some exports write it).
+/// A non-negative whole number as exporters write it: digits, optionally followed by
+/// a point and zeros (`7`, or `7.0` / `7.00` as pandas writes integers stored as
+/// floats). Signs, exponents (`1e2`) and other fractions are refused: no exporter
+/// writes pixels that way, so such a cell means the file is not what it seems.
 fn parse_int(cell: &[u8]) -> Option<u32> {
-    let s = std::str::from_utf8(cell).ok()?;
-    if let Ok(v) = s.parse::<u32>() {
-        return Some(v);
+    let (digits, fraction) = match cell.iter().position(|&b| b == b'.') {
+        Some(i) => (&cell[..i], &cell[i + 1..]),
+        None => (cell, &[][..]),
+    };
+    if digits.is_empty()
+        || !digits.iter().all(u8::is_ascii_digit)
+        || !fraction.iter().all(|&b| b == b'0')
+    {
+        return None;
     }
-    let f = s.parse::<f64>().ok()?;
-    (f >= 0.0 && f.fract() == 0.0 && f <= u32::MAX as f64).then_some(f as u32)
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// Writes `data` as CSV in `layout` (atomically: a failed write leaves any old file).
@@ -335,5 +343,5 @@ pub fn write_csv(data: &Dataset, path: &Path, layout: CsvLayout) -> Result<()> {
         .into_inner()
         .map_err(|e| Error::format(path, format!("could not write CSV: {e}")))?;
     bytes.flush().ok();
-    crate::model::io::write_atomic(path, &bytes)
+    crate::files::write_atomic(path, &bytes)
 }

@@ -98,18 +98,7 @@ pub fn decode(bytes: &[u8], what: &Path) -> Result<GrayImage> {
 
 /// Reads an image file (see [`decode`]).
 pub fn load(path: &Path) -> Result<GrayImage> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.len() > MAX_BYTES as u64 {
-        return Err(Error::format(
-            path,
-            format!(
-                "{} bytes is larger than the {} MiB scrawl accepts",
-                meta.len(),
-                MAX_BYTES >> 20
-            ),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read_limited(path, MAX_BYTES as u64, "an image")?;
     decode(&bytes, path)
 }
 

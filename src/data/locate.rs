@@ -107,6 +107,13 @@ pub fn find_dataset(explicit: Option<&Path>, name: &str) -> Result<PathBuf> {
             return Ok(dir);
         }
         if origin != "default" {
+            // A folder that cannot be read says why (permission denied, not a
+            // folder) instead of claiming the files are missing.
+            if let Err(e) = std::fs::read_dir(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                return Err(Error::io(&dir, e));
+            }
             let shown = if name == "mnist" { "MNIST" } else { name };
             return Err(Error::DataNotFound(format!(
                 "{} (from {origin}) does not hold the four {shown} files ({})",
@@ -223,7 +230,7 @@ pub fn download_mnist(dest: &Path, mirrors: &[&str]) -> Result<()> {
             }
         }
         let bytes = got.ok_or(Error::Download(last_err))?;
-        crate::model::io::write_atomic(&target, &bytes)?;
+        crate::files::write_atomic(&target, &bytes)?;
     }
     Ok(())
 }
@@ -267,12 +274,13 @@ fn fetch(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, String>
 
 /// Checks gzipped `bytes` against the SHA-256 of their decompressed contents.
 pub fn verify(gz_bytes: &[u8], sha256_hex: &str) -> std::result::Result<(), String> {
-    let mut raw = Vec::new();
-    flate2::read::MultiGzDecoder::new(gz_bytes)
-        .take(idx::MAX_IDX_BYTES)
-        .read_to_end(&mut raw)
-        .map_err(|e| format!("not a valid gzip stream: {e}"))?;
-    let got = format!("{:x}", Sha256::digest(&raw));
+    let mut hasher = Sha256::new();
+    std::io::copy(
+        &mut flate2::read::MultiGzDecoder::new(gz_bytes).take(idx::MAX_IDX_BYTES),
+        &mut hasher,
+    )
+    .map_err(|e| format!("not a valid gzip stream: {e}"))?;
+    let got = format!("{:x}", hasher.finalize());
     if got != sha256_hex {
         return Err(format!(
             "SHA-256 of the decompressed file is {got}, expected {sha256_hex}"
@@ -298,8 +306,19 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
             Error::DataNotFound(format!("{}: no {stem}[.gz] in this folder", dir.display()))
         })
     };
-    let train = load_pair(&path_of(MNIST_FILES[0].0)?, &path_of(MNIST_FILES[1].0)?)?;
-    let test = load_pair(&path_of(MNIST_FILES[2].0)?, &path_of(MNIST_FILES[3].0)?)?;
+    // One budget for the four files together: a second file may take only what the
+    // first left of it.
+    let mut budget = idx::MAX_IDX_BYTES;
+    let train = read_pair(
+        &path_of(MNIST_FILES[0].0)?,
+        &path_of(MNIST_FILES[1].0)?,
+        &mut budget,
+    )?;
+    let test = read_pair(
+        &path_of(MNIST_FILES[2].0)?,
+        &path_of(MNIST_FILES[3].0)?,
+        &mut budget,
+    )?;
     Ok(Mnist {
         train,
         test,
@@ -309,8 +328,15 @@ pub fn load_mnist(dir: &Path) -> Result<Mnist> {
 
 /// Reads an IDX image file and its label file into a [`Dataset`] of 10 classes.
 pub fn load_pair(images: &Path, labels: &Path) -> Result<Dataset> {
-    let img = idx::read_images(images)?;
-    let lab = idx::read_labels(labels, 10)?;
+    read_pair(images, labels, &mut idx::MAX_IDX_BYTES.clone())
+}
+
+/// [`load_pair`] taking its bytes from `budget`.
+fn read_pair(images: &Path, labels: &Path, budget: &mut u64) -> Result<Dataset> {
+    let img = idx::read_images(images, *budget)?;
+    *budget -= img.data.len() as u64;
+    let lab = idx::read_labels(labels, 10, *budget)?;
+    *budget -= lab.data.len() as u64;
     if img.dims[0] != lab.dims[0] {
         return Err(Error::format(
             labels,

@@ -29,17 +29,54 @@ pub fn file_name(index: usize, label: u8, len: usize) -> String {
     format!("{index:0width$}_{label}.png")
 }
 
+/// Whether `name` is one [`file_name`] makes (`00042_7.png`).
+pub fn is_image_file_name(name: &str) -> bool {
+    let Some((index, label)) = name
+        .strip_suffix(".png")
+        .and_then(|stem| stem.split_once('_'))
+    else {
+        return false;
+    };
+    index.len() >= 5
+        && index.bytes().all(|b| b.is_ascii_digit())
+        && label.len() == 1
+        && label.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Writes every image of `set` into the folder `dir` as `INDEX_LABEL.png`.
 ///
-/// The images are written into a temporary folder beside `dir` first, which then takes
-/// its place, so an interrupted export never leaves a half-written `dir` (and an older
-/// `dir` is kept until the new one is complete).
+/// A new `dir` is written as a temporary folder beside it first, which then takes its
+/// place, so an interrupted export never leaves a half-written folder. Into an
+/// existing `dir`, each image is written atomically, and the `INDEX_LABEL.png` files
+/// of an earlier, larger export are removed; every other file there (a photo, a
+/// folder of notes) is left as it is: scrawl never deletes a file it did not write.
 pub fn write_png_dir(set: &Dataset, dir: &Path) -> Result<()> {
     let [rows, cols, channels] = set.image_shape;
     if channels != 1 {
         return Err(Error::Shape(format!(
             "PNG export writes greyscale images; these have {channels} channels"
         )));
+    }
+    if dir.is_dir() {
+        let mut written = std::collections::HashSet::new();
+        for i in 0..set.len() {
+            let bytes = encode_gray_png(set.image(i), rows, cols)?;
+            let name = file_name(i, set.labels[i], set.len());
+            crate::files::write_atomic(&dir.join(&name), &bytes)?;
+            written.insert(name);
+        }
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if is_image_file_name(&name)
+                && !written.contains(&name)
+                && entry.file_type().is_ok_and(|t| t.is_file())
+            {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        return Ok(());
     }
     let name = dir
         .file_name()
@@ -51,7 +88,6 @@ pub fn write_png_dir(set: &Dataset, dir: &Path) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-    let old = parent.join(format!(".{name}.{}.old", std::process::id()));
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         for i in 0..set.len() {
@@ -59,20 +95,10 @@ pub fn write_png_dir(set: &Dataset, dir: &Path) -> Result<()> {
             let path: PathBuf = tmp.join(file_name(i, set.labels[i], set.len()));
             std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
         }
-        if dir.exists() {
-            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-        }
-        Ok(())
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
-        if old.exists() && !dir.exists() {
-            let _ = std::fs::rename(&old, dir);
-        }
     }
     result
 }

@@ -9,9 +9,12 @@ use super::pickle::{self, Value};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Sequential};
 
+/// The largest pickle read (512 MiB; the book's network is 0.7 MB).
+pub const MAX_PICKLE_BYTES: u64 = 512 << 20;
+
 /// Reads the book's `sample_weight.pkl` into a model.
 pub fn import_dlfs(path: &Path) -> Result<Sequential> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read_limited(path, MAX_PICKLE_BYTES, "a pickle")?;
     dlfs_from_bytes(&bytes, path)
 }
 
@@ -92,8 +95,11 @@ pub fn dlfs_from_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
             Err(e) => problem = Some(e),
         }
     });
-    match problem {
-        Some(e) => Err(e),
-        None => Ok(model),
+    if let Some(e) = problem {
+        return Err(e);
     }
+    model
+        .check_finite()
+        .map_err(|e| Error::format(path, e.to_string()))?;
+    Ok(model)
 }

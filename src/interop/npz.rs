@@ -15,8 +15,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::model::Sequential;
-use crate::model::io::write_atomic;
 
 /// The bytes of a `.npy` file holding float32 `values` of `shape` in C order.
 pub fn npy_bytes(shape: &[usize], values: &[f32]) -> Vec<u8> {
@@ -82,28 +82,42 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f32>), St
         .map(|s| s.parse().map_err(|_| format!("a bad dimension '{s}'")))
         .collect::<std::result::Result<_, _>>()?;
     let data = &bytes[start + len..];
-    let count: usize = shape.iter().product();
-    let values: Vec<f32> = match descr {
-        "<f4" => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
-            .collect(),
-        "<f8" => data
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8")) as f32)
-            .collect(),
+    let size = match descr {
+        "<f4" => 4,
+        "<f8" => 8,
         other => {
             return Err(format!(
                 "arrays of dtype {other} are not weights scrawl reads (use float32 or float64)"
             ));
         }
     };
-    if values.len() != count {
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|c| c.checked_mul(size).is_some())
+        .ok_or_else(|| format!("shape {shape:?} is too large"))?;
+    let need = count * size;
+    if data.len() < need {
         return Err(format!(
-            "shape {shape:?} needs {count} values but the data holds {}",
-            values.len()
+            "shape {shape:?} needs {count} values ({need} bytes) but the data holds {} bytes",
+            data.len()
         ));
     }
+    if data.len() > need {
+        return Err(format!(
+            "{} unexpected bytes after the array's data ({need} bytes for shape {shape:?})",
+            data.len() - need
+        ));
+    }
+    let values: Vec<f32> = if size == 4 {
+        data.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+            .collect()
+    } else {
+        data.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8")) as f32)
+            .collect()
+    };
     let values = if fortran && shape.len() == 2 {
         let (r, c) = (shape[0], shape[1]);
         (0..r * c).map(|k| values[(k % c) * r + k / c]).collect()
@@ -139,13 +153,19 @@ pub type NamedArray = (String, Vec<usize>, Vec<f32>);
 
 /// Reads every array of a `.npz` archive.
 pub fn read_npz(path: &Path) -> Result<Vec<NamedArray>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::files::read_limited(path, MAX_NPZ_BYTES, "a .npz archive")?;
     parse_npz(&bytes, path)
 }
 
+/// The most bytes an archive, and the arrays it decompresses to together, may hold
+/// (512 MiB; the largest model scrawl builds has 256 MiB of weights).
+pub const MAX_NPZ_BYTES: u64 = 512 << 20;
+
 /// Every array of a `.npz` archive held in memory; `path` is only used in messages.
 pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<NamedArray>> {
-    let limit = crate::data::idx::MAX_IDX_BYTES;
+    // One budget for all the entries together: many entries each under a per-entry
+    // limit must not add up to more than the machine has.
+    let mut budget = MAX_NPZ_BYTES;
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| Error::format(path, format!("not a .npz (zip) archive: {e}")))?;
     let mut out = Vec::new();
@@ -160,21 +180,32 @@ pub fn parse_npz(bytes: &[u8], path: &Path) -> Result<Vec<NamedArray>> {
         let Some(key) = name.strip_suffix(".npy") else {
             continue;
         };
-        if entry.size() > limit {
-            return Err(Error::format(path, format!("{name} is larger than 1 GiB")));
+        let too_big = || {
+            Error::format(
+                path,
+                format!(
+                    "{}: the arrays decompress to more than {} together; refusing",
+                    crate::files::clip(&name, 80),
+                    crate::files::human_bytes(MAX_NPZ_BYTES)
+                ),
+            )
+        };
+        if entry.size() > budget {
+            return Err(too_big());
         }
         // The declared size is the archive's word, so it only sizes the first
-        // allocation, and the read stops past the limit whatever the stream holds.
+        // allocation, and the read stops past the budget whatever the stream holds.
         let mut bytes = Vec::with_capacity(entry.size().min(1 << 26) as usize);
         (&mut entry)
-            .take(limit + 1)
+            .take(budget + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| Error::format(path, format!("{name}: {e}")))?;
-        if bytes.len() as u64 > limit {
-            return Err(Error::format(path, format!("{name} is larger than 1 GiB")));
+            .map_err(|e| Error::format(path, format!("{}: {e}", crate::files::clip(&name, 80))))?;
+        if bytes.len() as u64 > budget {
+            return Err(too_big());
         }
-        let (shape, values) =
-            parse_npy(&bytes).map_err(|e| Error::format(path, format!("{name}: {e}")))?;
+        budget -= bytes.len() as u64;
+        let (shape, values) = parse_npy(&bytes)
+            .map_err(|e| Error::format(path, format!("{}: {e}", crate::files::clip(&name, 80))))?;
         out.push((key.to_string(), shape, values));
     }
     Ok(out)
@@ -203,10 +234,13 @@ pub fn import_npz(model: &mut Sequential, path: &Path) -> Result<()> {
                     p.shape
                 ))
             }
-            Some((_, _, values)) => {
-                p.value.copy_from_slice(values);
-                used += 1;
-            }
+            Some((_, _, values)) => match crate::model::io::non_finite(name, values) {
+                Some(why) => problem = Some(why),
+                None => {
+                    p.value.copy_from_slice(values);
+                    used += 1;
+                }
+            },
         }
     });
     if let Some(p) = problem {
@@ -225,10 +259,13 @@ pub fn import_npz(model: &mut Sequential, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The archive's array names for a message, clipped: an archive of 200,000 entries
+/// must not make a 5 MB line.
 fn names(arrays: &[NamedArray]) -> String {
-    arrays
+    let all = arrays
         .iter()
         .map(|(k, _, _)| k.as_str())
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    crate::files::clip(&all, 400)
 }

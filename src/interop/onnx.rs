@@ -15,10 +15,10 @@ use prost::Message;
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::layers::LayerConfig;
 use crate::layers::geometry::{Axis, Padding, Size2};
 use crate::model::Sequential;
-use crate::model::io::write_atomic;
 
 /// ONNX's `ModelProto` (the fields scrawl writes).
 #[derive(Clone, PartialEq, Message)]
@@ -469,6 +469,10 @@ pub fn to_onnx(model: &Sequential) -> Result<ModelProto> {
     }
     if layout != Layout::Flat {
         return Err(Error::config("the model does not end in flat class scores"));
+    }
+    // A model that emits logits reports probabilities, in ONNX as in scrawl.
+    if model.output_kind() == crate::model::Output::Logits {
+        b.activation(Activation::Softmax);
     }
     // Name the last value `probabilities` with an Identity.
     b.nodes.push(NodeProto {

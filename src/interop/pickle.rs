@@ -481,10 +481,12 @@ impl Machine<'_> {
                     let v = match t {
                         "00" => Value::Bool(false),
                         "01" => Value::Bool(true),
-                        _ => Value::Int(
-                            t.parse()
-                                .map_err(|_| format!("a bad integer '{line}' at byte {at}"))?,
-                        ),
+                        _ => Value::Int(t.parse().map_err(|_| {
+                            format!(
+                                "a bad integer '{}' at byte {at}",
+                                crate::files::clip(&line, 40)
+                            )
+                        })?),
                     };
                     self.push(v, 0)?;
                 }
@@ -495,9 +497,12 @@ impl Machine<'_> {
                 }
                 b'F' => {
                     let line = self.line()?;
-                    let v = line
-                        .parse()
-                        .map_err(|_| format!("a bad float '{line}' at byte {at}"))?;
+                    let v = line.parse().map_err(|_| {
+                        format!(
+                            "a bad float '{}' at byte {at}",
+                            crate::files::clip(&line, 40)
+                        )
+                    })?;
                     self.push(Value::Float(v), 0)?;
                 }
                 b'X' => {

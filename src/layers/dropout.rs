@@ -86,13 +86,19 @@ impl Layer for Dropout {
 
     fn set_rng_state(&mut self, state: &str) -> crate::error::Result<()> {
         let bad = || {
-            crate::error::Error::config(format!("{}: bad random-stream state '{state}'", self.name))
+            crate::error::Error::config(format!(
+                "{}: bad random-stream state '{}'",
+                self.name,
+                crate::files::clip(state, 100)
+            ))
         };
         let parts: Vec<&str> = state.split(':').collect();
         let [seed, stream, pos] = parts.as_slice() else {
             return Err(bad());
         };
-        if seed.len() != 64 {
+        // Checked as hex digits first: slicing by bytes a text that holds a
+        // multi-byte character would panic.
+        if seed.len() != 64 || !seed.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad());
         }
         let mut key = [0u8; 32];

@@ -16,13 +16,18 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use super::io::{read_f32, read_params, write_atomic};
+use super::io::{read_f32, read_params};
 use super::{History, ModelConfig, Sequential};
 use crate::callbacks::CallbackState;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::optim::OptimizerConfig;
 
 const FORMAT: &str = "scrawl-checkpoint";
+
+/// The largest checkpoint read: the largest model's weights (256 MiB) with two
+/// optimizer moments and a kept copy of the best weights, and room to spare.
+pub const MAX_CHECKPOINT_BYTES: u64 = 1280 << 20;
 
 /// Where a run stands, as saved in a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,21 +73,42 @@ impl Sequential {
         self.layers.iter().map(|l| l.rng_state()).collect()
     }
 
-    /// Puts the optimizer (state, step counter, learning rate) and the layers' random
-    /// streams where `state` says. The weights are restored by [`load_checkpoint`].
-    pub fn restore_training(&mut self, state: &TrainingState) -> Result<()> {
-        if state.rng_states.len() != self.layers.len() {
+    /// Puts each layer's random stream where `states` says; a stream for a layer that
+    /// has none, or none for one that has, means the checkpoint is not this model's.
+    fn restore_rng_states(&mut self, states: &[Option<String>]) -> Result<()> {
+        if states.len() != self.layers.len() {
             return Err(Error::Shape(format!(
                 "the checkpoint has {} layers' random streams, the model {} layers",
-                state.rng_states.len(),
+                states.len(),
                 self.layers.len()
             )));
         }
-        for (layer, rng) in self.layers.iter_mut().zip(&state.rng_states) {
-            if let Some(r) = rng {
-                layer.set_rng_state(r)?;
+        for (layer, rng) in self.layers.iter_mut().zip(states) {
+            match (layer.rng_state(), rng) {
+                (Some(_), Some(r)) => layer.set_rng_state(r)?,
+                (None, None) => {}
+                (has, _) => {
+                    return Err(Error::Shape(format!(
+                        "layer {} {} a random stream but the checkpoint {} one",
+                        layer.name(),
+                        if has.is_some() { "has" } else { "has no" },
+                        if has.is_some() {
+                            "gives it no"
+                        } else {
+                            "gives it"
+                        }
+                    )));
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Puts the optimizer (state, step counter, learning rate) and the layers' random
+    /// streams where `state` says. The weights are restored by [`load_checkpoint`].
+    pub fn restore_training(&mut self, state: &TrainingState) -> Result<()> {
+        self.restore_rng_states(&state.rng_states)?;
+        self.check_optimizer_state(state)?;
         self.compile(&state.optimizer, self.loss)?;
         let opt = self
             .optimizer_mut()
@@ -92,6 +118,127 @@ impl Sequential {
         Ok(())
     }
 }
+
+impl Sequential {
+    /// Refuses optimizer state that does not belong to this model's parameters: after
+    /// the first step an optimizer holds exactly `k` buffers per trainable parameter,
+    /// each as long as it. A mismatch would otherwise be filled with zeros silently,
+    /// and the resumed run would quietly stop being the run it continues.
+    fn check_optimizer_state(&self, state: &TrainingState) -> Result<()> {
+        let sizes: Vec<(String, usize)> = self
+            .named_params()
+            .into_iter()
+            .filter(|(_, p)| p.trainable)
+            .map(|(n, p)| (n, p.value.len()))
+            .collect();
+        let saved = &state.optimizer_state;
+        if state.iterations == 0 && saved.is_empty() {
+            return Ok(());
+        }
+        let k = state.optimizer.state_buffers_per_param();
+        if saved.len() != k * sizes.len() {
+            return Err(Error::Shape(format!(
+                "the checkpoint holds {} optimizer state buffers, but {} keeps {k} for each of the model's {} trainable parameters ({} in all)",
+                saved.len(),
+                state.optimizer.name(),
+                sizes.len(),
+                k * sizes.len()
+            )));
+        }
+        for (i, buf) in saved.iter().enumerate() {
+            let (name, len) = &sizes[i % sizes.len()];
+            if buf.len() != *len {
+                return Err(Error::Shape(format!(
+                    "optimizer state buffer {i} has {} values but belongs to {name}, which has {len}",
+                    buf.len()
+                )));
+            }
+            if let Some(why) = super::io::non_finite(&format!("optimizer/{i}"), buf) {
+                return Err(Error::Shape(why));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that the counters of `state` fit together and the run they describe: a
+/// tampered or corrupt checkpoint (epoch 10^18, a step past the epoch's end, more
+/// images seen than a step holds) is refused instead of resumed with wrapped-around
+/// metrics.
+fn check_counters(state: &TrainingState) -> std::result::Result<(), String> {
+    if state.batch_size == 0 || state.train_len == 0 {
+        return Err(format!(
+            "batch size {} and training set size {} must both be at least 1",
+            state.batch_size, state.train_len
+        ));
+    }
+    if state.threads == 0 || state.threads > MAX_THREADS_RECORDED {
+        return Err(format!("{} threads is not a thread count", state.threads));
+    }
+    let steps = state.train_len.div_ceil(state.batch_size);
+    if state.history.epochs.len() != state.epoch {
+        return Err(format!(
+            "it says {} epochs are done but its history has {}",
+            state.epoch,
+            state.history.epochs.len()
+        ));
+    }
+    if let Some((i, e)) = state
+        .history
+        .epochs
+        .iter()
+        .enumerate()
+        .find(|(i, e)| e.epoch != i + 1)
+    {
+        return Err(format!(
+            "history row {} is numbered epoch {}",
+            i + 1,
+            e.epoch
+        ));
+    }
+    // An interruption after an epoch's last step saves step == steps.
+    if state.step > steps {
+        return Err(format!(
+            "it is at step {} of an epoch of {steps} steps",
+            state.step
+        ));
+    }
+    // Every step before the last of an epoch is a full batch.
+    if state.seen != (state.step * state.batch_size).min(state.train_len) {
+        return Err(format!(
+            "{} images seen in {} steps of {}",
+            state.seen, state.step, state.batch_size
+        ));
+    }
+    if state.correct > state.seen {
+        return Err(format!(
+            "{} right answers out of {} images seen",
+            state.correct, state.seen
+        ));
+    }
+    if !(state.loss_sum.is_finite() && state.loss_sum >= 0.0) {
+        return Err(format!("a partial loss sum of {}", state.loss_sum));
+    }
+    let done = (state.epoch as u128) * (steps as u128) + state.step as u128;
+    if (state.iterations as u128) < done {
+        return Err(format!(
+            "the optimizer took {} steps, fewer than the {done} the run has done",
+            state.iterations
+        ));
+    }
+    if state.iterations > MAX_ITERATIONS {
+        return Err(format!(
+            "{} optimizer steps is not a count",
+            state.iterations
+        ));
+    }
+    Ok(())
+}
+
+/// The most threads a checkpoint may record.
+const MAX_THREADS_RECORDED: usize = 4096;
+/// The most optimizer steps a checkpoint may record (2^40: centuries of training).
+const MAX_ITERATIONS: u64 = 1 << 40;
 
 /// Writes `model` and `state` to `path` atomically.
 pub fn save_checkpoint(path: &Path, model: &Sequential, state: &TrainingState) -> Result<()> {
@@ -136,7 +283,7 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, state: &TrainingState) -
 /// Reads a checkpoint written by [`save_checkpoint`]: the model with its weights,
 /// and the state to pass to [`Sequential::restore_training`] and `fit`.
 pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let data = crate::files::read_limited(path, MAX_CHECKPOINT_BYTES, "a checkpoint")?;
     let bad = |msg: String| Error::format(path, msg);
     let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| {
         bad(format!(
@@ -162,6 +309,7 @@ pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
                 "the training state in the metadata is not valid: {e}"
             ))
         })?;
+    check_counters(&state).map_err(|why| bad(format!("a corrupt training state: {why}")))?;
     let slots: usize = meta
         .get("optimizer_slots")
         .and_then(|s| s.parse().ok())
@@ -179,6 +327,12 @@ pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
         .map(|i| read_f32(&tensors, &format!("optimizer/{i}")))
         .collect::<std::result::Result<_, _>>()
         .map_err(bad)?;
+    model
+        .check_optimizer_state(&state)
+        .map_err(|e| bad(e.to_string()))?;
+    model
+        .restore_rng_states(&state.rng_states)
+        .map_err(|e| bad(e.to_string()))?;
     for (cb, cs) in state.callbacks.iter_mut() {
         let mut j = 0;
         while let Ok(t) = read_f32(&tensors, &format!("callback/{cb}/{j}")) {

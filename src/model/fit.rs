@@ -57,6 +57,9 @@ pub struct FitOptions<'a> {
     /// Where the training state is saved after every epoch and on interruption, for
     /// `--resume` (see [`crate::model::checkpoint`]).
     pub checkpoint: Option<PathBuf>,
+    /// With `checkpoint`: also save the state every this many steps inside an epoch
+    /// (Keras's `BackupAndRestore(save_freq=N)`), so a kill loses at most N steps.
+    pub save_freq: Option<usize>,
     /// A state to continue from, read by [`crate::model::checkpoint::load_checkpoint`]
     /// (the model must already hold that checkpoint's weights).
     pub resume: Option<TrainingState>,
@@ -78,9 +81,20 @@ impl Default for FitOptions<'_> {
             callbacks: Vec::new(),
             interrupt: None,
             checkpoint: None,
+            save_freq: None,
             resume: None,
             augment: None,
         }
+    }
+}
+
+/// A loss for people: four decimals as Keras prints, but a small loss that four
+/// decimals would show as `0.0000` (which reads as "perfect") in scientific form.
+pub fn format_loss(v: f64) -> String {
+    if v != 0.0 && v.abs() < 5e-5 {
+        format!("{v:.2e}")
+    } else {
+        format!("{v:.4}")
     }
 }
 
@@ -120,11 +134,18 @@ impl EpochLog {
     /// `Epoch 3/10 - 2.1s - loss: 0.0586 - accuracy: 0.9816 - val_loss: ...`.
     pub fn line(&self, epochs: usize) -> String {
         let mut s = format!(
-            "Epoch {}/{} - {:.1}s - loss: {:.4} - accuracy: {:.4}",
-            self.epoch, epochs, self.seconds, self.loss, self.accuracy
+            "Epoch {}/{} - {:.1}s - loss: {} - accuracy: {:.4}",
+            self.epoch,
+            epochs,
+            self.seconds,
+            format_loss(self.loss),
+            self.accuracy
         );
         if let (Some(l), Some(a)) = (self.val_loss, self.val_accuracy) {
-            s.push_str(&format!(" - val_loss: {l:.4} - val_accuracy: {a:.4}"));
+            s.push_str(&format!(
+                " - val_loss: {} - val_accuracy: {a:.4}",
+                format_loss(l)
+            ));
         }
         s
     }
@@ -140,7 +161,7 @@ pub struct History {
 impl History {
     /// Reads a history written by [`History::to_csv`] (a run's `history.csv`).
     pub fn from_csv_file(path: &std::path::Path) -> Result<History> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text_limited(path, 64 << 20, "a history")?;
         let mut history = History::default();
         for (i, line) in text.lines().enumerate().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
@@ -230,6 +251,14 @@ impl Sequential {
         if train.is_empty() {
             return Err(Error::config("the training set is empty"));
         }
+        if opts.validation.is_some_and(|v| v.is_empty()) {
+            return Err(Error::config(
+                "the validation set is empty: an accuracy of 0/0 measures nothing",
+            ));
+        }
+        // As Keras does, a batch larger than the training set is the whole set.
+        opts.batch_size = opts.batch_size.min(train.len());
+        self.check_batch(opts.batch_size, true)?;
         if self.optimizer.is_none() {
             return Err(Error::config(
                 "compile the model (choose an optimizer) before fit",
@@ -338,6 +367,14 @@ impl Sequential {
                             at.correct as f64 / at.seen as f64
                         ));
                     }
+                }
+                if let (Some(n), Some(path)) = (opts.save_freq, &opts.checkpoint)
+                    && n > 0
+                    && at.step < steps
+                    && self.optimizer.as_ref().map_or(0, |o| o.iterations()) % n as u64 == 0
+                {
+                    let state = self.training_state(&at, false, &history, &opts, train);
+                    save_checkpoint(path, self, &state)?;
                 }
                 if opts.interrupt.is_some_and(|f| f.load(Ordering::SeqCst)) {
                     if let Some(b) = &bar {
@@ -450,6 +487,13 @@ impl Sequential {
                 "training set size",
                 state.train_len.to_string(),
                 train.len().to_string(),
+            ));
+        }
+        if state.epoch > opts.epochs {
+            return Err(differs(
+                "epoch",
+                state.epoch.to_string(),
+                format!("at most {} (its number of epochs)", opts.epochs),
             ));
         }
         if state.callbacks.len() != opts.callbacks.len() {

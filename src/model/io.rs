@@ -7,13 +7,16 @@
 //! disk, then renamed over it, so a crash mid-save leaves the previous file whole.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::{ModelConfig, Sequential};
 use crate::error::{Error, Result};
+
+/// The largest model file read: the largest model scrawl builds has 2^26 weights
+/// (256 MiB), and the metadata is small.
+pub const MAX_MODEL_FILE_BYTES: u64 = 512 << 20;
 
 /// Metadata key holding the format name.
 const FORMAT_KEY: &str = "format";
@@ -23,32 +26,6 @@ const FORMAT: &str = "scrawl-model";
 const CONFIG_KEY: &str = "config";
 /// Metadata key holding free-form JSON facts about the model (accuracy, training).
 const INFO_KEY: &str = "info";
-
-/// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| Error::config(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
 
 impl Sequential {
     /// Serializes the model (architecture and weights) to safetensors bytes, with
@@ -105,7 +82,7 @@ impl Sequential {
         path: &Path,
         info: &BTreeMap<String, serde_json::Value>,
     ) -> Result<()> {
-        write_atomic(path, &self.to_bytes(info)?)
+        crate::files::write_atomic(path, &self.to_bytes(info)?)
     }
 
     /// Loads a model saved by [`Sequential::save`].
@@ -115,7 +92,7 @@ impl Sequential {
 
     /// Loads a model and the `info` saved with it.
     pub fn load_with_info(path: &Path) -> Result<(Self, BTreeMap<String, serde_json::Value>)> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = crate::files::read_limited(path, MAX_MODEL_FILE_BYTES, "a model file")?;
         Self::from_bytes(&bytes).map_err(|e| match e {
             Error::Format { msg, .. } => Error::format(path, msg),
             Error::Config(msg) | Error::Shape(msg) => Error::format(path, msg),
@@ -231,12 +208,38 @@ pub(crate) fn read_params(
                 for (v, c) in p.value.iter_mut().zip(t.data().chunks_exact(4)) {
                     *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
                 }
+                if let Some(why) = non_finite(name, &p.value) {
+                    problem = Some(why);
+                }
             }
         }
     });
     match problem {
         Some(p) => Err(p),
         None => Ok(count),
+    }
+}
+
+/// Why the weights of tensor `name` cannot be used, if one of them is NaN or
+/// infinite: such a model predicts garbage (every class 0.1) without a word.
+pub(crate) fn non_finite(name: &str, values: &[f32]) -> Option<String> {
+    let i = values.iter().position(|v| !v.is_finite())?;
+    let bad = values.iter().filter(|v| !v.is_finite()).count();
+    Some(format!(
+        "tensor {name} holds {bad} non-finite values (the first, at index {i}, is {}); a model with NaN or infinite weights cannot predict",
+        values[i]
+    ))
+}
+
+impl Sequential {
+    /// Refuses a model any of whose weights is NaN or infinite, naming the tensor.
+    pub fn check_finite(&self) -> Result<()> {
+        for (name, p) in self.named_params() {
+            if let Some(why) = non_finite(&name, &p.value) {
+                return Err(Error::config(why));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -17,8 +17,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{TrainingState, load_checkpoint, save_checkpoint};
-pub use fit::{Callback, Control, EpochLog, FitOptions, History, Verbosity};
+pub use fit::{Callback, Control, EpochLog, FitOptions, History, Verbosity, format_loss};
 
+use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::argmax;
@@ -26,6 +27,36 @@ use crate::layers::{Layer, LayerConfig, Param};
 use crate::loss::{BatchStats, Loss};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::tensor::Tensor;
+
+/// The most bytes of activations a batch may take: half of the memory this process
+/// may use (the smaller of the machine's memory and its address-space limit, as set
+/// by `ulimit -v`), at most 8 GiB.
+pub fn memory_budget() -> u64 {
+    const CAP: u64 = 8 << 30;
+    let mut limit = CAP * 2;
+    if let Ok(text) = std::fs::read_to_string("/proc/meminfo")
+        && let Some(kib) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    {
+        limit = limit.min(kib.saturating_mul(1024));
+    }
+    #[cfg(unix)]
+    {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given and nothing else.
+        if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0
+            && r.rlim_cur != libc::RLIM_INFINITY
+        {
+            limit = limit.min(r.rlim_cur as u64);
+        }
+    }
+    (limit / 2).min(CAP)
+}
 
 /// A model's architecture: what a model file stores and a model config JSON holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +98,7 @@ impl ModelConfig {
 
     /// Reads a model config from a JSON file.
     pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::files::read_text_limited(path, 16 << 20, "a model config")?;
         Self::from_json(&text, path)
     }
 
@@ -99,6 +130,58 @@ pub struct Evaluation {
     pub count: usize,
 }
 
+/// What a model's last layer emits, decided once when the model is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Class probabilities: the last layer ends in softmax.
+    Probabilities,
+    /// Logits: the last layer has no activation (PyTorch's habit, Keras's
+    /// `from_logits=True`). Training takes the softmax inside the loss, and
+    /// `evaluate`, `predict`, `serve` and the ONNX export report `softmax(logits)`.
+    Logits,
+}
+
+impl Output {
+    /// What the layers of `config` emit, or why they cannot be a classifier: a last
+    /// activation such as relu, sigmoid or tanh gives no probabilities, and training on
+    /// it as if it did scores 10% while printing a loss of 0.
+    pub fn of(config: &ModelConfig) -> Result<Output> {
+        let mut after_last: Vec<&LayerConfig> = Vec::new();
+        for layer in config.layers.iter().rev() {
+            let activation = match layer {
+                LayerConfig::Dense { activation, .. }
+                | LayerConfig::Conv2D { activation, .. }
+                | LayerConfig::Activation { activation } => *activation,
+                _ => {
+                    after_last.push(layer);
+                    continue;
+                }
+            };
+            return match activation {
+                Activation::Linear => Ok(Output::Logits),
+                Activation::Softmax
+                    if after_last.iter().all(|l| matches!(l, LayerConfig::Flatten)) =>
+                {
+                    Ok(Output::Probabilities)
+                }
+                Activation::Softmax => Err(Error::config(format!(
+                    "model '{}': softmax must come last, but {} follows it; put the softmax after it",
+                    config.name,
+                    after_last.last().map_or("a layer", |l| l.class_name())
+                ))),
+                other => Err(Error::config(format!(
+                    "model '{}' ends in {}, which does not give class probabilities: end with a softmax \
+                     (Dense(10, softmax)) or with no activation (Dense(10): logits, the softmax is then \
+                     taken inside the loss, as PyTorch's CrossEntropyLoss and Keras's from_logits=True)",
+                    config.name,
+                    other.name()
+                ))),
+            };
+        }
+        Ok(Output::Logits)
+    }
+}
+
 /// A linear stack of layers.
 pub struct Sequential {
     config: ModelConfig,
@@ -107,7 +190,14 @@ pub struct Sequential {
     grads: Vec<Tensor>,
     labels: Vec<u8>,
     loss: Loss,
-    /// The last layer's softmax is fused with the loss (see `Layer::fuse_softmax_with_loss`).
+    /// What the last layer emits: probabilities, or logits that the model turns into
+    /// probabilities itself.
+    output: Output,
+    /// The class probabilities of the last batch when the model emits logits
+    /// (`softmax(acts[L])`); `acts[L]` keeps the logits for backward.
+    probs: Tensor,
+    /// The loss's gradient is w.r.t. the logits: the last layer's softmax is fused with
+    /// the loss (see `Layer::fuse_softmax_with_loss`), or the model emits logits.
     logits_grad: bool,
     optimizer: Option<Box<dyn Optimizer>>,
     /// `x / 255` for every byte value, exactly as NumPy computes it in float64 then
@@ -143,10 +233,19 @@ impl Sequential {
                 config.name, config.input_shape
             )));
         }
+        if config.input_shape.len() > 3 {
+            return Err(Error::config(format!(
+                "model '{}': input_shape {:?} has {} axes; scrawl's inputs are flat ([784]) or images ([28, 28, 1]), at most 3 axes",
+                config.name,
+                config.input_shape,
+                config.input_shape.len()
+            )));
+        }
         crate::layers::check_item_shape(
             &format!("model '{}': input_shape", config.name),
             &config.input_shape,
         )?;
+        let output = Output::of(&config)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(config.layers.len());
         let mut shape = config.input_shape.clone();
@@ -202,6 +301,8 @@ impl Sequential {
             grads: vec![Tensor::default(); n],
             labels: Vec::new(),
             loss: Loss::default(),
+            output,
+            probs: Tensor::default(),
             logits_grad: false,
             optimizer: None,
             scale,
@@ -285,10 +386,26 @@ impl Sequential {
 
     fn set_loss(&mut self, loss: Loss) {
         self.loss = loss;
-        self.logits_grad = self
-            .layers
-            .last_mut()
-            .is_some_and(|l| l.fuse_softmax_with_loss());
+        self.logits_grad = match self.output {
+            Output::Logits => true,
+            Output::Probabilities => self
+                .layers
+                .last_mut()
+                .is_some_and(|l| l.fuse_softmax_with_loss()),
+        };
+    }
+
+    /// What the last layer emits (probabilities or logits).
+    pub fn output_kind(&self) -> Output {
+        self.output
+    }
+
+    /// The class probabilities of the batch just run forward.
+    fn probabilities(&self) -> &Tensor {
+        match self.output {
+            Output::Probabilities => &self.acts[self.layers.len()],
+            Output::Logits => &self.probs,
+        }
     }
 
     /// The optimizer set by [`Sequential::compile`].
@@ -299,6 +416,55 @@ impl Sequential {
     /// The optimizer, mutable (to change its learning rate, or restore its state).
     pub fn optimizer_mut(&mut self) -> Option<&mut (dyn Optimizer + 'static)> {
         self.optimizer.as_deref_mut()
+    }
+
+    /// Values one item keeps between layers: the input and every layer's output.
+    pub fn activation_values_per_item(&self) -> usize {
+        self.input_len()
+            + self
+                .layers
+                .iter()
+                .map(|l| l.output_shape().iter().product::<usize>())
+                .sum::<usize>()
+    }
+
+    /// Bytes of activations a batch of `n` items needs: every layer boundary's values,
+    /// and in training their gradients and what layers keep for backward (masks,
+    /// winners, normalized inputs), about three times as much.
+    pub fn batch_bytes(&self, n: usize, training: bool) -> u128 {
+        let copies = if training { 3 } else { 1 };
+        self.activation_values_per_item() as u128 * 4 * copies * n as u128
+    }
+
+    /// Refuses a batch of `n` items whose activations would not fit in memory, with
+    /// what it needs and the largest batch that fits, before anything is allocated: a
+    /// model within every per-layer limit can still need tens of gigabytes per batch.
+    pub fn check_batch(&self, n: usize, training: bool) -> Result<()> {
+        let need = self.batch_bytes(n, training);
+        let budget = memory_budget() as u128;
+        if need <= budget {
+            return Ok(());
+        }
+        let per_item = self.batch_bytes(1, training).max(1);
+        let fits = budget / per_item;
+        let mib = |b: u128| (b >> 20).max(1);
+        let advice = if fits == 0 {
+            "even one image does not fit: make the model smaller".to_string()
+        } else {
+            format!("use a batch size of {fits} or less (--batch-size {fits})")
+        };
+        Err(Error::config(format!(
+            "model '{}': a batch of {n} {} needs about {} MiB of activations ({} MiB per image), more than the {} MiB scrawl allows itself here (half of the memory available); {advice}",
+            self.config.name,
+            if training {
+                "in training"
+            } else {
+                "at inference"
+            },
+            mib(need),
+            (per_item >> 20).max(1).min(mib(need)),
+            mib(budget),
+        )))
     }
 
     /// Checks that `data` fits the model's input and output.
@@ -343,11 +509,21 @@ impl Sequential {
         self.labels.extend(indices.iter().map(|&i| data.labels[i]));
     }
 
-    /// Runs every layer on the input buffer.
+    /// Runs every layer on the input buffer; a model that emits logits then also
+    /// turns them into probabilities (into `probs`, keeping the logits for backward).
     fn forward_pass(&mut self, training: bool) {
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (head, tail) = self.acts.split_at_mut(i + 1);
             layer.forward(&head[i], &mut tail[0], training);
+        }
+        if self.output == Output::Logits {
+            let logits = &self.acts[self.layers.len()];
+            self.probs.set_shape(logits.shape());
+            self.probs.data_mut().copy_from_slice(logits.data());
+            let k = logits.row_len();
+            for row in self.probs.data_mut().chunks_exact_mut(k) {
+                Activation::Softmax.forward_row(row);
+            }
         }
     }
 
@@ -388,13 +564,17 @@ impl Sequential {
         self.load_batch(data, indices);
         self.forward_pass(training);
         let last = self.layers.len();
+        let probs = match self.output {
+            Output::Probabilities => &self.acts[last],
+            Output::Logits => &self.probs,
+        };
         let grad = if gradient {
             Some(&mut self.grads[last])
         } else {
             None
         };
         self.loss
-            .compute(&self.acts[last], &self.labels, grad, self.logits_grad)
+            .compute(probs, &self.labels, grad, self.logits_grad)
     }
 
     /// One training step on the images at `indices`: forward, loss, backward, update.
@@ -445,12 +625,16 @@ impl Sequential {
 
     fn evaluate_on_pool(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
         self.check_data(data)?;
+        if data.is_empty() {
+            return Err(Error::config(
+                "the data to evaluate holds no images: an accuracy of 0/0 measures nothing",
+            ));
+        }
         let mut total = BatchStats::default();
         self.for_each_batch(data, batch_size, |model| {
-            let last = model.layers.len();
             let s = model
                 .loss
-                .compute(&model.acts[last], &model.labels, None, false);
+                .compute(model.probabilities(), &model.labels, None, false);
             total.loss_sum += s.loss_sum;
             total.correct += s.correct;
         })?;
@@ -473,7 +657,7 @@ impl Sequential {
         self.check_data(data)?;
         let mut out = Vec::with_capacity(data.len() * self.classes());
         self.for_each_batch(data, batch_size, |model| {
-            out.extend_from_slice(model.acts[model.layers.len()].data());
+            out.extend_from_slice(model.probabilities().data());
         })?;
         Ok(out)
     }
@@ -498,12 +682,13 @@ impl Sequential {
                 x.len()
             )));
         }
+        self.check_batch(x.len() / len, false)?;
         let mut shape = vec![x.len() / len];
         shape.extend_from_slice(&self.config.input_shape);
         self.acts[0].set_shape(&shape);
         self.acts[0].data_mut().copy_from_slice(x);
         self.forward_pass(false);
-        Ok(self.acts[self.layers.len()].data().to_vec())
+        Ok(self.probabilities().data().to_vec())
     }
 
     fn for_each_batch(
@@ -515,6 +700,9 @@ impl Sequential {
         if batch_size == 0 {
             return Err(Error::config("batch size must be at least 1"));
         }
+        // As Keras does, a batch larger than the data is the whole data.
+        let batch_size = batch_size.min(data.len()).max(1);
+        self.check_batch(batch_size, false)?;
         let mut idx = Vec::with_capacity(batch_size);
         let mut start = 0;
         while start < data.len() {

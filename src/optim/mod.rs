@@ -170,6 +170,15 @@ impl OptimizerConfig {
         }
     }
 
+    /// How many state buffers the optimizer keeps per trainable parameter once it has
+    /// taken a step (SGD's velocity, RMSprop's mean square, Adam's two moments).
+    pub fn state_buffers_per_param(&self) -> usize {
+        match self {
+            OptimizerConfig::Sgd { .. } | OptimizerConfig::Rmsprop { .. } => 1,
+            OptimizerConfig::Adam { .. } | OptimizerConfig::Adamw { .. } => 2,
+        }
+    }
+
     /// The base learning rate.
     pub fn learning_rate(&self) -> f32 {
         match *self {

@@ -84,7 +84,7 @@ pub fn save(figure: &impl Figure, path: &Path) -> Result<()> {
         path: path.to_path_buf(),
         msg,
     })?;
-    crate::model::io::write_atomic(path, &bytes)
+    crate::files::write_atomic(path, &bytes)
 }
 
 /// Draws `figure` in `format` and returns the file's bytes.

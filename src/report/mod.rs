@@ -10,8 +10,8 @@ pub use metrics::{ClassMetrics, ConfusionMatrix};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::files::write_atomic;
 use crate::model::Sequential;
-use crate::model::io::write_atomic;
 use crate::plot::{self, ConfusionHeatmap, DigitGrid, DigitTile};
 
 /// One misclassified image.

@@ -87,7 +87,11 @@ impl Server {
         let http = Arc::new(http);
         let stop = Arc::new(AtomicBool::new(false));
         // The file was just read whole; its copies come from the same bytes.
-        let bytes = std::fs::read(model_file).map_err(|e| Error::io(model_file, e))?;
+        let bytes = crate::files::read_limited(
+            model_file,
+            crate::model::io::MAX_MODEL_FILE_BYTES,
+            "a model file",
+        )?;
         let mut models = vec![model];
         for _ in 1..options.workers {
             models.push(Sequential::from_bytes(&bytes)?.0);
