@@ -701,15 +701,8 @@ fn png_export_never_deletes_a_users_files() {
     assert!(d.join("out/train/00002_2.png").is_file());
     assert!(d.join("out/train/photo.jpg").is_file());
     // The CSV exports, likewise, replace nothing without the flag.
-    std::fs::write(
-        d.join("csv/train.csv")
-            .parent()
-            .map(|p| std::fs::create_dir_all(p))
-            .map(|_| d.join("csv/train.csv"))
-            .unwrap(),
-        "mine",
-    )
-    .unwrap();
+    std::fs::create_dir_all(d.join("csv")).unwrap();
+    std::fs::write(d.join("csv/train.csv"), "mine").unwrap();
     fails(
         d,
         &["data", "export", "--format", "kaggle", "--out", "csv"],

@@ -371,7 +371,11 @@ impl Sequential {
                 if let (Some(n), Some(path)) = (opts.save_freq, &opts.checkpoint)
                     && n > 0
                     && at.step < steps
-                    && self.optimizer.as_ref().map_or(0, |o| o.iterations()) % n as u64 == 0
+                    && self
+                        .optimizer
+                        .as_ref()
+                        .map_or(0, |o| o.iterations())
+                        .is_multiple_of(n as u64)
                 {
                     let state = self.training_state(&at, false, &history, &opts, train);
                     save_checkpoint(path, self, &state)?;

@@ -52,7 +52,10 @@ pub fn memory_budget() -> u64 {
         if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0
             && r.rlim_cur != libc::RLIM_INFINITY
         {
-            limit = limit.min(r.rlim_cur as u64);
+            // rlim_t is u64 on Linux, but not on every Unix.
+            #[allow(clippy::unnecessary_cast)]
+            let cur = r.rlim_cur as u64;
+            limit = limit.min(cur);
         }
     }
     (limit / 2).min(CAP)
