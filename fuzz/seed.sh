@@ -6,7 +6,7 @@ S=${SCRAWL:-target/release/scrawl}
 C=fuzz/corpus
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-mkdir -p $C/{idx,csv,pickle,npz,model_file,model_config,image,api_predict}
+mkdir -p $C/{idx,csv,pickle,npz,model_file,model_config,image,api_predict,checkpoint,template}
 
 "$S" data export --format kaggle --limit 3 --out "$W/kaggle" > /dev/null
 "$S" data export --format csv --limit 2 --out "$W/csv" > /dev/null
@@ -58,5 +58,11 @@ cp "$W/run/model.safetensors" $C/model_file/cnn.safetensors
 "$S" export --model "$W/run/model.safetensors" --format npz --out $C/npz/cnn.npz > /dev/null
 "$S" train --model mlp:8 --epochs 1 --limit 100 --quiet --out "$W/mlp" > /dev/null
 cp "$W/mlp/model.safetensors" $C/model_file/mlp.safetensors
+cp "$W/run/checkpoint.safetensors" $C/checkpoint/cnn.ckpt
+"$S" train --model "Dense(8,relu) Dropout(0.3) Dense(10)" --epochs 2 --limit 100 --batch-size 30 \
+  --optimizer adam --quiet --out "$W/drop" > /dev/null
+cp "$W/drop/checkpoint.safetensors" $C/checkpoint/dropout-adam.ckpt
+printf '\x03model/mnist-{epoch:02d}-{val_loss:.4f}.safetensors' > $C/template/keras
+printf '\x06{{epoch}}-{accuracy:e}-{loss:08.3f}' > $C/template/braces
 "$S" export --model "$W/mlp/model.safetensors" --format npz --out $C/npz/mlp.npz > /dev/null
 ls $C/* | head -50

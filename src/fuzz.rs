@@ -15,7 +15,7 @@ use crate::serve::api;
 pub type Entry = fn(&[u8]);
 
 /// The targets, by name: `(name, entry point)`.
-pub const TARGETS: [(&str, Entry); 8] = [
+pub const TARGETS: [(&str, Entry); 10] = [
     ("idx", fuzz_idx),
     ("csv", fuzz_csv),
     ("pickle", fuzz_pickle),
@@ -24,6 +24,8 @@ pub const TARGETS: [(&str, Entry); 8] = [
     ("model_config", fuzz_model_config),
     ("image", fuzz_image),
     ("api_predict", fuzz_api_predict),
+    ("checkpoint", fuzz_checkpoint),
+    ("template", fuzz_template),
 ];
 
 /// IDX files, raw or gzip: images (magic 0x803) and labels (0x801).
@@ -82,8 +84,55 @@ pub fn fuzz_model_config(data: &[u8]) {
     if let Ok(config) = ModelConfig::from_json(text, Path::new("fuzz.json"))
         && let Ok(mut model) = Sequential::new(config, 0)
     {
+        // What a batch would need is computed from the shapes, never allocated.
+        for n in [1, 32, 1 << 20] {
+            let _ = model.check_batch(n, true);
+        }
         predict_once(&mut model);
     }
+}
+
+/// Training checkpoints (`--resume`): the model, the optimizer state, the counters and
+/// random streams; a checkpoint that loads has counters that fit together.
+pub fn fuzz_checkpoint(data: &[u8]) {
+    if let Ok((mut model, state)) =
+        crate::model::checkpoint::checkpoint_from_bytes(data, Path::new("fuzz.ckpt"))
+    {
+        assert_eq!(state.history.epochs.len(), state.epoch);
+        assert!(state.correct <= state.seen);
+        predict_once(&mut model);
+    }
+}
+
+/// `--checkpoint` path templates (`model/mnist-{epoch:02d}-{val_loss:.4f}.safetensors`)
+/// filled with an epoch's figures; the first byte picks the figures.
+pub fn fuzz_template(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(template) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let value = [
+        0.0,
+        1.0,
+        -1.5,
+        1e300,
+        f64::NAN,
+        f64::INFINITY,
+        123.456,
+        1e-300,
+    ][pick as usize % 8];
+    let log = crate::model::EpochLog {
+        epoch: pick as usize,
+        loss: value,
+        accuracy: value,
+        val_loss: Some(value),
+        val_accuracy: None,
+        learning_rate: value as f32,
+        seconds: 0.0,
+    };
+    let _ = crate::callbacks::format_template(template, &log);
 }
 
 /// Image files (PNG, JPEG, BMP) and the MNIST-style preprocessing of drawings.

@@ -37,8 +37,7 @@ fn history_of(run: &Path) -> anyhow::Result<History> {
         run.join("history.json")
     };
     if file.is_file() {
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let text = scrawl::files::read_text_limited(&file, 64 << 20, "a history")?;
         return serde_json::from_str(&text)
             .with_context(|| format!("{} is not a scrawl history", file.display()));
     }
@@ -102,10 +101,11 @@ pub fn list(a: RunsArgs) -> anyhow::Result<()> {
             continue;
         }
         let Ok(h) = history_of(&path) else { continue };
-        let config: serde_json::Value = std::fs::read_to_string(path.join("config.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default();
+        let config: serde_json::Value =
+            scrawl::files::read_text_limited(&path.join("config.json"), 16 << 20, "a run config")
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
         let model = config["model"]["name"].as_str().unwrap_or("?").to_string();
         let best = h
             .epochs

@@ -106,12 +106,12 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     );
     let sets = a.data.load()?;
     let (train, test) = sets.train()?.split(a.test_size, a.seed, false)?;
-    let mut rows: Vec<SweepRow> = match std::fs::read_to_string(&csv_path) {
-        Ok(text) => {
-            sweep::from_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", csv_path.display()))?
-        }
-        Err(_) => Vec::new(),
-    };
+    let mut rows: Vec<SweepRow> =
+        match scrawl::files::read_text_limited(&csv_path, 64 << 20, "a sweep table") {
+            Ok(text) => sweep::from_csv(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", csv_path.display()))?,
+            Err(_) => Vec::new(),
+        };
     let done: Vec<String> = rows.iter().map(|r| r.point.key()).collect();
     println!(
         "{} configurations on {} training / {} held-out images ({}), {} epochs each{}",

@@ -315,12 +315,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         bail!("--resume RUN continues the run with its own settings: give no other training flags");
     }
     let config_path = run_dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).with_context(|| {
-        format!(
-            "{} is not a run folder scrawl can resume (reading config.json)",
-            run_dir.display()
-        )
-    })?;
+    let text = scrawl::files::read_text_limited(&config_path, 16 << 20, "a run config")
+        .with_context(|| {
+            format!(
+                "{} is not a run folder scrawl can resume (reading config.json)",
+                run_dir.display()
+            )
+        })?;
     let config: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
     let stored: Vec<String> = serde_json::from_value(config["train_args"].clone())

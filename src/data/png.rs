@@ -148,10 +148,19 @@ pub fn read_png_dir(dir: &Path) -> Result<Dataset> {
     let mut images = Vec::new();
     let mut labels = Vec::with_capacity(files.len());
     for (path, label) in files {
-        let img = image::open(&path)
-            .map_err(|e| Error::format(&path, format!("not a readable image: {e}")))?
-            .into_luma8();
+        // The drawing loader's limits (file size, pixels a side, decoder memory) hold
+        // for each image, and the pixels of all of them share one budget.
+        let img = crate::data::drawing::load(&path)?;
         let (w, h) = img.dimensions();
+        if (images.len() + img.as_raw().len()) as u64 > crate::data::idx::MAX_IDX_BYTES {
+            return Err(Error::format(
+                &path,
+                format!(
+                    "the images of this folder hold more than {} of pixels together; refusing",
+                    crate::files::human_bytes(crate::data::idx::MAX_IDX_BYTES)
+                ),
+            ));
+        }
         match shape {
             None => shape = Some((h, w)),
             Some(s) if s != (h, w) => {

@@ -284,11 +284,16 @@ pub fn save_checkpoint(path: &Path, model: &Sequential, state: &TrainingState) -
 /// and the state to pass to [`Sequential::restore_training`] and `fit`.
 pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
     let data = crate::files::read_limited(path, MAX_CHECKPOINT_BYTES, "a checkpoint")?;
+    checkpoint_from_bytes(&data, path)
+}
+
+/// [`load_checkpoint`] of bytes held in memory; `path` is only used in messages.
+pub fn checkpoint_from_bytes(data: &[u8], path: &Path) -> Result<(Sequential, TrainingState)> {
     let bad = |msg: String| Error::format(path, msg);
-    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| {
+    let (_, header) = SafeTensors::read_metadata(data).map_err(|e| {
         bad(format!(
             "not a valid safetensors file: {}",
-            super::io::explain(&data, &e)
+            super::io::explain(data, &e)
         ))
     })?;
     let meta = header.metadata().clone().unwrap_or_default();
@@ -314,10 +319,10 @@ pub fn load_checkpoint(path: &Path) -> Result<(Sequential, TrainingState)> {
         .get("optimizer_slots")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no optimizer_slots in the metadata".into()))?;
-    let tensors = SafeTensors::deserialize(&data).map_err(|e| {
+    let tensors = SafeTensors::deserialize(data).map_err(|e| {
         bad(format!(
             "corrupt safetensors data: {}",
-            super::io::explain(&data, &e)
+            super::io::explain(data, &e)
         ))
     })?;
     let mut model = Sequential::new(config, 0)
