@@ -6,6 +6,9 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --manifest-path "$root/Cargo.toml" -q
+# A fresh folder each time: scrawl refuses to write a run or an export over an
+# earlier one without --overwrite, and the guide shows first runs.
+rm -rf guide-work
 mkdir -p guide-work && cd guide-work
 export SCRAWL_DATA=${SCRAWL_DATA:-$root/../shared/data/mnist}
 S=$root/target/release/scrawl

@@ -104,8 +104,10 @@ fn fails_under(dir: &Path, args: &[&str], want: &[&str], ulimit_kib: Option<u64>
     err
 }
 
+/// [`fails_under`] with the address space capped at 2 GB (`ulimit -v 2000000`), as
+/// the crash cases must hold under.
 fn fails(dir: &Path, args: &[&str], want: &[&str]) -> String {
-    fails_under(dir, args, want, None)
+    fails_under(dir, args, want, Some(2_000_000))
 }
 
 /// Runs `scrawl args` and requires success; returns stdout and stderr.
@@ -1059,6 +1061,35 @@ fn error_messages_stay_short_and_say_the_cause() {
         &["big.pkl"],
     );
     assert!(e.len() < 1000, "a {}-byte message", e.len());
+    // An archive of 20,000 arrays, none of them the model's: the names are clipped.
+    {
+        use std::io::Write;
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(d.join("many.npz")).unwrap());
+        let npy = scrawl::interop::npz::npy_bytes(&[1], &[0.0]);
+        for i in 0..20_000 {
+            zip.start_file(
+                format!("array_number_{i:06}.npy"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            zip.write_all(&npy).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    let e = fails(
+        d,
+        &[
+            "import",
+            "npz",
+            "many.npz",
+            "--model",
+            "mlp:8",
+            "--out",
+            "x.safetensors",
+        ],
+        &["many.npz", "no array dense/kernel", "characters in all"],
+    );
+    assert!(e.len() < 1000, "a {}-byte message", e.len());
     // A data folder that is not a folder says so.
     fails(
         d,
@@ -1198,6 +1229,15 @@ fn every_parser_fails_cleanly_under_a_memory_cap() {
         d,
         &["evaluate", "--model", "claim.safetensors"],
         &["claim.safetensors"],
+        Some(CAP_KIB),
+    );
+    // A checkpoint whose header claims 2^40 bytes, in a run folder.
+    succeeds(d, &["train", "--model", "mlp:8", "--out", "run", "--quiet"]);
+    std::fs::write(d.join("run/checkpoint.safetensors"), &st).unwrap();
+    fails_under(
+        d,
+        &["train", "--resume", "run"],
+        &["checkpoint.safetensors"],
         Some(CAP_KIB),
     );
     // A model config whose layers are each within limits but whose batch is not.

@@ -252,6 +252,11 @@ fn batch_size_arg(s: &str) -> Result<usize, String> {
     count_in(s, MAX_BATCH)
 }
 
+/// A number of steps (`--save-freq`): 1 to 2^32 - 1.
+fn steps_arg(s: &str) -> Result<usize, String> {
+    count_in(s, u32::MAX as usize)
+}
+
 /// The most worker threads (far more than any machine scrawl runs on has cores; each
 /// thread costs a stack).
 const MAX_THREADS: usize = 256;

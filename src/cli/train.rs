@@ -122,7 +122,7 @@ pub struct TrainArgs {
     /// Also save the training state every N steps, not only after each epoch (Keras's
     /// BackupAndRestore(save_freq=N)), so a kill during a long epoch loses at most N
     /// steps.
-    #[arg(long, value_name = "N", value_parser = super::batch_size_arg)]
+    #[arg(long, value_name = "N", value_parser = super::steps_arg)]
     save_freq: Option<usize>,
     /// Print one JSON object with the results at the end (epoch lines go to stderr).
     #[arg(long)]

@@ -50,7 +50,10 @@ pub fn decode(bytes: &[u8], what: &Path) -> Result<GrayImage> {
         .with_guessed_format()
         .map_err(|e| Error::format(what, format!("cannot read it: {e}")))?;
     if reader.format().is_none() {
-        return Err(Error::format(what, "not a PNG, JPEG or BMP image"));
+        return Err(Error::format(
+            what,
+            "not a readable image: not a PNG, JPEG or BMP image",
+        ));
     }
     let (w, h) = reader
         .into_dimensions()
