@@ -30,8 +30,14 @@ use crate::tensor::Tensor;
 
 /// The most bytes of activations a batch may take: half of the memory this process
 /// may use (the smaller of the machine's memory and its address-space limit, as set
-/// by `ulimit -v`), at most 8 GiB.
+/// by `ulimit -v`), at most 8 GiB. Read once per process: a server asks on every
+/// request.
 pub fn memory_budget() -> u64 {
+    static BUDGET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(read_memory_budget)
+}
+
+fn read_memory_budget() -> u64 {
     const CAP: u64 = 8 << 30;
     let mut limit = CAP * 2;
     if let Ok(text) = std::fs::read_to_string("/proc/meminfo")
