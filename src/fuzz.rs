@@ -9,7 +9,6 @@ use std::path::Path;
 use crate::data::{csv, drawing, idx};
 use crate::interop::{dlfs, npz, pickle};
 use crate::model::{ModelConfig, Sequential};
-use crate::serve::api;
 
 /// An entry point: takes any bytes, never panics.
 pub type Entry = fn(&[u8]);
@@ -144,25 +143,41 @@ pub fn fuzz_image(data: &[u8]) {
     }
 }
 
-/// The body of `POST /api/predict`: the first byte picks the content type, the rest
-/// is the body, answered by a small model. Every answer is a 2xx or 4xx.
+/// The body of `POST /api/predict`, through the server's real routes (no socket):
+/// the first byte picks the content type, the rest is the body, answered by a small
+/// model. Every answer is a 2xx or 4xx.
 pub fn fuzz_api_predict(data: &[u8]) {
-    use std::sync::{Mutex, OnceLock};
-    static MODEL: OnceLock<Mutex<Sequential>> = OnceLock::new();
+    use std::sync::OnceLock;
+    use tower::ServiceExt;
+    static SERVER: OnceLock<(tokio::runtime::Runtime, axum::Router)> = OnceLock::new();
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
-    let content_type = match kind % 4 {
+    let content_type = match kind % 7 {
         0 => "image/png",
         1 => "application/json",
         2 => "application/json; charset=utf-8",
+        3 => "application/octet-stream",
+        4 => "multipart/form-data; boundary=X",
+        5 => "multipart/form-data",
         _ => "text/plain",
     };
-    let model = MODEL.get_or_init(|| {
+    let (runtime, router) = SERVER.get_or_init(|| {
         let config = crate::presets::preset("mlp:16").expect("a preset");
-        Mutex::new(Sequential::new(config, 0).expect("a small model"))
+        let model = Sequential::new(config, 0).expect("a small model");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        (runtime, crate::serve::router_for(model))
     });
-    let mut model = model.lock().unwrap_or_else(|e| e.into_inner());
-    let reply = api::predict(&mut model, content_type, body);
-    assert!((200..500).contains(&reply.status), "{reply:?}");
+    let request = axum::http::Request::post("/api/predict")
+        .header("content-type", content_type)
+        .body(axum::body::Body::from(body.to_vec()))
+        .expect("a valid request");
+    let response = runtime
+        .block_on(router.clone().oneshot(request))
+        .expect("routes never fail");
+    let status = response.status().as_u16();
+    assert!((200..500).contains(&status), "{status}");
 }

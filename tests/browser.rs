@@ -181,7 +181,8 @@ fn draw_digits_in_a_real_browser() {
         &path,
         &ServeOptions {
             addr: "127.0.0.1:0".into(),
-            workers: 2,
+            quiet: true,
+            ..ServeOptions::default()
         },
     )
     .unwrap();

@@ -896,8 +896,22 @@ fn flags() {
             vec!["nonsense", "invalid socket address"],
         ),
         (
-            vec!["serve", "--model", "m.safetensors", "--workers", "0"],
-            vec!["--workers 0"],
+            vec!["serve", "--model", "m.safetensors", "--threads", "0"],
+            vec!["--threads", "give 1 to 256"],
+        ),
+        (
+            vec!["serve", "--model", "m.safetensors", "--header-timeout", "0"],
+            vec!["--header-timeout", "more than 0"],
+        ),
+        (
+            vec![
+                "serve",
+                "--model",
+                "m.safetensors",
+                "--request-timeout",
+                "1e9",
+            ],
+            vec!["--request-timeout", "86400"],
         ),
         (
             vec!["bench", "--model", "mlp:4", "--repeats", "0"],

@@ -79,7 +79,8 @@ fn api_answers_good_and_bad_requests() {
         &path,
         &ServeOptions {
             addr: "127.0.0.1:0".into(),
-            workers: 2,
+            quiet: true,
+            ..ServeOptions::default()
         },
     )
     .unwrap();
@@ -142,6 +143,32 @@ fn api_answers_good_and_bad_requests() {
         right += usize::from(v["digit"] == json!(test.labels[i]));
     }
     assert!(right >= 9, "{right}/10 pasted test digits recognised");
+
+    // The same drawing as application/octet-stream and as a multipart form (what
+    // `curl -F file=@digit.png` sends): the same answer as image/png.
+    let digit = test.image(0);
+    let drawing = png(&GrayImage::from_fn(28, 28, |x, y| {
+        Luma([255 - digit[(y * 28 + x) as usize]])
+    }));
+    let (_, as_png) = call(&a, "POST", &url, Some("image/png"), &drawing);
+    let (status, v) = call(&a, "POST", &url, Some("application/octet-stream"), &drawing);
+    assert_eq!((status, &v), (200, &as_png));
+    for part_type in ["image/png", "application/octet-stream"] {
+        let mut form = format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"digit.png\"\r\nContent-Type: {part_type}\r\n\r\n"
+        )
+        .into_bytes();
+        form.extend_from_slice(&drawing);
+        form.extend_from_slice(b"\r\n--XyZ--\r\n");
+        let (status, v) = call(
+            &a,
+            "POST",
+            &url,
+            Some("multipart/form-data; boundary=XyZ"),
+            &form,
+        );
+        assert_eq!((status, &v), (200, &as_png), "{part_type}");
+    }
 
     // Blank input: an answer, not a guess.
     let white = png(&GrayImage::from_pixel(64, 64, Luma([255])));
@@ -220,6 +247,34 @@ fn api_answers_good_and_bad_requests() {
             400,
             "image",
         ),
+        (
+            "POST",
+            Some("application/json"),
+            serde_json::to_vec(&json!({ "pixels": test.image(3).iter().map(|&p| p as f64 / 255.0).collect::<Vec<_>>() })).unwrap(),
+            422,
+            "between 0 and 1",
+        ),
+        (
+            "POST",
+            Some("application/octet-stream"),
+            b"%PDF-1.4".to_vec(),
+            415,
+            "not a PNG",
+        ),
+        (
+            "POST",
+            Some("multipart/form-data; boundary=B"),
+            b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--B--\r\n".to_vec(),
+            400,
+            "no file",
+        ),
+        (
+            "POST",
+            Some("multipart/form-data"),
+            b"--B--".to_vec(),
+            400,
+            "multipart",
+        ),
         ("POST", Some("text/plain"), b"7".to_vec(), 415, "text/plain"),
         ("POST", None, b"7".to_vec(), 415, "content-type"),
         (
@@ -284,7 +339,7 @@ fn api_answers_good_and_bad_requests() {
         }
     });
 
-    // Shutdown returns once the workers have stopped; nothing answers afterwards.
+    // Shutdown returns once the requests in progress are done; nothing answers afterwards.
     let addr = server.addr();
     server.shutdown();
     let gone = agent().get(format!("http://{addr}/healthz")).call();
@@ -336,14 +391,14 @@ fn serve_command_starts_refuses_bad_models_and_stops_on_sigint() {
             "serve",
             "--addr",
             "127.0.0.1:0",
-            "--workers",
+            "--threads",
             "0",
             "--model",
         ])
         .arg(&path)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--workers 0"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
 
     let mut child = Command::new(bin)
         .args(["serve", "--addr", "127.0.0.1:0", "--model"])

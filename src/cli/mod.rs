@@ -266,6 +266,17 @@ fn threads_arg(s: &str) -> Result<usize, String> {
     count_in(s, MAX_THREADS)
 }
 
+/// A duration flag in seconds: more than 0 and at most a day.
+fn seconds_arg(s: &str) -> Result<f64, String> {
+    let v = finite_f64(s)?;
+    if !(v > 0.0 && v <= 86_400.0) {
+        return Err(format!(
+            "{v} is not reasonable: give more than 0 and at most 86400 seconds"
+        ));
+    }
+    Ok(v)
+}
+
 /// `--repeats` and other repetition counts: 1 to 1000.
 fn repeats_arg(s: &str) -> Result<usize, String> {
     count_in(s, 1000)

@@ -33,9 +33,32 @@ pub enum Prepared {
     Blank,
 }
 
-/// Decodes PNG, JPEG or BMP bytes into grey levels, refusing images over
-/// [`MAX_SIDE`] a side or [`MAX_BYTES`] before decoding their pixels.
-pub fn decode(bytes: &[u8], what: &Path) -> Result<GrayImage> {
+/// An image's size, read from its header before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Measured {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bytes of its pixels as decoded (before the conversion to grey).
+    pub decoded_bytes: u64,
+}
+
+impl Measured {
+    /// Pixels in all.
+    pub fn pixels(&self) -> u64 {
+        self.width as u64 * self.height as u64
+    }
+
+    /// The most memory [`decode`] then [`mnistify`] hold at once for this image: the
+    /// decoded pixels, an RGBA copy and the grey image (5 bytes a pixel) while
+    /// converting, then the grey image, its ink as `f32` and the crop (6 a pixel).
+    pub fn working_bytes(&self) -> u64 {
+        self.decoded_bytes + 6 * self.pixels()
+    }
+}
+
+fn reader<'a>(bytes: &'a [u8], what: &Path) -> Result<ImageReader<Cursor<&'a [u8]>>> {
     if bytes.len() > MAX_BYTES {
         return Err(Error::format(
             what,
@@ -55,18 +78,36 @@ pub fn decode(bytes: &[u8], what: &Path) -> Result<GrayImage> {
             "not a readable image: not a PNG, JPEG or BMP image",
         ));
     }
-    let (w, h) = reader
-        .into_dimensions()
+    Ok(reader)
+}
+
+/// Reads an image's header only: its size and what decoding it costs, refusing
+/// images over [`MAX_SIDE`] a side.
+pub fn measure(bytes: &[u8], what: &Path) -> Result<Measured> {
+    let decoder = reader(bytes, what)?
+        .into_decoder()
         .map_err(|e| Error::format(what, format!("not a readable image: {e}")))?;
-    if w > MAX_SIDE || h > MAX_SIDE || w == 0 || h == 0 {
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    if width > MAX_SIDE || height > MAX_SIDE || width == 0 || height == 0 {
         return Err(Error::format(
             what,
-            format!("a {w}x{h} image is outside the 1-{MAX_SIDE} pixels a side scrawl accepts"),
+            format!(
+                "a {width}x{height} image is outside the 1-{MAX_SIDE} pixels a side scrawl accepts"
+            ),
         ));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::format(what, e.to_string()))?;
+    Ok(Measured {
+        width,
+        height,
+        decoded_bytes: image::ImageDecoder::total_bytes(&decoder),
+    })
+}
+
+/// Decodes PNG, JPEG or BMP bytes into grey levels, refusing images over
+/// [`MAX_SIDE`] a side or [`MAX_BYTES`] before decoding their pixels.
+pub fn decode(bytes: &[u8], what: &Path) -> Result<GrayImage> {
+    measure(bytes, what)?;
+    let mut reader = reader(bytes, what)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);

@@ -67,57 +67,79 @@ pub fn model_info(
     })
 }
 
-/// `POST /api/predict`: a PNG/JPEG/BMP drawing (made MNIST-like first) or JSON
-/// `{"pixels": [784 grey levels]}` already in MNIST's form.
-pub fn predict(model: &mut Sequential, content_type: &str, body: &[u8]) -> Reply {
-    // "image/png; charset=..." and upper case are the same type.
-    let mime = content_type
+/// What a `POST /api/predict` body holds, once its content type is read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input<'a> {
+    /// 784 grey levels from JSON, already in MNIST's form.
+    Pixels(Vec<u8>),
+    /// PNG, JPEG or BMP bytes, to be made MNIST-like (see [`drawing::mnistify`]).
+    Image(&'a [u8]),
+    /// `multipart/form-data` with this boundary: the image is one of its parts.
+    Multipart(String),
+}
+
+/// The request's media type, lower case, without parameters.
+pub fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    let pixels = match mime.as_str() {
-        "image/png" | "image/jpeg" | "image/bmp" => match image_pixels(body) {
-            Ok(Some(p)) => p,
-            Ok(None) => return blank(),
-            Err(e) => return e,
-        },
-        "application/json" => match json_pixels(body, model.input_len()) {
-            // The same threshold as for drawings: an empty frame is not a digit.
-            Ok(p) if p.iter().all(|&v| v < drawing::BLANK_INK) => return blank(),
-            Ok(p) => p,
-            Err(e) => return e,
-        },
-        "" => {
-            return Reply::error(
+        .to_ascii_lowercase()
+}
+
+/// Reads a `POST /api/predict` body by its content type: `image/png` (or jpeg, bmp),
+/// `application/octet-stream` holding such an image, `multipart/form-data` (what
+/// `curl -F file=@digit.png` sends), or `application/json {"pixels": [784 values
+/// 0-255]}`. `len` is the model's input length.
+pub fn read_input<'a>(content_type: &str, body: &'a [u8], len: usize) -> Result<Input<'a>, Reply> {
+    const ACCEPTED: &str = "send image/png (or jpeg, bmp, application/octet-stream), \
+         multipart/form-data with the image as a file, or application/json {\"pixels\": [...]}";
+    match media_type(content_type).as_str() {
+        "image/png" | "image/jpeg" | "image/jpg" | "image/bmp" => Ok(Input::Image(body)),
+        "application/octet-stream" => match image::guess_format(body) {
+            Ok(image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::Bmp) => {
+                Ok(Input::Image(body))
+            }
+            _ => Err(Reply::error(
                 415,
-                "no content-type: send image/png or application/json {\"pixels\": [...]}",
-            );
-        }
-        other => {
-            return Reply::error(
-                415,
-                format!(
-                    "content-type {other} is not accepted: send image/png (or jpeg/bmp) or application/json {{\"pixels\": [...]}}"
-                ),
-            );
-        }
-    };
-    let x: Vec<f32> = pixels.iter().map(|&p| (p as f64 / 255.0) as f32).collect();
-    match model.predict_values(&x) {
-        Ok(probs) => Reply::ok(json!({
-            "blank": false,
-            "digit": argmax(&probs),
-            "probabilities": probs,
-            "input": pixels,
-        })),
-        Err(e) => Reply::error(500, format!("the model failed: {e}")),
+                "the application/octet-stream body is not a PNG, JPEG or BMP image",
+            )),
+        },
+        "multipart/form-data" => match multer::parse_boundary(content_type) {
+            Ok(boundary) => Ok(Input::Multipart(boundary)),
+            Err(e) => Err(Reply::error(400, format!("multipart/form-data: {e}"))),
+        },
+        "application/json" => json_pixels(body, len).map(Input::Pixels),
+        "" => Err(Reply::error(415, format!("no content-type: {ACCEPTED}"))),
+        other => Err(Reply::error(
+            415,
+            format!(
+                "content-type {} is not accepted: {ACCEPTED}",
+                crate::files::clip(other, 80)
+            ),
+        )),
     }
 }
 
+/// The answer for 784 grey levels and the model's probabilities for them.
+pub fn answer(pixels: &[u8], probs: &[f32]) -> Reply {
+    Reply::ok(json!({
+        "blank": false,
+        "digit": argmax(probs),
+        "probabilities": probs,
+        "input": pixels,
+    }))
+}
+
+/// Whether 784 grey levels hold no ink: the same threshold as for drawings, as an
+/// empty frame is not a digit.
+pub fn is_blank(pixels: &[u8]) -> bool {
+    pixels.iter().all(|&v| v < drawing::BLANK_INK)
+}
+
 /// The answer for an image with no ink: 200, but no guess.
-fn blank() -> Reply {
+pub fn blank() -> Reply {
     Reply::ok(json!({
         "blank": true,
         "digit": null,
@@ -127,7 +149,7 @@ fn blank() -> Reply {
 }
 
 /// A drawing made MNIST-like, or `None` when it is blank.
-fn image_pixels(body: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
+pub fn image_pixels(body: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
     let img = drawing::decode(body, Path::new("request body"))
         .map_err(|e| Reply::error(400, e.to_string()))?;
     Ok(match drawing::mnistify(&img) {
@@ -158,14 +180,26 @@ fn json_pixels(body: &[u8], len: usize) -> Result<Vec<u8>, Reply> {
             ),
         ));
     }
-    list.iter()
+    let values = list
+        .iter()
         .enumerate()
         .map(|(i, p)| match p.as_f64() {
-            Some(f) if (0.0..=255.0).contains(&f) => Ok(f.round() as u8),
+            Some(f) if (0.0..=255.0).contains(&f) => Ok(f),
             _ => Err(Reply::error(
                 422,
                 format!("pixels[{i}] is {p}: every pixel must be a number from 0 to 255"),
             )),
         })
-        .collect()
+        .collect::<Result<Vec<f64>, Reply>>()?;
+    // x/255 values (what a model is fed) would round to a blank image and be answered
+    // "no ink": a silent wrong answer. Grey levels 0-255 are what MNIST stores.
+    let max = values.iter().copied().fold(0.0, f64::max);
+    if max > 0.0 && max <= 1.0 {
+        return Err(Reply::error(
+            422,
+            "every pixel is between 0 and 1: send grey levels 0-255 as MNIST stores them \
+             (multiply 0-1 values by 255)",
+        ));
+    }
+    Ok(values.iter().map(|f| f.round() as u8).collect())
 }

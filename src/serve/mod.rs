@@ -7,57 +7,121 @@
 //!          ──GET /api/model, /healthz
 //! ```
 //!
-//! tiny_http accepts connections; a few worker threads each own a copy of the model
-//! (a forward pass needs its own activation buffers) and take requests from it in
-//! turn. Routing and every answer are in [`api`], apart from the socket.
+//! hyper reads and writes connections on a small tokio runtime, with deadlines for
+//! headers and bodies and bounds on their sizes ([`ServeLimits`]); [`routes`] maps
+//! requests to answers with axum; [`api`] holds each answer apart from HTTP (testable
+//! without a socket); [`inference`] owns the one model, on a thread of its own.
 
 pub mod api;
+pub mod inference;
+mod routes;
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Semaphore, watch};
 
 use crate::error::{Error, Result};
 use crate::model::Sequential;
-use api::{MAX_BODY, Reply};
+use inference::Inference;
 
-/// The page, its script and style inline: no CDN, works offline.
-const PAGE: &str = include_str!("page.html");
+/// The bounds that keep one client from taking the server: every wait has a
+/// deadline and every buffer a size.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// Time for a client to send a request's headers; also how long an idle
+    /// keep-alive connection is kept.
+    pub header_timeout: Duration,
+    /// Time to read a request's body and answer it (408 after).
+    pub request_timeout: Duration,
+    /// On shutdown, how long requests in progress may take before their connections
+    /// are dropped.
+    pub shutdown_grace: Duration,
+    /// Connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Predictions in progress at once; more are answered 503.
+    pub max_in_flight: usize,
+    /// The largest request body, in bytes (413 over it).
+    pub max_body: usize,
+    /// The largest request line and headers together, in bytes (431 over it).
+    pub max_header_bytes: usize,
+    /// The most header lines in a request (431 over it).
+    pub max_headers: usize,
+    /// The most pixels an image may have to be decoded (413 over it).
+    pub max_image_pixels: u64,
+    /// Memory for decoding images, shared by all requests: an image waits for its
+    /// share (or gets 503), and one that needs more than all of it gets 413.
+    pub image_budget: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            max_connections: 1024,
+            max_in_flight: 64,
+            max_body: api::MAX_BODY,
+            max_header_bytes: 16 << 10,
+            max_headers: 64,
+            max_image_pixels: 16 << 20,
+            image_budget: 96 << 20,
+        }
+    }
+}
 
 /// How `scrawl serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
     pub addr: String,
-    /// Worker threads, each with its own copy of the model.
-    pub workers: usize,
+    /// Threads that read and write connections (the model has a thread of its own).
+    pub threads: usize,
+    /// No request log on stderr.
+    pub quiet: bool,
+    /// Timeouts and sizes.
+    pub limits: ServeLimits,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             addr: "127.0.0.1:8080".into(),
-            workers: 4,
+            threads: 2,
+            quiet: false,
+            limits: ServeLimits::default(),
         }
+    }
+}
+
+/// Stops a running server from any thread (a signal handler's included).
+#[derive(Clone)]
+pub struct StopHandle(Arc<watch::Sender<bool>>);
+
+impl StopHandle {
+    /// Stops taking connections; requests in progress get [`ServeLimits::shutdown_grace`].
+    pub fn stop(&self) {
+        self.0.send_replace(true);
     }
 }
 
 /// A running server: its address, and a way to stop it.
 pub struct Server {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    stop: StopHandle,
+    thread: JoinHandle<()>,
 }
 
 impl Server {
-    /// Loads the model file and starts serving in background threads.
+    /// Loads the model file and starts serving on background threads.
     pub fn start(model_file: &Path, options: &ServeOptions) -> Result<Server> {
         let (model, info) = Sequential::load_with_info(model_file)?;
         if model.input_len() != 784 {
@@ -67,55 +131,50 @@ impl Server {
                 model.config().input_shape
             )));
         }
-        if options.workers == 0 || options.workers > 256 {
+        if options.threads == 0 || options.threads > 256 {
             return Err(Error::config(format!(
-                "--workers {} is not reasonable: give 1 to 256",
-                options.workers
+                "--threads {} is not reasonable: give 1 to 256",
+                options.threads
             )));
         }
-        let described = Arc::new(api::model_info(&model, &info, model_file));
+        let limits = options.limits.clone();
         let cannot = |e: &dyn std::fmt::Display| {
             Error::config(format!("cannot listen on {}: {e}", options.addr))
         };
         let listener = std::net::TcpListener::bind(&options.addr).map_err(|e| cannot(&e))?;
-        no_delay(&listener);
-        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| cannot(&e))?;
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::config("the server is not on an IP address"))?;
-        let http = Arc::new(http);
-        let stop = Arc::new(AtomicBool::new(false));
-        // The file was just read whole; its copies come from the same bytes.
-        let bytes = crate::files::read_limited(
-            model_file,
-            crate::model::io::MAX_MODEL_FILE_BYTES,
-            "a model file",
-        )?;
-        let mut models = vec![model];
-        for _ in 1..options.workers {
-            models.push(Sequential::from_bytes(&bytes)?.0);
-        }
-        let workers = models
-            .into_iter()
-            .map(|mut model| {
-                let (http, stop, described) = (http.clone(), stop.clone(), described.clone());
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        // A short timeout so a stop request is seen promptly.
-                        match http.recv_timeout(Duration::from_millis(100)) {
-                            Ok(Some(request)) => handle(request, &mut model, &described),
-                            Ok(None) => {}
-                            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        listener.set_nonblocking(true).map_err(|e| cannot(&e))?;
+        let addr = listener.local_addr().map_err(|e| cannot(&e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threads)
+            .max_blocking_threads(4)
+            .thread_name("scrawl-http")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::config(format!("cannot start the server's threads: {e}")))?;
+        let described = api::model_info(&model, &info, model_file);
+        let (app, model_thread) = app(model, described, options);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let thread = std::thread::Builder::new()
+            .name("scrawl-serve".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            accept_loop(listener, routes::router(app), stop_rx, &limits).await
                         }
+                        Err(e) => eprintln!("error: cannot listen: {e}"),
                     }
-                })
+                });
+                // Connections still open past the grace period are dropped here, and
+                // with them the last handles on the model thread, which then ends.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                let _ = model_thread.join();
             })
-            .collect();
+            .map_err(|e| Error::config(format!("cannot start the server's thread: {e}")))?;
         Ok(Server {
             addr,
-            stop,
-            workers,
+            stop: StopHandle(Arc::new(stop_tx)),
+            thread,
         })
     }
 
@@ -124,122 +183,110 @@ impl Server {
         self.addr
     }
 
-    /// A flag that stops the server when set (for a signal handler).
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+    /// A handle that stops the server (for a signal handler).
+    pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
     }
 
-    /// Blocks until the stop flag is set and every worker has finished its request.
+    /// Blocks until the server is stopped and its requests are done.
     pub fn wait(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
+        let _ = self.thread.join();
     }
 
-    /// Stops taking requests, lets the ones in progress finish, and returns.
+    /// Stops taking requests, lets the ones in progress finish (within the grace
+    /// period), and returns.
     pub fn shutdown(self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.stop();
         self.wait();
     }
 }
 
-/// Answers one request; nothing here may panic the worker.
-fn handle(mut request: Request, model: &mut Sequential, described: &Value) {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    let method = request.method().clone();
-    let reply = match (path.as_str(), &method) {
-        ("/" | "/index.html", Method::Get | Method::Head) => {
-            respond(
-                request,
-                200,
-                "text/html; charset=utf-8",
-                PAGE.as_bytes().to_vec(),
-            );
-            return;
-        }
-        ("/healthz", Method::Get) => Reply::ok(json!({ "status": "ok" })),
-        ("/api/model", Method::Get) => Reply::ok(described.clone()),
-        ("/api/predict", Method::Post) => match read_body(&mut request) {
-            Ok(body) => {
-                let content_type = request
-                    .headers()
-                    .iter()
-                    .find(|h| h.field.equiv("Content-Type"))
-                    .map(|h| h.value.as_str().to_string())
-                    .unwrap_or_default();
-                api::predict(model, &content_type, &body)
-            }
-            Err(reply) => reply,
-        },
-        ("/" | "/index.html" | "/healthz" | "/api/model" | "/api/predict", m) => {
-            Reply::error(405, format!("{m} is not allowed on {path}"))
-        }
-        _ => Reply::error(
-            404,
-            format!("no such page: {path} (try /, /api/predict, /api/model, /healthz)"),
-        ),
+/// The state every request shares, and the model thread it sends work to.
+fn app(
+    model: Sequential,
+    described: serde_json::Value,
+    options: &ServeOptions,
+) -> (Arc<routes::App>, JoinHandle<()>) {
+    let limits = options.limits.clone();
+    let input_len = model.input_len();
+    let (inference, model_thread) = Inference::start(model, limits.max_in_flight);
+    let app = Arc::new(routes::App {
+        model: inference,
+        input_len,
+        described,
+        images: Arc::new(Semaphore::new(limits.image_budget.div_ceil(1024))),
+        limits,
+        quiet: options.quiet,
+    });
+    (app, model_thread)
+}
+
+/// The routes over `model` with no socket, quiet: for the fuzzer, which sends
+/// requests through them with `tower::ServiceExt::oneshot`.
+pub(crate) fn router_for(model: Sequential) -> axum::Router {
+    let options = ServeOptions {
+        quiet: true,
+        ..ServeOptions::default()
     };
-    let body = serde_json::to_vec(&reply.body).unwrap_or_default();
-    respond(request, reply.status, "application/json", body);
+    // The model thread lives as long as the router's handles on it.
+    let (app, _model_thread) = app(model, serde_json::Value::Null, &options);
+    routes::router(app)
 }
 
-fn respond(request: Request, status: u16, content_type: &str, body: Vec<u8>) {
-    let response = Response::from_data(body)
-        .with_status_code(status)
-        .with_header(header("Content-Type", content_type));
-    let _ = request.respond(response);
-}
-
-/// The body, refused when over [`MAX_BODY`]: by its declared length before reading,
-/// else by reading one byte past the limit at most.
-fn read_body(request: &mut Request) -> std::result::Result<Vec<u8>, Reply> {
-    let too_big = |n: String| {
-        Reply::error(
-            413,
-            format!("the body is {n} bytes; at most {MAX_BODY} (1 MiB) are accepted"),
-        )
-    };
-    if let Some(n) = request.body_length()
-        && n > MAX_BODY
-    {
-        return Err(too_big(n.to_string()));
+/// Accepts connections until stopped, each served by hyper with the header limits
+/// and timeouts; then waits for requests in progress, at most the grace period.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    limits: &ServeLimits,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(limits.max_headers)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size((limits.max_header_bytes + 1024).max(64 << 10))
+        .keep_alive(true);
+    let service = TowerToHyperService::new(router);
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors, or a connection reset before it was taken:
+                // wait a moment rather than spin.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            _ = stop.wait_for(|&stopped| stopped) => break,
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            graceful.watch(http.serve_connection(TokioIo::new(stream), service.clone()));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
     }
-    let mut body = Vec::new();
-    request
-        .as_reader()
-        .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| Reply::error(400, format!("cannot read the body: {e}")))?;
-    if body.len() > MAX_BODY {
-        return Err(too_big(format!("more than {MAX_BODY}")));
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(limits.shutdown_grace) => {}
     }
-    Ok(body)
 }
 
-/// Turns Nagle's algorithm off for every connection: tiny_http writes a response
-/// through a 1 KiB buffer, and on a keep-alive connection the delayed ACK of the
-/// first piece held the rest back 40 ms. Linux hands the listener's TCP_NODELAY to
-/// each accepted socket.
-fn no_delay(listener: &std::net::TcpListener) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket descriptor and a c_int option of the right size.
-        unsafe {
-            libc::setsockopt(
-                listener.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = listener;
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
+/// The answer to a connection over [`ServeLimits::max_connections`].
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+        retry-after: 1\r\nconnection: close\r\ncontent-length: 51\r\n\r\n\
+        {\"error\":\"too many connections: try again shortly\"}";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
 }
