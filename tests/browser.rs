@@ -2,10 +2,15 @@
 //! strokes of several digits drawn with the pointer on the canvas, the prediction
 //! read from the page.
 //!
+//! The digits are drawn twice: in a desktop-sized window (1280x800) and in a
+//! phone-sized one (390x844), where the pad, the predicted digit and all ten bars
+//! must be in view at once, with nothing wider than the screen.
+//!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
-//! `/usr/bin/chromedriver`); `.ci/run` installs them when it can. Without them this
-//! test says so on stderr and checks nothing; CI prints which case it was.
-//! `SCRAWL_SCREENSHOT=FILE` also saves a screenshot of the page after the last digit.
+//! `/usr/bin/chromedriver`); `.ci/run` installs them. Without them this test fails,
+//! saying how to install them, unless `SCRAWL_SKIP_BROWSER=1` asks to skip it.
+//! `SCRAWL_SCREENSHOTS=DIR` also saves `desktop.png` and `phone.png` there, each after
+//! the last digit.
 
 mod common;
 
@@ -158,12 +163,15 @@ fn strokes(digit: u8) -> Vec<Vec<(f64, f64)>> {
 
 #[test]
 fn draw_digits_in_a_real_browser() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        eprintln!(
-            "browser test: SKIPPED, {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver; .ci/run does)"
-        );
+    if std::env::var_os("SCRAWL_SKIP_BROWSER").is_some_and(|v| v == "1") {
+        eprintln!("browser test: SKIPPED, as SCRAWL_SKIP_BROWSER=1 asks");
         return;
     }
+    assert!(
+        Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+        "{CHROMIUM} or {CHROMEDRIVER} is missing: apt-get install chromium chromium-driver \
+         (.ci/run does), or set SCRAWL_SKIP_BROWSER=1 to skip this test"
+    );
     // A model good enough for drawings: the MLP trained on all of MNIST for one epoch.
     let mnist = common::mnist();
     let mut model = common::trained(
@@ -198,7 +206,7 @@ fn draw_digits_in_a_real_browser() {
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                      "--no-first-run", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync",
-                     "--window-size=900,900",
+                     "--window-size=1280,800",
                      format!("--user-data-dir={}", profile.display())],
         }}}}),
     );
@@ -230,10 +238,6 @@ fn draw_digits_in_a_real_browser() {
             json!({"script": js, "args": []}),
         )
     };
-    let size = script(
-        "const r = document.getElementById('pad').getBoundingClientRect(); return [r.width, r.height];",
-    );
-    let half = size[0].as_f64().unwrap() / 2.0 * 0.8;
     // The model's name arrives from /api/model.
     let start = Instant::now();
     while !script("return document.getElementById('model').textContent;")
@@ -248,68 +252,112 @@ fn draw_digits_in_a_real_browser() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    let shots = std::env::var_os("SCRAWL_SCREENSHOTS").map(std::path::PathBuf::from);
     let mut seen = Vec::new();
-    for digit in 0u8..10 {
-        driver.send("POST", &s(&format!("/element/{clear}/click")), json!({}));
-        let before = script("return window.scrawl.answers;").as_u64().unwrap();
-        // Pointer moves relative to the canvas centre, as a mouse would draw them.
-        let mut actions = Vec::new();
-        for stroke in strokes(digit) {
-            for (i, &(x, y)) in stroke.iter().enumerate() {
-                actions.push(json!({"type": "pointerMove", "duration": 15,
-                    "origin": {ELEMENT: pad}, "x": (x * half).round() as i64, "y": (y * half).round() as i64}));
-                if i == 0 {
-                    actions.push(json!({"type": "pointerDown", "button": 0}));
-                }
-            }
-            actions.push(json!({"type": "pointerUp", "button": 0}));
+    for (window, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
+        // The window's frame, if any, is added so that the page itself gets the size.
+        for _ in 0..2 {
+            let frame = script("return [outerWidth - innerWidth, outerHeight - innerHeight];");
+            let (fw, fh) = (frame[0].as_u64().unwrap(), frame[1].as_u64().unwrap());
+            driver.send(
+                "POST",
+                &s("/window/rect"),
+                json!({"width": width + fw, "height": height + fh}),
+            );
         }
-        driver.send(
-            "POST",
-            &s("/actions"),
-            json!({"actions": [{"type": "pointer", "id": "mouse",
-                "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
+        // Everything that matters is in view without scrolling, nothing overflows.
+        let layout = script(
+            "const v = [innerWidth, innerHeight]; \
+             const r = (id) => document.getElementById(id).getBoundingClientRect(); \
+             const fits = (id) => r(id).top >= 0 && r(id).bottom <= innerHeight && \
+                                  r(id).left >= 0 && r(id).right <= innerWidth; \
+             return [v, ['pad', 'clear', 'digit', 'seen', 'bars'].filter((id) => !fits(id)), \
+                     document.documentElement.scrollWidth <= innerWidth];",
         );
-        // Wait for the answer to the finished drawing: nothing in flight or queued.
-        let start = Instant::now();
-        let shown = loop {
-            let v = script(
-                "const s = window.scrawl; return (s.busy || s.pending) ? null : \
-                 [s.answers, document.getElementById('digit').textContent, document.getElementById('error').textContent];",
-            );
-            if let Some(a) = v.as_array()
-                && a[0].as_u64().unwrap() > before
-            {
-                assert_eq!(a[2], "", "the page shows an error");
-                break a[1].as_str().unwrap().to_string();
+        let inner = (
+            layout[0][0].as_u64().unwrap(),
+            layout[0][1].as_u64().unwrap(),
+        );
+        assert!(
+            inner.0.abs_diff(width) <= 20 && inner.1.abs_diff(height) <= 20,
+            "{window}: the viewport is {inner:?}, not about {width}x{height}"
+        );
+        assert_eq!(layout[1], json!([]), "{window}: out of view at {layout}");
+        assert_eq!(layout[2], json!(true), "{window}: wider than the screen");
+        let size = script(
+            "const r = document.getElementById('pad').getBoundingClientRect(); return [r.width, r.height];",
+        );
+        let half = size[0].as_f64().unwrap() / 2.0 * 0.8;
+        for digit in 0u8..10 {
+            driver.send("POST", &s(&format!("/element/{clear}/click")), json!({}));
+            let before = script("return window.scrawl.answers;").as_u64().unwrap();
+            // Pointer moves relative to the canvas centre, as a mouse would draw them.
+            let mut actions = Vec::new();
+            for stroke in strokes(digit) {
+                for (i, &(x, y)) in stroke.iter().enumerate() {
+                    actions.push(json!({"type": "pointerMove", "duration": 15,
+                        "origin": {ELEMENT: pad}, "x": (x * half).round() as i64, "y": (y * half).round() as i64}));
+                    if i == 0 {
+                        actions.push(json!({"type": "pointerDown", "button": 0}));
+                    }
+                }
+                actions.push(json!({"type": "pointerUp", "button": 0}));
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "no prediction for {digit}"
+            driver.send(
+                "POST",
+                &s("/actions"),
+                json!({"actions": [{"type": "pointer", "id": "mouse",
+                    "parameters": {"pointerType": "mouse"}, "actions": actions}]}),
             );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        // The bars show one probability per class, the top one the prediction.
-        let bars = script(
-            "return [...document.querySelectorAll('.pct')].map(e => parseFloat(e.textContent));",
-        );
-        let bars: Vec<f64> = serde_json::from_value(bars).unwrap();
-        assert_eq!(bars.len(), 10);
-        assert!((bars.iter().sum::<f64>() - 100.0).abs() < 1.0, "{bars:?}");
-        seen.push((digit, shown));
-    }
-    if let Ok(file) = std::env::var("SCRAWL_SCREENSHOT") {
-        use base64::Engine;
-        // Let the bars finish their transition.
-        std::thread::sleep(Duration::from_millis(400));
-        let png = driver.send("GET", &s("/screenshot"), json!({}));
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap())
-            .unwrap();
-        std::fs::write(file, bytes).unwrap();
+            // Wait for the answer to the finished drawing: nothing in flight or queued.
+            let start = Instant::now();
+            let shown = loop {
+                let v = script(
+                    "const s = window.scrawl; return (s.busy || s.pending) ? null : \
+                     [s.answers, document.getElementById('digit').textContent, document.getElementById('error').textContent];",
+                );
+                if let Some(a) = v.as_array()
+                    && a[0].as_u64().unwrap() > before
+                {
+                    assert_eq!(a[2], "", "the page shows an error");
+                    break a[1].as_str().unwrap().to_string();
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(15),
+                    "no prediction for {digit}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            // The bars show one probability per class, the top one the prediction.
+            let bars = script(
+                "return [...document.querySelectorAll('.pct')].map(e => parseFloat(e.textContent));",
+            );
+            let bars: Vec<f64> = serde_json::from_value(bars).unwrap();
+            assert_eq!(bars.len(), 10);
+            assert!((bars.iter().sum::<f64>() - 100.0).abs() < 1.0, "{bars:?}");
+            seen.push((window, digit, shown));
+        }
+        if let Some(dir) = &shots {
+            use base64::Engine;
+            // Let the bars finish their transition.
+            std::thread::sleep(Duration::from_millis(400));
+            let png = driver.send("GET", &s("/screenshot"), json!({}));
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(png.as_str().unwrap())
+                .unwrap();
+            std::fs::write(dir.join(format!("{window}.png")), bytes).unwrap();
+        }
     }
     server.shutdown();
-    let right = seen.iter().filter(|(d, s)| *s == d.to_string()).count();
     eprintln!("browser test: drawn and predicted {seen:?}");
-    assert!(right >= 8, "{right}/10 drawn digits recognised: {seen:?}");
+    for window in ["desktop", "phone"] {
+        let right = seen
+            .iter()
+            .filter(|(w, d, s)| *w == window && *s == d.to_string())
+            .count();
+        assert!(
+            right >= 8,
+            "{window}: {right}/10 drawn digits recognised: {seen:?}"
+        );
+    }
 }

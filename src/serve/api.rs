@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::data::drawing::{self, Prepared};
@@ -12,27 +13,35 @@ use crate::model::Sequential;
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY: usize = 1 << 20;
 
-/// A route's answer: an HTTP status and a JSON body.
+/// A route's answer: an HTTP status and a JSON body, already serialized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     /// HTTP status code.
     pub status: u16,
-    /// The JSON body.
-    pub body: Value,
+    /// The JSON body, as bytes.
+    pub body: Vec<u8>,
 }
 
 impl Reply {
     /// 200 with this body.
-    pub fn ok(body: Value) -> Self {
-        Reply { status: 200, body }
+    pub fn ok(body: &impl Serialize) -> Self {
+        Reply {
+            status: 200,
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
     }
 
     /// A 4xx/5xx with `{"error": message}`.
     pub fn error(status: u16, message: impl Into<String>) -> Self {
         Reply {
             status,
-            body: json!({ "error": message.into() }),
+            body: serde_json::to_vec(&json!({ "error": message.into() })).unwrap_or_default(),
         }
+    }
+
+    /// The body as a JSON value (for tests and the curious).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
@@ -124,12 +133,20 @@ pub fn read_input<'a>(content_type: &str, body: &'a [u8], len: usize) -> Result<
 
 /// The answer for 784 grey levels and the model's probabilities for them.
 pub fn answer(pixels: &[u8], probs: &[f32]) -> Reply {
-    Reply::ok(json!({
-        "blank": false,
-        "digit": argmax(probs),
-        "probabilities": probs,
-        "input": pixels,
-    }))
+    // A struct rather than a `json!` tree: no value per pixel is allocated.
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        blank: bool,
+        digit: usize,
+        probabilities: &'a [f32],
+        input: &'a [u8],
+    }
+    Reply::ok(&Answer {
+        blank: false,
+        digit: argmax(probs),
+        probabilities: probs,
+        input: pixels,
+    })
 }
 
 /// Whether 784 grey levels hold no ink: the same threshold as for drawings, as an
@@ -140,7 +157,7 @@ pub fn is_blank(pixels: &[u8]) -> bool {
 
 /// The answer for an image with no ink: 200, but no guess.
 pub fn blank() -> Reply {
-    Reply::ok(json!({
+    Reply::ok(&json!({
         "blank": true,
         "digit": null,
         "probabilities": null,
@@ -160,37 +177,29 @@ pub fn image_pixels(body: &[u8]) -> Result<Option<Vec<u8>>, Reply> {
 
 /// `{"pixels": [...]}`: exactly `len` numbers from 0 to 255.
 fn json_pixels(body: &[u8], len: usize) -> Result<Vec<u8>, Reply> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| Reply::error(400, format!("the body is not valid JSON: {e}")))?;
-    let Some(list) = v.get("pixels") else {
-        return Err(Reply::error(
-            400,
-            format!("expected a JSON object with \"pixels\": [{len} values 0-255]"),
-        ));
-    };
-    let Some(list) = list.as_array() else {
-        return Err(Reply::error(400, "\"pixels\" must be an array of numbers"));
-    };
-    if list.len() != len {
-        return Err(Reply::error(
-            422,
-            format!(
-                "\"pixels\" has {} values; this model takes {len} (28x28, row by row)",
-                list.len()
-            ),
-        ));
+    // The common case straight into numbers; anything else through a JSON tree,
+    // which can say exactly what is wrong.
+    #[derive(Deserialize)]
+    struct Numbers {
+        pixels: Vec<f64>,
     }
-    let values = list
+    let values = match serde_json::from_slice::<Numbers>(body) {
+        Ok(numbers) => numbers.pixels,
+        Err(_) => return Err(explain_bad_pixels(body, len)),
+    };
+    if values.len() != len {
+        return Err(wrong_count(values.len(), len));
+    }
+    if let Some((i, p)) = values
         .iter()
         .enumerate()
-        .map(|(i, p)| match p.as_f64() {
-            Some(f) if (0.0..=255.0).contains(&f) => Ok(f),
-            _ => Err(Reply::error(
-                422,
-                format!("pixels[{i}] is {p}: every pixel must be a number from 0 to 255"),
-            )),
-        })
-        .collect::<Result<Vec<f64>, Reply>>()?;
+        .find(|(_, p)| !(0.0..=255.0).contains(*p))
+    {
+        return Err(Reply::error(
+            422,
+            format!("pixels[{i}] is {p}: every pixel must be a number from 0 to 255"),
+        ));
+    }
     // x/255 values (what a model is fed) would round to a blank image and be answered
     // "no ink": a silent wrong answer. Grey levels 0-255 are what MNIST stores.
     let max = values.iter().copied().fold(0.0, f64::max);
@@ -202,4 +211,38 @@ fn json_pixels(body: &[u8], len: usize) -> Result<Vec<u8>, Reply> {
         ));
     }
     Ok(values.iter().map(|f| f.round() as u8).collect())
+}
+
+fn wrong_count(got: usize, len: usize) -> Reply {
+    Reply::error(
+        422,
+        format!("\"pixels\" has {got} values; this model takes {len} (28x28, row by row)"),
+    )
+}
+
+/// Why a body is not `{"pixels": [numbers]}`.
+fn explain_bad_pixels(body: &[u8], len: usize) -> Reply {
+    let v: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Reply::error(400, format!("the body is not valid JSON: {e}")),
+    };
+    let Some(list) = v.get("pixels") else {
+        return Reply::error(
+            400,
+            format!("expected a JSON object with \"pixels\": [{len} values 0-255]"),
+        );
+    };
+    let Some(list) = list.as_array() else {
+        return Reply::error(400, "\"pixels\" must be an array of numbers");
+    };
+    if list.len() != len {
+        return wrong_count(list.len(), len);
+    }
+    match list.iter().enumerate().find(|(_, p)| !p.is_number()) {
+        Some((i, p)) => Reply::error(
+            422,
+            format!("pixels[{i}] is {p}: every pixel must be a number from 0 to 255"),
+        ),
+        None => Reply::error(400, "\"pixels\" could not be read as numbers"),
+    }
 }

@@ -46,23 +46,29 @@ impl Inference {
         let thread = std::thread::Builder::new()
             .name("scrawl-model".into())
             .spawn(move || {
-                for job in rx {
-                    let x: Vec<f32> = job
-                        .pixels
-                        .iter()
-                        .map(|&p| (p as f64 / 255.0) as f32)
-                        .collect();
-                    // Defence in depth: a bug in a layer must cost one request, not
-                    // the model thread and with it every later request.
-                    let result =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| model.predict_values(&x)))
-                            .map_err(|_| Refused::Failed("the model panicked".into()))
-                            .and_then(|r| r.map_err(|e| Refused::Failed(e.to_string())));
-                    let _ = job.answer.send(result);
-                }
+                // The loop runs on a worker of the thread pool, so that each forward
+                // pass's parallel sections start from there, with no hand-over to the
+                // pool and back per request (see `kernels::on_pool`).
+                crate::kernels::on_pool(move || Self::answer_all(&mut model, rx));
             })
             .expect("spawn the model thread");
         (Inference { queue: tx }, thread)
+    }
+
+    fn answer_all(model: &mut Sequential, rx: std::sync::mpsc::Receiver<Job>) {
+        for job in rx {
+            let x: Vec<f32> = job
+                .pixels
+                .iter()
+                .map(|&p| (p as f64 / 255.0) as f32)
+                .collect();
+            // Defence in depth: a bug in a layer must cost one request, not
+            // the model thread and with it every later request.
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.predict_values(&x)))
+                .map_err(|_| Refused::Failed("the model panicked".into()))
+                .and_then(|r| r.map_err(|e| Refused::Failed(e.to_string())));
+            let _ = job.answer.send(result);
+        }
     }
 
     /// The class probabilities of 784 grey levels (0-255), or why there are none.

@@ -213,7 +213,7 @@ fn app(
     let app = Arc::new(routes::App {
         model: inference,
         input_len,
-        described,
+        described: serde_json::to_vec(&described).unwrap_or_default().into(),
         images: Arc::new(Semaphore::new(limits.image_budget.div_ceil(1024))),
         limits,
         quiet: options.quiet,

@@ -21,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -39,7 +39,8 @@ const PAGE: &str = include_str!("page.html");
 pub(super) struct App {
     pub model: Inference,
     pub input_len: usize,
-    pub described: Value,
+    /// `GET /api/model`'s body, serialized once.
+    pub described: Bytes,
     pub limits: ServeLimits,
     /// The image-decoding budget, one permit a KiB.
     pub images: Arc<Semaphore>,
@@ -125,7 +126,7 @@ fn seconds(d: Duration) -> String {
 
 /// A [`Reply`] as an HTTP response with a JSON body.
 fn json_reply(reply: Reply) -> Response {
-    let body = serde_json::to_vec(&reply.body).unwrap_or_default();
+    let body = reply.body;
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -141,11 +142,14 @@ async fn page() -> Response {
 }
 
 async fn healthz() -> Response {
-    json_reply(Reply::ok(json!({ "status": "ok" })))
+    json_reply(Reply::ok(&json!({ "status": "ok" })))
 }
 
 async fn model_info(State(app): State<Arc<App>>) -> Response {
-    json_reply(Reply::ok(app.described.clone()))
+    json_reply(Reply {
+        status: 200,
+        body: app.described.to_vec(),
+    })
 }
 
 async fn not_allowed(method: Method, request: Request) -> Response {
