@@ -255,16 +255,16 @@ fn draw_digits_in_a_real_browser() {
     let shots = std::env::var_os("SCRAWL_SCREENSHOTS").map(std::path::PathBuf::from);
     let mut seen = Vec::new();
     for (window, width, height) in [("desktop", 1280, 800), ("phone", 390, 844)] {
-        // The window's frame, if any, is added so that the page itself gets the size.
-        for _ in 0..2 {
-            let frame = script("return [outerWidth - innerWidth, outerHeight - innerHeight];");
-            let (fw, fh) = (frame[0].as_u64().unwrap(), frame[1].as_u64().unwrap());
-            driver.send(
-                "POST",
-                &s("/window/rect"),
-                json!({"width": width + fw, "height": height + fh}),
-            );
-        }
+        // Headless Chromium counts some height of browser frame in the window: it is
+        // added so that the page itself gets the size.
+        let frame = script("return outerHeight - innerHeight;")
+            .as_u64()
+            .unwrap();
+        driver.send(
+            "POST",
+            &s("/window/rect"),
+            json!({"width": width, "height": height + frame}),
+        );
         // Everything that matters is in view without scrolling, nothing overflows.
         let layout = script(
             "const v = [innerWidth, innerHeight]; \

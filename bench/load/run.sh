@@ -59,7 +59,7 @@ measure() {
   kill "$server"; wait "$server" 2> /dev/null || true; server=
   echo "$line" | tee -a "$tmp/results"
 }
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; model $(basename "$model"); new = $(git -C "$root" rev-parse --short HEAD), old = $old_rev"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; model $model; new = $(git -C "$root" rev-parse --short HEAD), old = $old_rev"
 for round in $(seq "$rounds"); do
   measure "$round" new "$root/target/release/scrawl"
   measure "$round" old "$old/target/release/scrawl"

@@ -2,13 +2,13 @@
 //!
 //! ```text
 //!  browser ──GET /──────────────▶ page.html (built in: canvas, bars, the 28x28 input)
-//!          ──POST /api/predict──▶ worker: PNG ─ drawing::mnistify ─┐
-//!                                         JSON pixels ─────────────┴▶ Sequential ─▶ JSON
+//!          ──POST /api/predict──▶ PNG ─ blocking pool: drawing::mnistify ─┐
+//!                                 JSON pixels ────────────────────────────┴▶ model thread ─▶ JSON
 //!          ──GET /api/model, /healthz
 //! ```
 //!
 //! hyper reads and writes connections on a small tokio runtime, with deadlines for
-//! headers and bodies and bounds on their sizes ([`ServeLimits`]); [`routes`] maps
+//! headers and bodies and bounds on their sizes ([`ServeLimits`]); `routes` maps
 //! requests to answers with axum; [`api`] holds each answer apart from HTTP (testable
 //! without a socket); [`inference`] owns the one model, on a thread of its own.
 
