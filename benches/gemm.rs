@@ -5,7 +5,16 @@
 
 use std::time::Instant;
 
-#[allow(clippy::too_many_arguments)] // mirrors matmul's signature
+/// `x` as an operand of scrawl's product, transposed or not.
+fn operand(x: &[f32], transposed: bool) -> scrawl::kernels::Operand<'_> {
+    if transposed {
+        scrawl::kernels::Operand::transposed(x)
+    } else {
+        scrawl::kernels::Operand::new(x)
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // matrixmultiply's own arguments
 fn mm(m: usize, k: usize, n: usize, ta: bool, tb: bool, a: &[f32], b: &[f32], c: &mut [f32]) {
     let (rsa, csa) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (rsb, csb) = if tb { (1, k as isize) } else { (n as isize, 1) };
@@ -73,7 +82,13 @@ fn main() {
         let flops = 2.0 * (m * k * n) as f64;
         let g = scrawl::kernels::on_pool(|| {
             time(flops, || {
-                scrawl::kernels::matmul(m, k, n, &a, ta, &b, tb, &mut c, false)
+                scrawl::kernels::matmul(
+                    scrawl::kernels::Dims { m, k, n },
+                    operand(&a, ta),
+                    operand(&b, tb),
+                    &mut c,
+                    scrawl::kernels::Store::Overwrite,
+                )
             })
         });
         let x = time(flops, || mm(m, k, n, ta, tb, &a, &b, &mut c));
@@ -87,7 +102,7 @@ fn main() {
 /// GFLOP/s count the dense product's flops, so a figure above the GEMM's is the skip
 /// of zeros at work.
 fn sparse_section() {
-    use scrawl::kernels::{matmul, on_pool, sparse_matmul};
+    use scrawl::kernels::{Dims, Operand, Store, matmul, on_pool, sparse_matmul};
     let (m, k, n) = (1000, 784, 512);
     let flops = 2.0 * (m * k * n) as f64;
     let b: Vec<f32> = (0..k * n)
@@ -129,7 +144,13 @@ fn sparse_section() {
     for (name, x) in inputs {
         let (g, s) = on_pool(|| {
             let g = time(flops, || {
-                matmul(m, k, n, &x, false, &b, false, &mut c, false)
+                matmul(
+                    Dims { m, k, n },
+                    Operand::new(&x),
+                    Operand::new(&b),
+                    &mut c,
+                    Store::Overwrite,
+                )
             });
             let s = time(flops, || sparse_matmul(m, k, n, &x, &b, &mut c));
             (g, s)

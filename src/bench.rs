@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::kernels::{matmul, on_pool};
+use crate::kernels::{Dims, Operand, Store, matmul, on_pool};
 use crate::loss::Loss;
 use crate::model::Sequential;
 use crate::optim::OptimizerConfig;
@@ -52,11 +52,23 @@ pub fn gemm_peak() -> f64 {
     let mut c = vec![0.0f32; n * n];
     let flops = 2.0 * (n * n * n) as f64;
     on_pool(|| {
-        matmul(n, n, n, &a, false, &b, false, &mut c, false);
+        matmul(
+            Dims { m: n, k: n, n },
+            Operand::new(&a),
+            Operand::new(&b),
+            &mut c,
+            Store::Overwrite,
+        );
         let mut best = f64::MAX;
         for _ in 0..5 {
             let t = Instant::now();
-            matmul(n, n, n, &a, false, &b, false, &mut c, false);
+            matmul(
+                Dims { m: n, k: n, n },
+                Operand::new(&a),
+                Operand::new(&b),
+                &mut c,
+                Store::Overwrite,
+            );
             best = best.min(t.elapsed().as_secs_f64());
         }
         flops / best / 1e9

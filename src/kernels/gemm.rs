@@ -21,64 +21,73 @@ pub fn in_gemm() -> bool {
 /// more than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 17;
 
-/// `c = op(a) · op(b)` (or `c += …` when `accumulate`), all row-major, where
-/// `op(a)` is `m × k` and `op(b)` is `k × n`. `a` is stored `m × k`, or `k × m` when
-/// `transpose_a`; `b` is stored `k × n`, or `n × k` when `transpose_b`. Large products
-/// use every thread of the pool.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    transpose_a: bool,
-    b: &[f32],
-    transpose_b: bool,
-    c: &mut [f32],
-    accumulate: bool,
-) {
+/// The shape of a product `c = op(a) · op(b)`: `op(a)` is `m × k`, `op(b)` is `k × n`,
+/// `c` is `m × n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    /// Rows of `op(a)` and of `c`.
+    pub m: usize,
+    /// Columns of `op(a)`, rows of `op(b)`: the length of each sum.
+    pub k: usize,
+    /// Columns of `op(b)` and of `c`.
+    pub n: usize,
+}
+
+/// A row-major operand of a product, as stored: `op(x)` is `x` itself, or `xᵀ` for
+/// one stored the other way round (a `k × m` array used as `m × k`).
+#[derive(Debug, Clone, Copy)]
+pub struct Operand<'a> {
+    data: &'a [f32],
+    transposed: bool,
+}
+
+impl<'a> Operand<'a> {
+    /// `data` used as stored.
+    pub fn new(data: &'a [f32]) -> Self {
+        Operand {
+            data,
+            transposed: false,
+        }
+    }
+
+    /// `data` used transposed.
+    pub fn transposed(data: &'a [f32]) -> Self {
+        Operand {
+            data,
+            transposed: true,
+        }
+    }
+}
+
+/// What a product does with what `c` held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// `c = op(a) · op(b)`.
+    Overwrite,
+    /// `c += op(a) · op(b)`: gradients summed over a batch or over image tiles.
+    Accumulate,
+}
+
+/// `c = op(a) · op(b)` (or `c +=`, see [`Store`]), all row-major. Large products use
+/// every thread of the pool.
+///
+/// ```
+/// use scrawl::kernels::{matmul, Dims, Operand, Store};
+/// let (a, b) = ([1.0, 2.0], [3.0, 4.0]); // a 1x2 row, b stored as a 1x2 row: bᵀ is 2x1
+/// let mut c = [0.0];
+/// matmul(Dims { m: 1, k: 2, n: 1 }, Operand::new(&a), Operand::transposed(&b), &mut c, Store::Overwrite);
+/// assert_eq!(c, [11.0]);
+/// ```
+pub fn matmul(dims: Dims, a: Operand, b: Operand, c: &mut [f32], store: Store) {
     let threads = rayon::current_num_threads();
-    let parallel = threads > 1 && m * n * k >= PARALLEL_MIN_MACS;
-    matmul_with(
-        m,
-        k,
-        n,
-        a,
-        transpose_a,
-        b,
-        transpose_b,
-        c,
-        accumulate,
-        parallel,
-    );
+    let parallel = threads > 1 && dims.m * dims.n * dims.k >= PARALLEL_MIN_MACS;
+    matmul_with(dims, a, b, c, store, parallel);
 }
 
 /// As [`matmul`], on the calling thread only: for kernels that already split their
 /// work over the pool (the convolutions run one such product per thread).
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_serial(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    transpose_a: bool,
-    b: &[f32],
-    transpose_b: bool,
-    c: &mut [f32],
-    accumulate: bool,
-) {
-    matmul_with(
-        m,
-        k,
-        n,
-        a,
-        transpose_a,
-        b,
-        transpose_b,
-        c,
-        accumulate,
-        false,
-    );
+pub fn matmul_serial(dims: Dims, a: Operand, b: Operand, c: &mut [f32], store: Store) {
+    matmul_with(dims, a, b, c, store, false);
 }
 
 /// Products with at most this many rows in `a` (inference on one image, a server's
@@ -119,19 +128,11 @@ fn rows_times_matrix(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn matmul_with(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    transpose_a: bool,
-    b: &[f32],
-    transpose_b: bool,
-    c: &mut [f32],
-    accumulate: bool,
-    parallel: bool,
-) {
+fn matmul_with(dims: Dims, a: Operand, b: Operand, c: &mut [f32], store: Store, parallel: bool) {
+    let Dims { m, k, n } = dims;
+    let (transpose_a, transpose_b) = (a.transposed, b.transposed);
+    let (a, b) = (a.data, b.data);
+    let accumulate = store == Store::Accumulate;
     assert!(
         a.len() >= m * k,
         "matmul: a has {} values, needs {}",
@@ -235,16 +236,23 @@ mod tests {
                             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
                             let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
                             let mut c = c0.clone();
+                            let operand = |x, t| {
+                                if t {
+                                    Operand::transposed(x)
+                                } else {
+                                    Operand::new(x)
+                                }
+                            };
                             matmul(
-                                m,
-                                k,
-                                n,
-                                &a,
-                                transpose_a,
-                                &b,
-                                transpose_b,
+                                Dims { m, k, n },
+                                operand(&a, transpose_a),
+                                operand(&b, transpose_b),
                                 &mut c,
-                                accumulate,
+                                if accumulate {
+                                    Store::Accumulate
+                                } else {
+                                    Store::Overwrite
+                                },
                             );
                             for i in 0..m {
                                 for j in 0..n {

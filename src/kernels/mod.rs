@@ -9,7 +9,7 @@ pub mod sparse;
 
 use rayon::prelude::*;
 
-pub use gemm::{matmul, matmul_serial};
+pub use gemm::{Dims, Operand, Store, matmul, matmul_serial};
 pub use sparse::{looks_sparse, sparse_matmul};
 
 /// Below this many values a row loop runs on the calling thread.

@@ -35,7 +35,7 @@ use super::geometry::{Axis, Padding, Size2};
 use super::winograd::Transforms;
 use super::{Layer, LayerConfig, Param};
 use crate::activations::Activation;
-use crate::kernels::matmul_serial;
+use crate::kernels::{Dims, Operand, Store, matmul_serial};
 use crate::tensor::Tensor;
 
 /// Values of `X̂` one band holds (1 MiB): a band of rows is im2col'ed, multiplied,
@@ -319,15 +319,15 @@ impl WinogradConv<'_> {
                     let tiles = grp.len() * tw;
                     for xi in 0..nn * nn {
                         matmul_serial(
-                            tiles,
-                            c,
-                            f,
-                            &v[xi * cap * c..],
-                            false,
-                            &u[xi * c * f..],
-                            false,
+                            Dims {
+                                m: tiles,
+                                k: c,
+                                n: f,
+                            },
+                            Operand::new(&v[xi * cap * c..]),
+                            Operand::new(&u[xi * c * f..]),
                             &mut mm[xi * cap * f..],
-                            false,
+                            Store::Overwrite,
                         );
                     }
                     for (gi, unit) in grp.enumerate() {
@@ -410,15 +410,15 @@ fn winograd_du(
         for xi in 0..nn * nn {
             let (vx, dmx) = (&v[xi * cap * c..], &dm[xi * cap * f..]);
             matmul_serial(
-                c,
-                tiles,
-                f,
-                vx,
-                true,
-                dmx,
-                false,
+                Dims {
+                    m: c,
+                    k: tiles,
+                    n: f,
+                },
+                Operand::transposed(vx),
+                Operand::new(dmx),
                 &mut du[xi * c * f..],
-                true,
+                Store::Accumulate,
             );
         }
     }
@@ -619,7 +619,13 @@ impl Layer for Conv2D {
                     let r = band.min(rows - r0);
                     g.im2col(x, ci * per + r0, r, &mut s.col);
                     let out = &mut yc[r0 * f..(r0 + r) * f];
-                    matmul_serial(r, k, f, &s.col, false, kernel, false, out, false);
+                    matmul_serial(
+                        Dims { m: r, k, n: f },
+                        Operand::new(&s.col),
+                        Operand::new(kernel),
+                        out,
+                        Store::Overwrite,
+                    );
                     for row in out.chunks_exact_mut(f) {
                         if use_bias {
                             row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
@@ -689,10 +695,22 @@ impl Layer for Conv2D {
                 }
                 if wino.is_none() {
                     g.im2col(xc, r0, r, &mut s.col);
-                    matmul_serial(k, r, f, &s.col, true, dz, false, &mut s.dw, true);
+                    matmul_serial(
+                        Dims { m: k, k: r, n: f },
+                        Operand::transposed(&s.col),
+                        Operand::new(dz),
+                        &mut s.dw,
+                        Store::Accumulate,
+                    );
                 }
                 if let (Some(d), None) = (dxc.as_deref_mut(), transposed) {
-                    matmul_serial(r, f, k, dz, false, kernel, true, &mut s.dcol, false);
+                    matmul_serial(
+                        Dims { m: r, k: f, n: k },
+                        Operand::new(dz),
+                        Operand::transposed(kernel),
+                        &mut s.dcol,
+                        Store::Overwrite,
+                    );
                     g.col2im(&s.dcol, r0, r, d);
                 }
                 r0 += r;
@@ -709,7 +727,13 @@ impl Layer for Conv2D {
                     let r = tband.min(total - r0);
                     t.im2col(dyc, r0, r, &mut s.col);
                     let out = &mut d[r0 * c..(r0 + r) * c];
-                    matmul_serial(r, tk, c, &s.col, false, flipped, false, out, false);
+                    matmul_serial(
+                        Dims { m: r, k: tk, n: c },
+                        Operand::new(&s.col),
+                        Operand::new(flipped),
+                        out,
+                        Store::Overwrite,
+                    );
                     r0 += r;
                 }
             }

@@ -8,7 +8,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Layer, LayerConfig, Param};
 use crate::activations::Activation;
-use crate::kernels::{add_column_sums, for_each_row, looks_sparse, matmul, sparse_matmul};
+use crate::kernels::{
+    Dims, Operand, Store, add_column_sums, for_each_row, looks_sparse, matmul, sparse_matmul,
+};
 use crate::tensor::Tensor;
 
 /// Inference batches up to this size use the zero-skipping product at any density.
@@ -92,15 +94,15 @@ impl Layer for Dense {
             );
         } else {
             matmul(
-                n,
-                self.inputs,
-                self.units,
-                x.data(),
-                false,
-                &self.kernel.value,
-                false,
+                Dims {
+                    m: n,
+                    k: self.inputs,
+                    n: self.units,
+                },
+                Operand::new(x.data()),
+                Operand::new(&self.kernel.value),
                 y.data_mut(),
-                false,
+                Store::Overwrite,
             );
         }
         let (bias, act, use_bias) = (&self.bias.value, self.activation, self.use_bias);
@@ -123,15 +125,15 @@ impl Layer for Dense {
         }
         let dz = dy.data();
         matmul(
-            self.inputs,
-            n,
-            self.units,
-            x.data(),
-            true,
-            dz,
-            false,
+            Dims {
+                m: self.inputs,
+                k: n,
+                n: self.units,
+            },
+            Operand::transposed(x.data()),
+            Operand::new(dz),
             &mut self.kernel.grad,
-            true,
+            Store::Accumulate,
         );
         if self.use_bias {
             add_column_sums(&mut self.bias.grad, dz);
@@ -139,15 +141,15 @@ impl Layer for Dense {
         if let Some(dx) = dx {
             dx.set_shape(x.shape());
             matmul(
-                n,
-                self.units,
-                self.inputs,
-                dz,
-                false,
-                &self.kernel.value,
-                true,
+                Dims {
+                    m: n,
+                    k: self.units,
+                    n: self.inputs,
+                },
+                Operand::new(dz),
+                Operand::transposed(&self.kernel.value),
                 dx.data_mut(),
-                false,
+                Store::Overwrite,
             );
         }
     }

@@ -14,9 +14,15 @@ pub fn mnist_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
 }
 
-/// Loads the real MNIST (train, test).
+/// The real MNIST (train, test), decompressed once per test binary: each call gets
+/// its own copy (a copy takes milliseconds, decompressing about a second).
 pub fn mnist() -> scrawl::data::Mnist {
-    scrawl::data::load_mnist(&mnist_dir()).expect("../shared/data/mnist must hold MNIST")
+    static MNIST: std::sync::OnceLock<scrawl::data::Mnist> = std::sync::OnceLock::new();
+    MNIST
+        .get_or_init(|| {
+            scrawl::data::load_mnist(&mnist_dir()).expect("../shared/data/mnist must hold MNIST")
+        })
+        .clone()
 }
 
 /// Random values in [-1, 1).
