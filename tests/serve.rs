@@ -407,17 +407,7 @@ fn serve_command_starts_refuses_bad_models_and_stops_on_sigint() {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut line = Vec::new();
-    let mut byte = [0u8];
-    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-        line.push(byte[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in '{line}'"))
-        .to_string();
+    let url = format!("http://{}/", common::served_address(&mut stdout));
     assert_eq!(
         call(&agent(), "GET", &format!("{url}healthz"), None, b"").0,
         200
@@ -437,4 +427,46 @@ fn serve_command_starts_refuses_bad_models_and_stops_on_sigint() {
     stdout.read_to_string(&mut rest).unwrap();
     assert!(status.success(), "{status:?}");
     assert!(rest.contains("Stopped."), "{rest}");
+}
+
+/// Servers in one process each keep their model on a pool of their own: more servers
+/// than the machine has cores all answer, and the global pool stays free for the
+/// process's own work (it once held a worker of the global pool per server, so a
+/// third server on two cores never answered).
+#[test]
+fn several_servers_in_one_process_all_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut reference) = model_file(dir.path());
+    let servers: Vec<Server> = (0..rayon::current_num_threads() + 2)
+        .map(|_| {
+            Server::start(
+                &path,
+                &ServeOptions {
+                    addr: "127.0.0.1:0".into(),
+                    quiet: true,
+                    ..ServeOptions::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let a: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let pixels = common::mnist().test.image(0).to_vec();
+    let x: Vec<f32> = pixels.iter().map(|&p| (p as f64 / 255.0) as f32).collect();
+    let want = reference.predict_values(&x).unwrap();
+    let body = serde_json::to_vec(&json!({ "pixels": pixels })).unwrap();
+    for server in &servers {
+        let url = format!("http://{}/api/predict", server.addr());
+        let (status, v) = call(&a, "POST", &url, Some("application/json"), &body);
+        assert_eq!(status, 200, "{v}");
+        let got: Vec<f32> = serde_json::from_value(v["probabilities"].clone()).unwrap();
+        assert_eq!(got, want);
+    }
+    for server in servers {
+        server.shutdown();
+    }
 }

@@ -53,19 +53,7 @@ impl Served {
             .spawn()
             .unwrap();
         let mut stdout = child.stdout.take().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            line.push(byte[0]);
-        }
-        let line = String::from_utf8(line).unwrap();
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
-            .unwrap_or_else(|| panic!("no address in '{line}'"))
-            .trim_end_matches('/')
-            .parse()
-            .unwrap();
+        let addr = common::served_address(&mut stdout);
         Served {
             child,
             _stdout: stdout,
@@ -268,6 +256,10 @@ fn post(path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// Headers announcing a 1000-byte body, which the client then never sends.
+const BODY_THAT_NEVER_COMES: &[u8] =
+    b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n";
+
 #[test]
 fn declared_lengths_that_no_body_follows_cost_nothing() {
     let mut server = Served::start();
@@ -333,12 +325,7 @@ fn stalled_clients_neither_block_others_nor_stop_shutdown() {
     let addr = server.addr;
     // Bodies announced and never sent, and headers begun and never finished.
     let bodies: Vec<TcpStream> = (0..16)
-        .map(|_| {
-            stall(
-                addr,
-                b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n",
-            )
-        })
+        .map(|_| stall(addr, BODY_THAT_NEVER_COMES))
         .collect();
     let heads: Vec<TcpStream> = (0..16)
         .map(|_| stall(addr, b"GET / HTTP/1.1\r\nHost: x\r\n"))
@@ -360,14 +347,7 @@ fn stalled_clients_neither_block_others_nor_stop_shutdown() {
         assert!(got.closed && got.status.unwrap_or(408) == 408, "{got:?}");
     }
     // SIGTERM with clients stalled mid-body: the server stops within its grace.
-    let _more: Vec<TcpStream> = (0..4)
-        .map(|_| {
-            stall(
-                addr,
-                b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n",
-            )
-        })
-        .collect();
+    let _more: Vec<TcpStream> = (0..4).map(|_| stall(addr, BODY_THAT_NEVER_COMES)).collect();
     std::thread::sleep(Duration::from_millis(200));
     let start = Instant::now();
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
@@ -509,10 +489,7 @@ fn every_attack_at_once_leaves_the_server_responsive_and_small() {
             s.spawn(|| exchange(addr, &post("/api/predict", "image/png", &huge), WAIT));
             s.spawn(|| endless_header(addr));
             s.spawn(|| {
-                let c = stall(
-                    addr,
-                    b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n",
-                );
+                let c = stall(addr, BODY_THAT_NEVER_COMES);
                 read_answer(c, WAIT)
             });
         }

@@ -43,13 +43,26 @@ impl Inference {
     /// The thread ends when every handle is dropped and the queue is drained.
     pub fn start(mut model: Sequential, queue: usize) -> (Inference, JoinHandle<()>) {
         let (tx, rx) = sync_channel::<Job>(queue.max(1));
+        // As many threads as the global pool, so that a forward pass splits its work
+        // the same way and gives the same bits as `Sequential::predict_values` there.
+        let threads = rayon::current_num_threads();
         let thread = std::thread::Builder::new()
             .name("scrawl-model".into())
             .spawn(move || {
-                // The loop runs on a worker of the thread pool, so that each forward
-                // pass's parallel sections start from there, with no hand-over to the
-                // pool and back per request (see `kernels::on_pool`).
-                crate::kernels::on_pool(move || Self::answer_all(&mut model, rx));
+                // The loop runs on a worker of a pool of its own, so that each forward
+                // pass's parallel sections start from there, with no hand-over to a
+                // pool and back per request. Not the global pool: a worker parked
+                // here for the server's life would be one fewer for everything else,
+                // and a few servers in one process would park them all.
+                match rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("scrawl-model-{i}"))
+                    .build()
+                {
+                    Ok(pool) => pool.install(move || Self::answer_all(&mut model, rx)),
+                    // No threads to be had: each forward pass on the global pool.
+                    Err(_) => Self::answer_all(&mut model, rx),
+                }
             })
             .expect("spawn the model thread");
         (Inference { queue: tx }, thread)

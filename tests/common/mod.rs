@@ -162,3 +162,21 @@ pub fn trained(
         .unwrap();
     model
 }
+
+/// The address `scrawl serve` prints on its first line ("Serving F on
+/// http://ADDR/ ..."), read from its stdout one byte at a time so that nothing after
+/// that line is consumed.
+pub fn served_address(stdout: &mut impl std::io::Read) -> std::net::SocketAddr {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no address in '{line}'"))
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
