@@ -34,7 +34,7 @@ pub mod optim;
 pub mod plot;
 pub mod presets;
 pub mod report;
-pub mod run_dir;
+pub mod run;
 pub mod serve;
 pub mod stack;
 pub mod sweep;

@@ -645,7 +645,7 @@ fn training_workflow_callbacks_curves_report_runs() {
     let curves = image::open(a.join("curves.png")).unwrap();
     assert_eq!((curves.width(), curves.height()), (1200, 500));
     let config = std::fs::read_to_string(a.join("config.json")).unwrap();
-    assert!(config.contains(r#""train_args""#) && config.contains(r#""checkpoint": "best""#));
+    assert!(config.contains(r#""notes""#) && config.contains(r#""checkpoint": "best""#));
 
     // A second run with a schedule; the LR shows in the epoch line when it changes.
     let b = runs.join("b");
@@ -1065,4 +1065,87 @@ fn augment_adamw_tta_and_ensemble() {
     assert!(err.contains("adamw"), "{err}");
     let err = fails(&["train", "--label-smoothing", "1.5"]);
     assert!(err.contains("label-smoothing"), "{err}");
+}
+
+/// `--init MODEL_OR_RUN` starts from saved weights with a fresh optimizer, `--freeze`
+/// keeps layers as they are, and the other commands take a run folder for its model.
+#[test]
+fn fine_tuning_and_run_folders_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let common = [
+        "--limit",
+        "2000",
+        "--batch-size",
+        "100",
+        "--optimizer",
+        "adam",
+    ];
+    let mut args = vec!["train", "--model", "mlp:32", "--out", a.to_str().unwrap()];
+    args.extend(common);
+    ok(&args);
+    let mut args = vec!["train", "--init", a.to_str().unwrap(), "--freeze", "dense"];
+    args.extend(common);
+    args.extend(["--out", b.to_str().unwrap()]);
+    let s = ok(&args);
+    assert!(s.contains("Starting from the weights of"), "{s}");
+    // 784 x 32 + 32 frozen.
+    assert!(s.contains("Non-trainable params: 25,120"), "{s}");
+    let before = scrawl::model::Sequential::load(&a.join("model.safetensors")).unwrap();
+    let after = scrawl::model::Sequential::load(&b.join("model.safetensors")).unwrap();
+    assert_eq!(
+        before.named_params()[0].1.value,
+        after.named_params()[0].1.value
+    );
+    assert_ne!(
+        before.named_params()[2].1.value,
+        after.named_params()[2].1.value
+    );
+
+    // evaluate, predict, summary and export take the run folder.
+    let s = ok(&["evaluate", "--model", b.to_str().unwrap()]);
+    assert!(s.contains("accuracy"), "{s}");
+    ok(&["predict", "--model", b.to_str().unwrap(), "--index", "0"]);
+    let s = ok(&["summary", "--model", b.to_str().unwrap()]);
+    assert!(s.contains("Total params: 25,450"), "{s}");
+    let npz = tmp.path().join("b.npz");
+    ok(&[
+        "export",
+        "--model",
+        b.to_str().unwrap(),
+        "--format",
+        "npz",
+        "--out",
+        npz.to_str().unwrap(),
+    ]);
+    assert!(npz.is_file());
+
+    // What cannot work says why.
+    let e = fails(&[
+        "train",
+        "--init",
+        a.to_str().unwrap(),
+        "--model",
+        "mlp:64",
+        "--limit",
+        "100",
+    ]);
+    assert!(e.contains("another architecture"), "{e}");
+    let e = fails(&[
+        "train",
+        "--init",
+        a.to_str().unwrap(),
+        "--freeze",
+        "nope",
+        "--limit",
+        "100",
+    ]);
+    assert!(e.contains("no layer named 'nope'"), "{e}");
+    let e = fails(&["train", "--freeze", "dense", "--limit", "100"]);
+    assert!(e.contains("--init"), "{e}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let e = fails(&["evaluate", "--model", empty.to_str().unwrap()]);
+    assert!(e.contains("without a model.safetensors"), "{e}");
 }

@@ -93,3 +93,30 @@ fn tutorial_004_checkpoint_early_stopping() {
     assert!(saved[0].starts_with("mnist-01-") && saved[0].ends_with(".safetensors"));
     scrawl::model::Sequential::load(&dir.path().join("model").join(&saved[0])).unwrap();
 }
+
+#[test]
+fn resume_a_run_extends_it_by_two_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run("resume_a_run", Some(600), dir.path());
+    assert!(out.contains("after 1 epochs: test accuracy"), "{out}");
+    assert!(out.contains("Resumed { epoch: 1, step: 0 }"), "{out}");
+    assert!(
+        out.contains("Epoch 3/3") && out.contains("after 3 epochs"),
+        "{out}"
+    );
+    assert!(dir.path().join("run-mlp-512/best.safetensors").is_file());
+}
+
+#[test]
+fn fine_tune_learns_the_digits_it_never_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run("fine_tune", Some(3_000), dir.path());
+    let accuracy = |prefix: &str| -> f64 {
+        let line = out.lines().find(|l| l.starts_with(prefix)).expect(prefix);
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let before = accuracy("trained on 0-4");
+    let after = accuracy("fine-tuned on all ten");
+    // On 3,000 images and one epoch each (the full run reaches far more).
+    assert!(before < 0.6 && after > before + 0.1, "{out}");
+}

@@ -167,5 +167,93 @@ fn killed_or_interrupted_runs_resume_to_identical_weights() {
     .output()
     .unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("its own settings"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("cosine") && err.contains("--init"), "{err}");
+    let o = scrawl(&["train", "--resume", whole.to_str().unwrap(), "--lr", "0.1"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("its own settings") && err.contains("--lr 0.1"),
+        "{err}"
+    );
+}
+
+/// `--resume RUN --epochs N` after a finished run of M < N epochs: the weights of an
+/// uninterrupted N-epoch run, for a schedule that does not depend on the total.
+#[test]
+fn extending_a_finished_run_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |epochs: &str, out: &Path| -> Vec<String> {
+        [
+            "train",
+            "--model",
+            "Flatten Dense(64,relu) Dropout(0.2) Dense(10,softmax)",
+            "--limit",
+            "3000",
+            "--epochs",
+            epochs,
+            "--batch-size",
+            "32",
+            "--optimizer",
+            "adam",
+            "--lr-schedule",
+            "step:1:0.5",
+            "--checkpoint",
+            "best",
+            "--threads",
+            "2",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let whole = tmp.path().join("whole");
+    let o = scrawl(&[]).args(args("3", &whole)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let short = tmp.path().join("short");
+    let o = scrawl(&[]).args(args("2", &short)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = scrawl(&[
+        "train",
+        "--resume",
+        short.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--threads",
+        "2",
+    ])
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("Resuming") && err.contains("at epoch 3"),
+        "{err}"
+    );
+    same_weights(
+        &whole.join("model.safetensors"),
+        &short.join("model.safetensors"),
+    );
+    same_weights(
+        &whole.join("best.safetensors"),
+        &short.join("best.safetensors"),
+    );
+    let history = std::fs::read_to_string(short.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 4, "{history}");
+    // Shorter than it is: refused, saying so.
+    let o = scrawl(&[
+        "train",
+        "--resume",
+        short.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ])
+    .output()
+    .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not shortened"));
 }

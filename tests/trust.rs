@@ -609,7 +609,7 @@ fn a_run_folder_in_use_or_holding_a_run_is_not_written() {
         "the earlier model was replaced"
     );
     // A live process's lock keeps others out, --overwrite included.
-    let lock = scrawl::run_dir::lock(&d.join("run")).unwrap();
+    let lock = scrawl::run::folder::lock(&d.join("run")).unwrap();
     fails(
         d,
         &["train", "--model", "mlp:16", "--out", "run", "--overwrite"],

@@ -12,7 +12,7 @@ use scrawl::model::Sequential;
 /// Flags of `scrawl evaluate`.
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
-    /// A model file written by `scrawl train`.
+    /// A model file written by `scrawl train`, or a run folder (its model).
     #[arg(long)]
     model: PathBuf,
     /// Images per forward pass.
@@ -91,7 +91,7 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
 /// Flags of `scrawl predict`.
 #[derive(clap::Args)]
 pub struct PredictArgs {
-    /// A model file written by `scrawl train`.
+    /// A model file written by `scrawl train`, or a run folder (its model).
     #[arg(long)]
     model: PathBuf,
     /// Which image of the data set.
@@ -295,7 +295,8 @@ pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
 /// Flags of `scrawl summary`.
 #[derive(clap::Args)]
 pub struct SummaryArgs {
-    /// A preset, mlp:H1,H2,..., a model config .json or a saved .safetensors model.
+    /// A preset, mlp:H1,H2,..., a model config .json, a saved .safetensors model or a
+    /// run folder.
     #[arg(long, default_value = "mlp-512")]
     model: String,
 }
@@ -303,6 +304,7 @@ pub struct SummaryArgs {
 /// Runs `scrawl summary`.
 pub fn summary(a: SummaryArgs) -> anyhow::Result<()> {
     let model = if a.model.ends_with(".safetensors")
+        || Path::new(&a.model).is_dir()
         || (Path::new(&a.model).is_file() && !a.model.ends_with(".json"))
     {
         load_model(Path::new(&a.model))?.0

@@ -39,7 +39,7 @@ pub enum ImportCommand {
 /// Flags of `scrawl export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// A model file written by scrawl.
+    /// A model file written by scrawl, or a run folder (its model).
     #[arg(long)]
     model: PathBuf,
     /// npz (NumPy arrays) or onnx.

@@ -316,7 +316,8 @@ fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
     Ok(config)
 }
 
-/// Loads a saved model file, with a hint when the user passed a preset name instead.
+/// Loads a saved model file, or a run folder's model, with a hint when the user
+/// passed a preset name instead.
 fn load_model(
     path: &Path,
 ) -> anyhow::Result<(
@@ -329,7 +330,8 @@ fn load_model(
             path.display()
         );
     }
-    Ok(Sequential::load_with_info(path)?)
+    let path = scrawl::run::model_file(path)?;
+    Ok(Sequential::load_with_info(&path)?)
 }
 
 /// Runs the command line; errors are printed as one message, never a panic.

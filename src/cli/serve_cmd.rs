@@ -9,7 +9,7 @@ use scrawl::serve::{ServeLimits, ServeOptions, Server};
 /// Flags of `scrawl serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// A model file written by `scrawl train` (28x28 inputs).
+    /// A model file written by `scrawl train` (28x28 inputs), or a run folder.
     #[arg(long)]
     model: PathBuf,
     /// Address to listen on; port 0 picks a free port.
@@ -42,8 +42,9 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     if !a.model.exists() {
         super::load_model(&a.model)?;
     }
+    let model = scrawl::run::model_file(&a.model)?;
     let server = Server::start(
-        &a.model,
+        &model,
         &ServeOptions {
             addr: a.addr,
             threads: a.threads,
@@ -61,7 +62,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let _ = writeln!(
         out,
         "Serving {} on http://{}/ (Ctrl-C to stop)",
-        a.model.display(),
+        model.display(),
         server.addr()
     );
     let _ = out.flush();

@@ -3,29 +3,41 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 
 use super::{DataArgs, model_config};
-use scrawl::callbacks::{
-    CsvLogger, EarlyStopping, LearningRateScheduler, Mode, ModelCheckpoint, ReduceLROnPlateau,
-    Schedule,
-};
+use scrawl::data::Dataset;
 use scrawl::data::augment::Augmentation;
-use scrawl::files::write_atomic;
 use scrawl::loss::Loss;
-use scrawl::model::{Callback, FitOptions, History, Sequential, Verbosity, load_checkpoint};
+use scrawl::model::{Sequential, Verbosity};
 use scrawl::optim::OptimizerConfig;
-use scrawl::plot::{self, TrainingCurves};
+use scrawl::run::{
+    CallbackSpec, DataSpec, EarlyStoppingSpec, Folder, InitSpec, ReduceLrSpec, Run, RunOptions,
+    RunSpec, Start,
+};
 
 /// Flags of `scrawl train`; absent ones take Keras's defaults.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// A preset (see `scrawl presets`), mlp:H1,H2,... or a model config .json file.
-    #[arg(long, default_value = "mlp-512")]
-    model: String,
+    /// A preset (see `scrawl presets`), mlp:H1,H2,... or a model config .json file
+    /// [default: mlp-512, or the architecture of --init].
+    #[arg(long)]
+    model: Option<String>,
+    /// Start from the weights of this model file or run folder, with a fresh
+    /// optimizer (fine-tuning; the architecture is the saved model's).
+    #[arg(long, value_name = "MODEL_OR_RUN", conflicts_with = "resume")]
+    init: Option<PathBuf>,
+    /// With --init: layers whose weights stay as they are (Keras's trainable = False),
+    /// by the names `scrawl summary` prints, comma-separated.
+    #[arg(
+        long,
+        value_name = "LAYER,...",
+        value_delimiter = ',',
+        requires = "init"
+    )]
+    freeze: Vec<String>,
     /// Passes over the training data.
     #[arg(long, default_value_t = 1)]
     epochs: usize,
@@ -167,21 +179,12 @@ pub struct TrainArgs {
     /// or one-cycle:MAX_LR.
     #[arg(long, value_name = "SCHEDULE")]
     lr_schedule: Option<String>,
-    /// Continue an interrupted run from its folder (its own settings are used).
+    /// Continue an interrupted run from its folder, with its own settings; with
+    /// --epochs N, extend a run (finished or not) to N epochs.
     #[arg(long, value_name = "RUN")]
     resume: Option<PathBuf>,
     #[command(flatten)]
     data: DataArgs,
-}
-
-/// Parses a stored `scrawl train ...` command line back into its flags (for --resume).
-#[derive(clap::Parser)]
-#[command(name = "train")]
-struct StoredTrain {
-    #[arg(long, global = true, value_parser = super::threads_arg)]
-    threads: Option<usize>,
-    #[command(flatten)]
-    args: TrainArgs,
 }
 
 fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
@@ -291,269 +294,265 @@ fn train_argv() -> Vec<String> {
     }
 }
 
-/// Runs `scrawl train`.
+/// Runs `scrawl train`: maps the flags to a [`RunSpec`] (or reads the spec of the run
+/// to resume), trains it as a library [`Run`], and prints the result.
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
-    let Some(run_dir) = a.resume.clone() else {
-        return train(a, train_argv(), None);
+    let (mut run, data, epochs_given) = match &a.resume {
+        Some(dir) => resume(dir)?,
+        None => {
+            let spec = spec_of(&a)?;
+            let data = a.data.clone();
+            let folder = match (&a.out, a.overwrite) {
+                (None, _) => Folder::NewUnder(PathBuf::from("runs")),
+                (Some(out), false) => Folder::At(out.clone()),
+                (Some(out), true) => Folder::Replace(out.clone()),
+            };
+            // The data is read before the folder is made, so a missing file leaves
+            // no empty run behind.
+            let sets = load_data(&data, &spec)?;
+            let mut notes = BTreeMap::new();
+            notes.insert(
+                "command".into(),
+                json!(std::env::args().collect::<Vec<_>>()),
+            );
+            notes.insert("data".into(), json!(sets.0.source));
+            notes.insert("train_images".into(), json!(sets.1.len()));
+            notes.insert(
+                "validation_images".into(),
+                json!(sets.2.as_ref().map_or(0, |v| v.len())),
+            );
+            let run = Run::create_with_notes(spec, folder, notes)?;
+            return train(run, sets, &a);
+        }
     };
-    // --resume RUN and at most --quiet, --json and --threads N beside it.
-    let argv = train_argv();
-    let mut others = 0;
+    if let Some(w) = run.thread_mismatch() {
+        eprintln!("warning: {w}");
+    }
+    if epochs_given {
+        run.extend_to(a.epochs)?;
+    }
+    let sets = load_data(&data, run.spec())?;
+    train(run, sets, &a)
+}
+
+/// The flags a `--resume` may carry beside it: output, threads and a longer run.
+fn resume(dir: &std::path::Path) -> anyhow::Result<(Run, DataArgs, bool)> {
+    let mut others = Vec::new();
+    let mut epochs_given = false;
     let mut skip_value = false;
-    for arg in &argv {
+    for arg in train_argv() {
         if std::mem::take(&mut skip_value) {
             continue;
         }
         match arg.as_str() {
             "--resume" | "--threads" => skip_value = true,
+            "--epochs" => (skip_value, epochs_given) = (true, true),
+            s if s.starts_with("--epochs=") => epochs_given = true,
             "--quiet" | "--json" => {}
-            s if s.starts_with("--resume=") || s.starts_with("--threads=") => {}
-            _ => others += 1,
+            s if ["--resume=", "--threads=", "--epochs="]
+                .iter()
+                .any(|p| s.starts_with(p)) => {}
+            s => others.push(s.to_string()),
         }
     }
-    if others > 0 {
-        bail!("--resume RUN continues the run with its own settings: give no other training flags");
-    }
-    let config_path = run_dir.join("config.json");
-    let text = scrawl::files::read_text_limited(&config_path, 16 << 20, "a run config")
-        .with_context(|| {
-            format!(
-                "{} is not a run folder scrawl can resume (reading config.json)",
-                run_dir.display()
-            )
-        })?;
-    let config: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", config_path.display()))?;
-    let stored: Vec<String> = serde_json::from_value(config["train_args"].clone())
-        .with_context(|| format!("{} has no train_args", config_path.display()))?;
-    let checkpoint = run_dir.join(CHECKPOINT);
-    if !checkpoint.is_file() {
-        bail!("{}", no_checkpoint_message(&run_dir));
-    }
-    let parsed = <StoredTrain as clap::Parser>::try_parse_from(
-        std::iter::once("train".to_string()).chain(stored.iter().cloned()),
-    )
-    .with_context(|| {
-        format!(
-            "the command stored in {} no longer parses",
-            config_path.display()
-        )
-    })?;
-    let mut resumed = parsed.args;
-    resumed.out = Some(run_dir.clone());
-    resumed.quiet |= a.quiet;
-    resumed.json |= a.json;
-    if let Some(t) = config["threads"].as_u64()
-        && t as usize != rayon::current_num_threads()
-    {
-        eprintln!(
-            "warning: the run used {t} threads and this resume uses {}: the result will not be bit-identical to an uninterrupted run (pass --threads {t})",
-            rayon::current_num_threads()
+    if !others.is_empty() {
+        bail!(
+            "--resume RUN continues the run with its own settings: give no other training flags than --epochs N (got {})",
+            others.join(" ")
         );
     }
-    train(resumed, stored, Some(checkpoint))
+    let run = Run::open(dir)?;
+    let d = &run.spec().data;
+    let data = DataArgs {
+        data: d.dir.clone(),
+        dataset: d.dataset.clone(),
+        train: d.train_file.clone(),
+        test: d.test_file.clone(),
+        no_download: true,
+    };
+    Ok((run, data, epochs_given))
 }
 
-/// The training-state file in a run folder.
-const CHECKPOINT: &str = "checkpoint.safetensors";
-
-/// Why a run folder without a checkpoint cannot be resumed, saying what it does hold.
-fn no_checkpoint_message(run_dir: &std::path::Path) -> String {
-    let epochs = scrawl::model::History::from_csv_file(&run_dir.join("history.csv"))
-        .map_or(0, |h| h.epochs.len());
-    let mut msg = format!(
-        "{} has no {CHECKPOINT}, so there is no training state to continue from",
-        run_dir.display()
-    );
-    if epochs > 0 {
-        msg.push_str(&format!(
-            ": history.csv records {epochs} finished epoch{}, but the run was stopped before their checkpoint was written",
-            if epochs == 1 { "" } else { "s" }
-        ));
-        if run_dir.join("best.safetensors").is_file() {
-            msg.push_str(" (best.safetensors holds its best model so far)");
-        }
-    } else {
-        msg.push_str(": the run was stopped before its first checkpoint was written");
-    }
-    msg.push_str(". Start it again; --save-freq N also saves the state every N steps");
-    msg
-}
-
-fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Result<()> {
+/// The spec of a new run, from the flags; every number is checked before any data is
+/// read.
+fn spec_of(a: &TrainArgs) -> anyhow::Result<RunSpec> {
     super::check_epochs(a.epochs)?;
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let config = model_config(&a.model)?;
-    let opt = optimizer(&a)?;
-    let augment = augmentation(&a)?;
-    let loss = loss(&a)?;
-    let mode = Mode::parse(&a.mode)?;
-    let schedule = a.lr_schedule.as_deref().map(Schedule::parse).transpose()?;
-    if let Some(m) = &a.monitor {
-        scrawl::callbacks::check_monitor(m)?;
-    }
+    let init = a.init.as_ref().map(|from| InitSpec {
+        from: from.clone(),
+        freeze: a.freeze.clone(),
+    });
+    let model = match (&a.model, &a.init) {
+        (Some(m), None) => model_config(m)?,
+        (None, None) => model_config("mlp-512")?,
+        (m, Some(from)) => {
+            let path = scrawl::run::model_file(from)?;
+            let saved = super::load_model(&path)?.0;
+            if let Some(m) = m {
+                let asked = model_config(m)?;
+                if asked.layers != saved.config().layers {
+                    bail!(
+                        "--model {m} is another architecture than {}'s; leave --model out to fine-tune the saved one",
+                        path.display()
+                    );
+                }
+            }
+            let model = saved.config().clone();
+            // Checked here, before any data is read.
+            let mut saved = saved;
+            for name in &a.freeze {
+                saved.freeze(name)?;
+            }
+            model
+        }
+    };
     if a.min_lr < 0.0 {
         bail!("--min-lr must be at least 0, got {}", a.min_lr);
     }
     if a.min_delta.is_nan() || a.min_delta < 0.0 {
         bail!("--min-delta must be at least 0, got {}", a.min_delta);
     }
-    let mnist = a.data.load()?;
-    let mut train = match a.limit {
-        Some(0) => bail!("--limit must be at least 1"),
-        Some(n) => mnist.train()?.take(n),
-        None => mnist.train()?.clone(),
+    if let Some(f) = a.validation_split
+        && !(f > 0.0 && f < 1.0)
+    {
+        bail!("--validation-split must be strictly between 0 and 1, got {f}");
+    }
+    if a.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    if let Some(c) = &a.checkpoint
+        && !matches!(c.as_str(), "best" | "all")
+        && !c.ends_with(".safetensors")
+    {
+        bail!(
+            "--checkpoint must be best, all, or a path template ending in .safetensors, not '{c}'"
+        );
+    }
+    if let Some(c) = a
+        .checkpoint
+        .as_ref()
+        .filter(|c| c.ends_with(".safetensors"))
+    {
+        scrawl::callbacks::ModelCheckpoint::new(c, "loss", scrawl::callbacks::Mode::Auto, true)
+            .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?;
+    }
+    let spec = RunSpec {
+        model,
+        init,
+        data: DataSpec {
+            dataset: a.data.dataset.clone(),
+            dir: a.data.data.clone(),
+            train_file: a.data.train.clone(),
+            test_file: a.data.test.clone(),
+            limit: a.limit,
+            validation_split: a.validation_split,
+            stratify: a.stratify,
+        },
+        optimizer: optimizer(a)?,
+        loss: loss(a)?,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        threads: rayon::current_num_threads(),
+        augment: augmentation(a)?,
+        callbacks: CallbackSpec {
+            monitor: a.monitor.clone(),
+            mode: Some(a.mode.clone()),
+            checkpoint: a.checkpoint.clone(),
+            early_stopping: a.early_stopping.map(|patience| EarlyStoppingSpec {
+                patience,
+                min_delta: a.min_delta,
+                restore_best_weights: a.restore_best_weights,
+            }),
+            reduce_lr_on_plateau: a.reduce_lr_on_plateau.map(|patience| ReduceLrSpec {
+                patience,
+                factor: a.reduce_lr_factor,
+                min_lr: a.min_lr,
+            }),
+            lr_schedule: a.lr_schedule.clone(),
+        },
+        save_freq: a.save_freq,
     };
-    let validation = match a.validation_split {
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// The data of a run: what `--data`/`--train`/`--test` name, cut and split as the
+/// spec says: the sets as read, the training part and the validation part.
+type RunData = (super::Sets, Dataset, Option<Dataset>);
+
+fn load_data(args: &DataArgs, spec: &RunSpec) -> anyhow::Result<RunData> {
+    let d = &spec.data;
+    let sets = args.load()?;
+    let mut train = match d.limit {
+        Some(n) => sets.train()?.take(n),
+        None => sets.train()?.clone(),
+    };
+    let validation = match d.validation_split {
         Some(f) => {
-            if !(f > 0.0 && f < 1.0) {
-                bail!("--validation-split must be strictly between 0 and 1, got {f}");
-            }
-            let (t, v) = train.split(f, a.seed, a.stratify)?;
+            let (t, v) = train.split(f, spec.seed, d.stratify)?;
             train = t;
             Some(v)
         }
-        None => mnist.test.clone(),
+        None => sets.test.clone(),
     };
-    let monitor = a.monitor.clone().unwrap_or_else(|| {
-        if validation.is_some() {
-            "val_loss"
-        } else {
-            "loss"
-        }
-        .to_string()
-    });
+    if sets.test.as_ref().is_some_and(|t| t.is_empty()) {
+        bail!("the test set holds no images: an accuracy of 0/0 measures nothing");
+    }
+    Ok((sets, train, validation))
+}
+
+/// Trains `run` on its data and prints what Keras would, or one JSON line.
+fn train(mut run: Run, (sets, train, validation): RunData, a: &TrainArgs) -> anyhow::Result<()> {
+    let spec = run.spec().clone();
+    let monitor = spec.callbacks.monitor(validation.is_some());
     if monitor.starts_with("val_") && validation.is_none() {
         bail!(
             "--monitor {monitor} needs validation data: add --validation-split F or a labelled test set"
         );
     }
-    if mnist.test.as_ref().is_some_and(|t| t.is_empty()) {
-        bail!("the test set holds no images: an accuracy of 0/0 measures nothing");
-    }
-    let run_lock = open_run_folder(&a, resume.is_some())?;
-    let out = run_lock.dir().to_path_buf();
-
     let mut info = BTreeMap::new();
-    info.insert("dataset".to_string(), json!(mnist.spec.name));
-    info.insert("class_names".to_string(), json!(mnist.spec.class_names));
-
-    let steps_per_epoch = train.len().div_ceil(a.batch_size);
-    let mut callbacks: Vec<Box<dyn Callback>> = Vec::new();
-    let best_path = out.join("best.safetensors");
-    if let Some(c) = &a.checkpoint {
-        let (template, best_only) = match c.as_str() {
-            "best" => (best_path.to_string_lossy().into_owned(), true),
-            "all" => (
-                out.join("checkpoints")
-                    .join("epoch-{epoch:02d}.safetensors")
-                    .to_string_lossy()
-                    .into_owned(),
-                false,
-            ),
-            t if t.ends_with(".safetensors") => (t.to_string(), true),
-            other => bail!(
-                "--checkpoint must be best, all, or a path template ending in .safetensors, not '{other}'"
-            ),
-        };
-        callbacks.push(Box::new(
-            ModelCheckpoint::new(&template, &monitor, mode, best_only)
-                .map_err(|e| anyhow::anyhow!("--checkpoint: {e}"))?
-                .with_info(info.clone()),
-        ));
-    }
-    if let Some(p) = a.early_stopping {
-        callbacks.push(Box::new(
-            EarlyStopping::new(&monitor, p, a.min_delta, mode)?
-                .restore_best_weights(a.restore_best_weights),
-        ));
-    }
-    if let Some(p) = a.reduce_lr_on_plateau {
-        callbacks.push(Box::new(
-            ReduceLROnPlateau::new(&monitor, p)?
-                .factor(a.reduce_lr_factor)?
-                .min_lr(a.min_lr),
-        ));
-    }
-    if let Some(s) = schedule {
-        callbacks.push(Box::new(LearningRateScheduler::new(
-            s,
-            (steps_per_epoch * a.epochs) as u64,
-        )));
-    }
-    callbacks.push(Box::new(CsvLogger::new(out.join("history.csv"))));
-
-    let (mut model, state) = match &resume {
-        Some(path) => {
-            let (m, s) = load_checkpoint(path)?;
-            if m.config() != &config {
-                bail!(
-                    "{} holds a different architecture than the run's --model",
-                    path.display()
-                );
-            }
-            (m, Some(s))
+    info.insert("dataset".to_string(), json!(sets.spec.name));
+    info.insert("class_names".to_string(), json!(sets.spec.class_names));
+    let out = run.dir().to_path_buf();
+    let start = run.position()?;
+    let steps_per_epoch = train
+        .len()
+        .div_ceil(spec.batch_size.min(train.len().max(1)));
+    match start {
+        Start::AlreadyFinished { epoch } => {
+            println!(
+                "The run in {} has finished already ({epoch} epochs); nothing to resume. Extend it with --epochs N",
+                out.display()
+            );
+            return Ok(());
         }
-        None => (Sequential::new(config, a.seed)?, None),
-    };
-    model.compile(&opt, loss)?;
-    if let Some(s) = state.as_ref().filter(|s| s.finished) {
-        println!(
-            "The run in {} has finished already ({} epochs); nothing to resume",
-            out.display(),
-            s.epoch
-        );
-        return Ok(());
-    }
-    let run = json!({
-        "command": std::env::args().collect::<Vec<_>>(),
-        "train_args": argv,
-        "model": model.config(),
-        "optimizer": opt,
-        "epochs": a.epochs,
-        "batch_size": a.batch_size,
-        "seed": a.seed,
-        "threads": rayon::current_num_threads(),
-        "data": mnist.source,
-        "dataset": mnist.spec.name,
-        "train_images": train.len(),
-        "validation_images": validation.as_ref().map_or(0, |v| v.len()),
-        "monitor": monitor,
-        "checkpoint": a.checkpoint,
-        "early_stopping": a.early_stopping,
-        "reduce_lr_on_plateau": a.reduce_lr_on_plateau,
-        "lr_schedule": a.lr_schedule,
-        "augment": augment,
-        "label_smoothing": a.label_smoothing,
-    });
-    if resume.is_none() {
-        write_atomic(
-            &out.join("config.json"),
-            serde_json::to_string_pretty(&run)?.as_bytes(),
-        )?;
-    }
-    if let Some(s) = &state {
         // On stderr, so it shows even with --quiet and never mixes into --json.
-        eprintln!(
-            "Resuming {} at epoch {}, step {}/{} ({} epochs done)",
+        Start::Resumed { epoch, step } => eprintln!(
+            "Resuming {} at epoch {}, step {step}/{steps_per_epoch} ({epoch} epochs done)",
             out.display(),
-            s.epoch + 1,
-            s.step,
-            steps_per_epoch,
-            s.epoch
-        );
+            epoch + 1,
+        ),
+        Start::Fresh => {}
     }
     if !a.quiet && !a.json {
-        if state.is_none() {
+        if start == Start::Fresh {
+            let mut model = Sequential::new(spec.model.clone(), spec.seed)?;
+            if let Some(init) = &spec.init {
+                for name in &init.freeze {
+                    model.freeze(name)?;
+                }
+                println!("Starting from the weights of {}", init.from.display());
+            }
             print!("{}", model.summary());
         }
         println!(
             "Training on {} images, validating on {} ({}), {} threads",
             train.len(),
             validation.as_ref().map_or(0, |v| v.len()),
-            if a.validation_split.is_some() {
+            if spec.data.validation_split.is_some() {
                 "held out from training"
             } else if validation.is_some() {
                 "the test set"
@@ -564,148 +563,70 @@ fn train(a: TrainArgs, argv: Vec<String>, resume: Option<PathBuf>) -> anyhow::Re
         );
     }
     install_interrupt_handler();
-    let checkpoint_path = out.join(CHECKPOINT);
-    let start = Instant::now();
-    let fitted = model.fit(
+    let fitted = run.fit(
         &train,
-        FitOptions {
-            epochs: a.epochs,
-            batch_size: a.batch_size,
-            shuffle: true,
-            seed: a.seed,
-            validation: validation.as_ref(),
-            verbose: if a.quiet {
+        validation.as_ref(),
+        RunOptions {
+            verbose: Some(if a.quiet {
                 Verbosity::Silent
             } else {
                 Verbosity::Auto
-            },
+            }),
             log_to_stderr: a.json,
-            callbacks,
             interrupt: Some(&INTERRUPT),
-            checkpoint: Some(checkpoint_path.clone()),
-            save_freq: a.save_freq,
-            resume: state,
-            augment,
+            info,
         },
     );
-    let history = match fitted {
-        Ok(h) => h,
-        Err(e) => {
-            // Whatever finished is on disk: the last checkpoint, history.csv; draw the
-            // curves of what there is so the user can see what happened.
-            if let Ok((_, s)) = load_checkpoint(&checkpoint_path) {
-                let _ = write_curves(&out, &s.history, &model.config().name);
-            }
-            if matches!(e, scrawl::Error::Interrupted(_)) {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "resume with: scrawl train --resume {}",
-                    out.display()
-                )));
-            }
-            return Err(e.into());
+    let mut trained = match fitted {
+        Ok(t) => t,
+        Err(e @ scrawl::Error::Interrupted(_)) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "resume with: scrawl train --resume {}",
+                out.display()
+            )));
         }
+        Err(e) => return Err(e.into()),
     };
-    let seconds = start.elapsed().as_secs_f64();
-    let test = match &mnist.test {
-        Some(t) => Some(model.evaluate(t, a.batch_size.max(100))?),
-        None => None,
-    };
-
-    info.insert("test_accuracy".to_string(), json!(test.map(|t| t.accuracy)));
-    info.insert("test_loss".to_string(), json!(test.map(|t| t.loss)));
-    info.insert("epochs".to_string(), json!(history.epochs.len()));
-    info.insert("optimizer".to_string(), serde_json::to_value(&opt)?);
-    info.insert("batch_size".to_string(), json!(a.batch_size));
-    info.insert("seed".to_string(), json!(a.seed));
-    let model_path = out.join("model.safetensors");
-    model.save_with_info(&model_path, &info)?;
-    write_atomic(&out.join("history.csv"), history.to_csv().as_bytes())?;
-    write_atomic(
-        &out.join("history.json"),
-        serde_json::to_string_pretty(&history)?.as_bytes(),
-    )?;
-    write_curves(&out, &history, &model.config().name)?;
-
+    let test = run.finish(&mut trained, sets.test.as_ref())?;
+    let model = &trained.model;
+    let history = &trained.history;
+    let model_path = out.join(scrawl::run::MODEL);
     if a.json {
         let result = json!({
             "test_accuracy": test.map(|t| t.accuracy),
             "test_loss": test.map(|t| t.loss),
             "epochs": history.epochs.len(),
-            "seconds": seconds,
-            "seconds_per_epoch": seconds / history.epochs.len().max(1) as f64,
+            "seconds": trained.seconds,
+            "seconds_per_epoch": trained.seconds / history.epochs.len().max(1) as f64,
             "model": model.config().name,
             "params": model.param_count(),
             "out": out,
             "history": history.epochs,
         });
         println!("{}", serde_json::to_string(&result)?);
-    } else {
-        match test {
-            Some(t) => println!(
-                "Test loss: {} - test accuracy: {:.4} ({}/{})",
-                scrawl::model::format_loss(t.loss),
-                t.accuracy,
-                t.correct,
-                t.count
-            ),
-            None => println!("No labelled test set: the model was not tested"),
-        }
-        if !a.quiet {
-            println!(
-                "Saved the model to {} ({:.1}s of training); curves in {}",
-                model_path.display(),
-                seconds,
-                out.join("curves.png").display()
-            );
-            if best_path.is_file() {
-                println!("The best epoch's model is {}", best_path.display());
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The run folder, locked for this process: a new `runs/<timestamp>[-N]`, or
-/// `--out`, which must not hold another run unless resuming it or told to overwrite.
-fn open_run_folder(a: &TrainArgs, resuming: bool) -> anyhow::Result<scrawl::run_dir::RunLock> {
-    use scrawl::run_dir;
-    let Some(out) = &a.out else {
-        let stem = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
-        return Ok(run_dir::create_unique(std::path::Path::new("runs"), &stem)?);
-    };
-    if out.exists() && !out.is_dir() {
-        bail!("--out {} is a file, not a folder", out.display());
-    }
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("creating the run folder {}", out.display()))?;
-    let lock = run_dir::lock(out)?;
-    if resuming {
-        return Ok(lock);
-    }
-    let found = run_dir::existing_run_files(out);
-    if !found.is_empty() {
-        if !a.overwrite {
-            bail!(
-                "{} already holds a run ({}): continue it with --resume {0}, pick another --out, or add --overwrite to replace it",
-                out.display(),
-                found.join(", ")
-            );
-        }
-        run_dir::remove_run_files(out)?;
-    }
-    Ok(lock)
-}
-
-/// Writes `curves.png` and `curves.svg` into the run folder.
-fn write_curves(out: &std::path::Path, history: &History, name: &str) -> anyhow::Result<()> {
-    if history.epochs.is_empty() {
         return Ok(());
     }
-    let fig = TrainingCurves {
-        title: format!("{name}: {}", out.display()),
-        runs: vec![(name.to_string(), history.clone())],
-    };
-    plot::save(&fig, &out.join("curves.png"))?;
-    plot::save(&fig, &out.join("curves.svg"))?;
+    match test {
+        Some(t) => println!(
+            "Test loss: {} - test accuracy: {:.4} ({}/{})",
+            scrawl::model::format_loss(t.loss),
+            t.accuracy,
+            t.correct,
+            t.count
+        ),
+        None => println!("No labelled test set: the model was not tested"),
+    }
+    if !a.quiet {
+        println!(
+            "Saved the model to {} ({:.1}s of training); curves in {}",
+            model_path.display(),
+            trained.seconds,
+            out.join("curves.png").display()
+        );
+        let best = out.join(scrawl::run::BEST);
+        if best.is_file() {
+            println!("The best epoch's model is {}", best.display());
+        }
+    }
     Ok(())
 }

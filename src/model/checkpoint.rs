@@ -42,8 +42,13 @@ pub struct TrainingState {
     pub correct: usize,
     /// Images seen in those steps.
     pub seen: usize,
-    /// Training ended (all epochs, or a callback stopped it): resuming does nothing.
+    /// Training ended (all epochs, or a callback stopped it): resuming does nothing
+    /// unless the run is given more epochs than [`TrainingState::epochs`].
     pub finished: bool,
+    /// The epochs the run was to train when this state was saved (0 in checkpoints
+    /// of scrawl before 0.2).
+    #[serde(default)]
+    pub epochs: usize,
     /// Every completed epoch's log.
     pub history: History,
     /// The shuffling seed of the run.
@@ -65,6 +70,17 @@ pub struct TrainingState {
     /// The optimizer's per-parameter state (stored as tensors, not JSON).
     #[serde(skip)]
     pub optimizer_state: Vec<Vec<f32>>,
+}
+
+impl TrainingState {
+    /// The epochs the run was to train when this state was saved.
+    pub fn planned_epochs(&self) -> usize {
+        if self.epochs == 0 {
+            self.epoch
+        } else {
+            self.epochs
+        }
+    }
 }
 
 impl Sequential {

@@ -286,6 +286,8 @@ impl Sequential {
         let mut history = History::default();
         if let Some(state) = opts.resume.take() {
             self.check_resume(&state, train, &opts)?;
+            // A finished run continues only when it was given more epochs than it had.
+            let done = state.finished && opts.epochs <= state.planned_epochs();
             self.restore_training(&state)?;
             for (cb, (name, cs)) in opts.callbacks.iter_mut().zip(state.callbacks) {
                 if cb.name() != name {
@@ -304,7 +306,7 @@ impl Sequential {
                 seen: state.seen,
             };
             history = state.history;
-            if state.finished {
+            if done {
                 return Ok(history);
             }
         }
@@ -526,6 +528,7 @@ impl Sequential {
             correct: at.correct,
             seen: at.seen,
             finished,
+            epochs: opts.epochs,
             history: history.clone(),
             seed: opts.seed,
             batch_size: opts.batch_size,

@@ -366,6 +366,30 @@ impl Sequential {
         self.layers.iter().map(|l| l.trainable_param_count()).sum()
     }
 
+    /// Keras's `layer.trainable = False`: the optimizer leaves the weights of the layer
+    /// named `name` as they are. Call before [`Sequential::compile`]. Batch
+    /// normalization cannot be frozen: its moving statistics would still follow the
+    /// new data (Keras switches a frozen one to inference mode; scrawl does not).
+    pub fn freeze(&mut self, name: &str) -> Result<()> {
+        let names: Vec<String> = self.layers.iter().map(|l| l.name().to_string()).collect();
+        let Some(layer) = self.layers.iter_mut().find(|l| l.name() == name) else {
+            return Err(Error::config(format!(
+                "no layer named '{name}' to freeze; the layers are {}",
+                names.join(", ")
+            )));
+        };
+        if matches!(layer.config(), LayerConfig::BatchNormalization { .. }) {
+            return Err(Error::config(format!(
+                "{name} is a BatchNormalization layer, which cannot be frozen (its moving statistics would still change)"
+            )));
+        }
+        if layer.params().is_empty() {
+            return Err(Error::config(format!("{name} has no weights to freeze")));
+        }
+        layer.for_each_param_mut(&mut |p| p.trainable = false);
+        Ok(())
+    }
+
     /// Every parameter with its full name (`dense/kernel`, `dense/bias`, ...), in order.
     pub fn named_params(&self) -> Vec<(String, &Param)> {
         self.layers
@@ -556,6 +580,10 @@ impl Sequential {
                 if p.trainable {
                     opt.update(slot, p);
                     slot += 1;
+                } else {
+                    // A frozen layer's gradient is computed but never applied; clear
+                    // it as the optimizer would, so it does not pile up.
+                    p.grad.fill(0.0);
                 }
             });
         }

@@ -9,9 +9,15 @@ use scrawl::data::Dataset;
 use scrawl::layers::Layer;
 use scrawl::tensor::Tensor;
 
-/// The real MNIST shipped beside the project.
+/// The real MNIST shipped beside the project (`../shared` of the repository; this
+/// file also serves onnx-check/, one folder down).
 pub fn mnist_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let up = manifest.join("../shared/data/mnist");
+    if up.is_dir() {
+        return up;
+    }
+    manifest.join("../../shared/data/mnist")
 }
 
 /// The real MNIST (train, test), decompressed once per test binary: each call gets

@@ -1,4 +1,4 @@
-//! Run folders: created atomically under a unique name, and locked while a process
+//! Run folders on disk: created atomically under a unique name, and locked while a process
 //! writes them, so two runs never share a folder and no run's files are lost.
 //!
 //! - A new run's folder is made with one `mkdir` (`runs/20261126-140501`, then
