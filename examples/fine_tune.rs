@@ -8,9 +8,9 @@
 mod common;
 
 use scrawl::data::Dataset;
-use scrawl::model::Verbosity;
 use scrawl::optim::OptimizerConfig;
 use scrawl::run::{Folder, InitSpec, Run, RunOptions, RunSpec};
+use scrawl::train::Verbosity;
 
 fn below_five(d: &Dataset) -> Dataset {
     let keep: Vec<usize> = (0..d.len()).filter(|&i| d.labels[i] < 5).collect();

@@ -8,9 +8,9 @@
 
 mod common;
 
-use scrawl::model::Verbosity;
 use scrawl::optim::OptimizerConfig;
 use scrawl::run::{Folder, Run, RunOptions, RunSpec};
+use scrawl::train::Verbosity;
 
 fn main() -> scrawl::Result<()> {
     let mnist = common::mnist()?;

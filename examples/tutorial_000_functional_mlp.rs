@@ -9,9 +9,10 @@ use scrawl::activations::Activation;
 use scrawl::data::one_hot;
 use scrawl::layers::LayerConfig;
 use scrawl::loss::Loss;
-use scrawl::model::{FitOptions, ModelConfig, Sequential, Verbosity};
+use scrawl::model::{ModelConfig, Sequential};
 use scrawl::optim::OptimizerConfig;
 use scrawl::plot::{LabelCountsChart, TrainingCurves, save};
+use scrawl::train::{FitOptions, Verbosity};
 
 fn main() -> scrawl::Result<()> {
     let mnist = common::mnist()?;

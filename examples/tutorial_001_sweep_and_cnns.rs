@@ -7,8 +7,9 @@
 mod common;
 
 use scrawl::loss::Loss;
-use scrawl::model::{FitOptions, Sequential, Verbosity};
+use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
+use scrawl::train::{FitOptions, Verbosity};
 use scrawl::{presets, sweep};
 
 fn main() -> scrawl::Result<()> {

@@ -10,8 +10,9 @@ use scrawl::activations::Activation;
 use scrawl::kernels::argmax;
 use scrawl::layers::LayerConfig;
 use scrawl::loss::Loss;
-use scrawl::model::{FitOptions, ModelConfig, Sequential, Verbosity};
+use scrawl::model::{ModelConfig, Sequential};
 use scrawl::optim::OptimizerConfig;
+use scrawl::train::{FitOptions, Verbosity};
 
 fn main() -> scrawl::Result<()> {
     let mnist = common::mnist()?;

@@ -6,11 +6,13 @@
 
 mod common;
 
+use scrawl::callbacks::Callback;
 use scrawl::callbacks::{EarlyStopping, Mode, ModelCheckpoint};
 use scrawl::loss::Loss;
-use scrawl::model::{Callback, FitOptions, Sequential, Verbosity};
+use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
 use scrawl::presets;
+use scrawl::train::{FitOptions, Verbosity};
 
 fn main() -> scrawl::Result<()> {
     let mnist = common::mnist()?;

@@ -95,7 +95,7 @@ pub fn fuzz_model_config(data: &[u8]) {
 /// random streams; a checkpoint that loads has counters that fit together.
 pub fn fuzz_checkpoint(data: &[u8]) {
     if let Ok((mut model, state)) =
-        crate::model::checkpoint::checkpoint_from_bytes(data, Path::new("fuzz.ckpt"))
+        crate::train::checkpoint::checkpoint_from_bytes(data, Path::new("fuzz.ckpt"))
     {
         assert_eq!(state.history.epochs.len(), state.epoch);
         assert!(state.correct <= state.seen);
@@ -122,7 +122,7 @@ pub fn fuzz_template(data: &[u8]) {
         123.456,
         1e-300,
     ][pick as usize % 8];
-    let log = crate::model::EpochLog {
+    let log = crate::history::EpochLog {
         epoch: pick as usize,
         loss: value,
         accuracy: value,

@@ -6,7 +6,7 @@
 //! save it as one safetensors file.
 //!
 //! ```no_run
-//! use scrawl::{data, presets, model::{Sequential, FitOptions}, optim::OptimizerConfig, loss::Loss};
+//! use scrawl::{data, presets, model::Sequential, train::FitOptions, optim::OptimizerConfig, loss::Loss};
 //! # fn main() -> scrawl::Result<()> {
 //! let mnist = data::load_mnist(&data::find_mnist(None)?)?;
 //! let mut model = Sequential::new(presets::preset("mlp-512")?, 42)?;
@@ -25,10 +25,12 @@ pub mod data;
 pub mod error;
 pub mod files;
 pub mod fuzz;
+pub mod history;
 pub mod interop;
 pub mod kernels;
 pub mod layers;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod plot;
@@ -39,6 +41,7 @@ pub mod serve;
 pub mod stack;
 pub mod sweep;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 

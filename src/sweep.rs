@@ -10,9 +10,10 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::loss::Loss;
-use crate::model::{FitOptions, Sequential, Verbosity};
+use crate::model::Sequential;
 use crate::optim::OptimizerConfig;
 use crate::presets::mlp;
+use crate::train::{FitOptions, Verbosity};
 
 /// One combination of settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,8 +8,9 @@ use scrawl::data::Dataset;
 use scrawl::data::augment::{
     Affine, Augmentation, AugmentedEpochs, tta_transforms, warp, warp_field,
 };
-use scrawl::model::{FitOptions, Sequential, Verbosity};
+use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
+use scrawl::train::{FitOptions, Verbosity};
 
 const SHAPE: [usize; 3] = [28, 28, 1];
 

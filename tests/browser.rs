@@ -162,6 +162,7 @@ fn strokes(digit: u8) -> Vec<Vec<(f64, f64)>> {
 }
 
 #[test]
+#[ignore = "full tier: a real Chromium"]
 fn draw_digits_in_a_real_browser() {
     if std::env::var_os("SCRAWL_SKIP_BROWSER").is_some_and(|v| v == "1") {
         eprintln!("browser test: SKIPPED, as SCRAWL_SKIP_BROWSER=1 asks");

@@ -4,8 +4,9 @@ use scrawl::callbacks::{
     Callback, Control, EarlyStopping, EpochEnd, LearningRateScheduler, Mode, ModelCheckpoint,
     ReduceLROnPlateau, Schedule, format_template,
 };
+use scrawl::history::{EpochLog, History};
 use scrawl::loss::Loss;
-use scrawl::model::{EpochLog, History, ModelConfig, Sequential};
+use scrawl::model::{ModelConfig, Sequential};
 use scrawl::optim::OptimizerConfig;
 
 fn tiny_model() -> Sequential {

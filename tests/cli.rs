@@ -732,7 +732,7 @@ fn divergence_stops_the_run_and_keeps_the_last_checkpoint() {
             && e.contains("epoch 1 is kept"),
         "{e}"
     );
-    let (_, state) = scrawl::model::load_checkpoint(&run.join("checkpoint.safetensors")).unwrap();
+    let (_, state) = scrawl::train::load_checkpoint(&run.join("checkpoint.safetensors")).unwrap();
     assert_eq!(state.epoch, 1);
     let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
     assert_eq!(history.lines().count(), 2, "{history}");

@@ -996,5 +996,5 @@ fn run_folders() {
     );
     // None of the failures above touched what the first run saved.
     Sequential::load(&run.join("model.safetensors")).unwrap();
-    scrawl::model::load_checkpoint(&run.join("checkpoint.safetensors")).unwrap();
+    scrawl::train::load_checkpoint(&run.join("checkpoint.safetensors")).unwrap();
 }

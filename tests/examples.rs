@@ -31,6 +31,7 @@ fn run(name: &str, limit: Option<usize>, out: &std::path::Path) -> String {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn tutorial_000_functional_mlp() {
     let dir = tempfile::tempdir().unwrap();
     let out = run("tutorial_000_functional_mlp", Some(600), dir.path());
@@ -47,6 +48,7 @@ fn tutorial_000_functional_mlp() {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn tutorial_001_sweep_and_cnns() {
     let dir = tempfile::tempdir().unwrap();
     let out = run("tutorial_001_sweep_and_cnns", Some(300), dir.path());
@@ -60,6 +62,7 @@ fn tutorial_001_sweep_and_cnns() {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn tutorial_002_sequential() {
     let dir = tempfile::tempdir().unwrap();
     let out = run("tutorial_002_sequential", Some(600), dir.path());
@@ -70,6 +73,7 @@ fn tutorial_002_sequential() {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn tutorial_003_dlfs_inference_scores_the_books_figure() {
     let dir = tempfile::tempdir().unwrap();
     let out = run("tutorial_003_dlfs_inference", None, dir.path());
@@ -77,6 +81,7 @@ fn tutorial_003_dlfs_inference_scores_the_books_figure() {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn tutorial_004_checkpoint_early_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(
@@ -95,6 +100,7 @@ fn tutorial_004_checkpoint_early_stopping() {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn resume_a_run_extends_it_by_two_epochs() {
     let dir = tempfile::tempdir().unwrap();
     let out = run("resume_a_run", Some(600), dir.path());
@@ -108,6 +114,7 @@ fn resume_a_run_extends_it_by_two_epochs() {
 }
 
 #[test]
+#[ignore = "full tier: runs the example programs"]
 fn fine_tune_learns_the_digits_it_never_saw() {
     let dir = tempfile::tempdir().unwrap();
     let out = run("fine_tune", Some(3_000), dir.path());

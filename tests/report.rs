@@ -3,7 +3,8 @@
 
 mod common;
 
-use scrawl::report::{ConfusionMatrix, classification_table, write_report};
+use scrawl::metrics::ConfusionMatrix;
+use scrawl::report::{classification_table, write_report};
 
 #[test]
 fn confusion_matrix_precision_recall_by_hand() {

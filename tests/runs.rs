@@ -6,9 +6,10 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use scrawl::data::Dataset;
-use scrawl::model::{Sequential, Verbosity};
+use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
 use scrawl::run::{Folder, InitSpec, Run, RunOptions, RunSpec, Start};
+use scrawl::train::Verbosity;
 
 fn quiet<'a>() -> RunOptions<'a> {
     RunOptions {

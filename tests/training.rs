@@ -3,9 +3,10 @@
 mod common;
 
 use scrawl::loss::Loss;
-use scrawl::model::{FitOptions, Sequential, Verbosity};
+use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
 use scrawl::presets::preset;
+use scrawl::train::{FitOptions, Verbosity};
 
 fn weights(m: &Sequential) -> Vec<u32> {
     m.named_params()
@@ -21,7 +22,7 @@ fn train(
     epochs: usize,
     batch: usize,
     seed: u64,
-) -> (Sequential, scrawl::model::History) {
+) -> (Sequential, scrawl::history::History) {
     let m = common::mnist();
     let train = m.train.take(n);
     let mut model = Sequential::new(preset(model).unwrap(), seed).unwrap();

@@ -754,7 +754,7 @@ fn resume_says_truthfully_why_it_cannot() {
 #[test]
 fn save_freq_checkpoints_resume_bit_identically() {
     use scrawl::callbacks::Callback;
-    use scrawl::model::{FitOptions, Verbosity, load_checkpoint};
+    use scrawl::train::{FitOptions, Verbosity, load_checkpoint};
     let data = common::random_dataset(60, [28, 28, 1], 10, 5);
     let dir = tempfile::tempdir().unwrap();
     let cp = dir.path().join("checkpoint.safetensors");

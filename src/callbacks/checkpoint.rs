@@ -8,7 +8,8 @@ use serde_json::json;
 
 use super::{Callback, CallbackState, Control, EpochEnd, Mode, Monitor};
 use crate::error::{Error, Result};
-use crate::model::{EpochLog, Sequential};
+use crate::history::EpochLog;
+use crate::model::Sequential;
 
 /// Keras's `ModelCheckpoint(filepath, monitor, mode, save_best_only)`.
 #[derive(Debug, Clone)]

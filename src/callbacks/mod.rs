@@ -22,7 +22,8 @@ pub use reduce_lr::ReduceLROnPlateau;
 pub use schedule::{LearningRateScheduler, Schedule};
 
 use crate::error::{Error, Result};
-use crate::model::{EpochLog, History, Sequential};
+use crate::history::{EpochLog, History};
+use crate::model::Sequential;
 
 /// What `fit` does after the callbacks have looked at an epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

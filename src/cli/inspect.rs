@@ -59,7 +59,7 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     } else {
         println!(
             "Test loss: {} - test accuracy: {:.4} ({}/{} right)",
-            scrawl::model::format_loss(e.loss),
+            scrawl::history::format_loss(e.loss),
             e.accuracy,
             e.correct,
             e.count

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use scrawl::model::History;
+use scrawl::history::History;
 use scrawl::plot::{self, TrainingCurves};
 
 /// Flags of `scrawl runs`.

@@ -11,12 +11,13 @@ use super::{DataArgs, model_config};
 use scrawl::data::Dataset;
 use scrawl::data::augment::Augmentation;
 use scrawl::loss::Loss;
-use scrawl::model::{Sequential, Verbosity};
+use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
 use scrawl::run::{
     CallbackSpec, DataSpec, EarlyStoppingSpec, Folder, InitSpec, ReduceLrSpec, Run, RunOptions,
     RunSpec, Start,
 };
+use scrawl::train::Verbosity;
 
 /// Flags of `scrawl train`; absent ones take Keras's defaults.
 #[derive(clap::Args)]
@@ -609,7 +610,7 @@ fn train(mut run: Run, (sets, train, validation): RunData, a: &TrainArgs) -> any
     match test {
         Some(t) => println!(
             "Test loss: {} - test accuracy: {:.4} ({}/{})",
-            scrawl::model::format_loss(t.loss),
+            scrawl::history::format_loss(t.loss),
             t.accuracy,
             t.correct,
             t.count

@@ -1,23 +1,18 @@
-//! `Sequential`: a stack of layers, with Keras's `compile`, `fit`, `evaluate` and
-//! `predict`.
+//! `Sequential`: a stack of layers, with Keras's `compile`, one training step,
+//! `evaluate` and `predict` (`fit`, its epochs and callbacks, are in [`crate::train`]).
 //!
 //! The model owns one activation buffer per layer boundary (`acts[0]` is the input
 //! batch, `acts[i + 1]` the output of layer `i`) and one gradient buffer for each.
 //! They grow to the largest batch seen and are then reused, so a training step
 //! allocates nothing.
 
-pub mod checkpoint;
 pub mod ensemble;
-pub mod fit;
 pub mod io;
 pub mod summary;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-
-pub use checkpoint::{TrainingState, load_checkpoint, save_checkpoint};
-pub use fit::{Callback, Control, EpochLog, FitOptions, History, Verbosity, format_loss};
 
 use crate::activations::Activation;
 use crate::data::Dataset;
@@ -194,11 +189,11 @@ impl Output {
 /// A linear stack of layers.
 pub struct Sequential {
     config: ModelConfig,
-    layers: Vec<Box<dyn Layer>>,
+    pub(crate) layers: Vec<Box<dyn Layer>>,
     acts: Vec<Tensor>,
     grads: Vec<Tensor>,
     labels: Vec<u8>,
-    loss: Loss,
+    pub(crate) loss: Loss,
     /// What the last layer emits: probabilities, or logits that the model turns into
     /// probabilities itself.
     output: Output,
@@ -208,7 +203,7 @@ pub struct Sequential {
     /// The loss's gradient is w.r.t. the logits: the last layer's softmax is fused with
     /// the loss (see `Layer::fuse_softmax_with_loss`), or the model emits logits.
     logits_grad: bool,
-    optimizer: Option<Box<dyn Optimizer>>,
+    pub(crate) optimizer: Option<Box<dyn Optimizer>>,
     /// `x / 255` for every byte value, exactly as NumPy computes it in float64 then
     /// rounds to float32.
     scale: [f32; 256],

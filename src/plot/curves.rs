@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{Drawn, Figure, PALETTE};
-use crate::model::History;
+use crate::history::History;
 
 /// Loss (left) and accuracy (right) of one or more runs.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub struct TrainingCurves {
     pub runs: Vec<(String, History)>,
 }
 
-type Getter = fn(&crate::model::EpochLog) -> Option<f64>;
+type Getter = fn(&crate::history::EpochLog) -> Option<f64>;
 
 impl TrainingCurves {
     fn panel<DB: DrawingBackend>(

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{Drawn, Figure};
-use crate::report::ConfusionMatrix;
+use crate::metrics::ConfusionMatrix;
 
 /// A confusion-matrix heatmap.
 #[derive(Debug, Clone)]

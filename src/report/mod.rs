@@ -1,12 +1,10 @@
 //! Evaluation reports: what a model gets wrong and how, as numbers, pictures and one
 //! Markdown page (`scrawl evaluate --report DIR`).
 
-mod metrics;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-pub use metrics::{ClassMetrics, ConfusionMatrix};
+use crate::metrics::ConfusionMatrix;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};

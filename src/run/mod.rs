@@ -50,9 +50,11 @@ use crate::callbacks::Schedule;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
-use crate::model::checkpoint::{TrainingState, load_checkpoint};
-use crate::model::{Evaluation, FitOptions, History, Sequential, Verbosity};
+use crate::history::History;
+use crate::model::{Evaluation, Sequential};
 use crate::plot::{self, TrainingCurves};
+use crate::train::checkpoint::{TrainingState, load_checkpoint};
+use crate::train::{FitOptions, Verbosity};
 
 /// The run's settings: its [`RunSpec`] and notes for people.
 pub const CONFIG: &str = "config.json";

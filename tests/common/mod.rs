@@ -158,10 +158,10 @@ pub fn trained(
     model
         .fit(
             &train.take(n),
-            scrawl::model::FitOptions {
+            scrawl::train::FitOptions {
                 epochs: 1,
                 batch_size: 50,
-                verbose: scrawl::model::Verbosity::Silent,
+                verbose: scrawl::train::Verbosity::Silent,
                 ..Default::default()
             },
         )

@@ -16,11 +16,12 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use super::io::{read_f32, read_params};
-use super::{History, ModelConfig, Sequential};
 use crate::callbacks::CallbackState;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
+use crate::history::History;
+use crate::model::io::{read_f32, read_params};
+use crate::model::{ModelConfig, Sequential};
 use crate::optim::OptimizerConfig;
 
 const FORMAT: &str = "scrawl-checkpoint";
@@ -169,7 +170,7 @@ impl Sequential {
                     buf.len()
                 )));
             }
-            if let Some(why) = super::io::non_finite(&format!("optimizer/{i}"), buf) {
+            if let Some(why) = crate::model::io::non_finite(&format!("optimizer/{i}"), buf) {
                 return Err(Error::Shape(why));
             }
         }
@@ -309,7 +310,7 @@ pub fn checkpoint_from_bytes(data: &[u8], path: &Path) -> Result<(Sequential, Tr
     let (_, header) = SafeTensors::read_metadata(data).map_err(|e| {
         bad(format!(
             "not a valid safetensors file: {}",
-            super::io::explain(data, &e)
+            crate::model::io::explain(data, &e)
         ))
     })?;
     let meta = header.metadata().clone().unwrap_or_default();
@@ -338,7 +339,7 @@ pub fn checkpoint_from_bytes(data: &[u8], path: &Path) -> Result<(Sequential, Tr
     let tensors = SafeTensors::deserialize(data).map_err(|e| {
         bad(format!(
             "corrupt safetensors data: {}",
-            super::io::explain(data, &e)
+            crate::model::io::explain(data, &e)
         ))
     })?;
     let mut model = Sequential::new(config, 0)
