@@ -2,7 +2,7 @@
 //! and prints what its tutorial printed, so an example can never rot. `cargo test`
 //! builds the examples before the tests run.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

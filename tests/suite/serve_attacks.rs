@@ -5,7 +5,7 @@
 //! stays bounded. Most requests are written on raw TCP, as no client library would
 //! send them.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

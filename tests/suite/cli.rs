@@ -1,7 +1,7 @@
 //! The `scrawl` binary end to end: outputs, JSON, and errors that are messages (exit
 //! code non-zero, no panic, no backtrace).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -3,7 +3,7 @@
 //! a few seconds with one `error:` line that names the file or flag, and never panic,
 //! abort or hang.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

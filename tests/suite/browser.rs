@@ -12,7 +12,7 @@
 //! `SCRAWL_SCREENSHOTS=DIR` also saves `desktop.png` and `phone.png` there, each after
 //! the last digit.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;

@@ -44,7 +44,12 @@ fn no_module_imports_one_above_it() {
     let mut seen = 0;
     for file in &files {
         let rel = file.strip_prefix(&src).unwrap();
-        let top = rel.iter().next().unwrap().to_string_lossy().replace(".rs", "");
+        let top = rel
+            .iter()
+            .next()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".rs", "");
         if ["lib", "main", "cli"].contains(&top.as_str()) {
             continue; // the crate root and the binary sit above everything
         }
@@ -83,6 +88,9 @@ fn no_module_imports_one_above_it() {
             }
         }
     }
-    assert!(seen > 100, "only {seen} imports found: is the scan reading src/?");
+    assert!(
+        seen > 100,
+        "only {seen} imports found: is the scan reading src/?"
+    );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -1,7 +1,7 @@
 //! Finite-difference checks of every layer's backward, of the loss, and of whole
 //! small networks.
 
-mod common;
+use crate::common;
 
 use common::{check_layer_gradients, random_dataset, rel_err};
 use rand::SeedableRng;

@@ -1,6 +1,6 @@
 //! Train/validation splits: reproducible for a seed, and stratified when asked.
 
-mod common;
+use crate::common;
 
 #[test]
 fn seeded_split_is_reproducible_and_stratified() {

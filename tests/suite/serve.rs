@@ -2,7 +2,7 @@
 //! description, predictions by PNG and by pixels (equal to the library's), every bad
 //! request answered with a 4xx JSON error, concurrent clients, and a clean shutdown.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

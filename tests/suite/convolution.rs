@@ -2,7 +2,7 @@
 //! independently of the layers' geometry code, finite-difference gradients, and a
 //! whole small CNN.
 
-mod common;
+use crate::common;
 
 use common::{check_layer_gradients, random_dataset, random_vec, rel_err};
 use rand::SeedableRng;

@@ -1,6 +1,6 @@
 //! Real training on MNIST slices: it learns, and it is reproducible.
 
-mod common;
+use crate::common;
 
 use scrawl::loss::Loss;
 use scrawl::model::Sequential;

@@ -1,7 +1,7 @@
 //! The CSV layouts: every layout written from IDX reads back equal, and each kind of
 //! malformed file is an error naming the file, line and column.
 
-mod common;
+use crate::common;
 
 use scrawl::data::csv::{CsvLayout, read_csv, write_csv};
 

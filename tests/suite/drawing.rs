@@ -2,7 +2,7 @@
 //! background, comes back as (nearly) the original 28x28 image and is classified the
 //! same; blank and odd images get clear answers.
 
-mod common;
+use crate::common;
 
 use image::{GrayImage, Luma};
 use scrawl::data::drawing::{Prepared, decode, load, mnistify};

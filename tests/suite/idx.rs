@@ -1,7 +1,7 @@
 //! IDX parsing: valid files (raw and gzipped) and each kind of corruption, each
 //! giving an error that names the file and what is wrong.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! The model file: round trips, and clear errors for files that are not models.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

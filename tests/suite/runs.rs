@@ -1,7 +1,7 @@
 //! The library owns runs: a run created, interrupted, reopened and extended through
 //! `scrawl::run` alone (no command line), and fine-tuning from saved weights.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,7 +1,7 @@
 //! The evaluation report's numbers against values worked out by hand, and the files it
 //! writes.
 
-mod common;
+use crate::common;
 
 use scrawl::metrics::ConfusionMatrix;
 use scrawl::report::{classification_table, write_report};

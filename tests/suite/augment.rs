@@ -2,7 +2,7 @@
 //! reproducibility, the prefetching thread against computing in series, and
 //! augmented training being bit-identical for a seed.
 
-mod common;
+use crate::common;
 
 use scrawl::data::Dataset;
 use scrawl::data::augment::{

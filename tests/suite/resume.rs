@@ -1,7 +1,7 @@
 //! Nothing lost: a run killed (SIGKILL) or interrupted (SIGINT) mid-epoch and resumed
 //! ends with weights identical, bit for bit, to an uninterrupted run.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

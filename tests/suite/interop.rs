@@ -4,7 +4,7 @@
 //! structure. Running exported ONNX files in an ONNX runtime scrawl did not write
 //! (tract) is in onnx-check/, a crate of its own, so this tier never compiles tract.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

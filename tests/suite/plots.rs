@@ -2,7 +2,7 @@
 //! expected size with the expected pixels, and a data set survives a round trip through
 //! a folder of PNGs.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,0 +1,34 @@
+//! The integration tests, as one test binary (linking one binary instead of one per
+//! file saves most of a clean build's time). Each file is a module named for what it
+//! covers; `cargo test --release NAME::` runs one. Tests marked
+//! `#[ignore = "full tier: ..."]` are the full tier (`cargo test --release -- --ignored`).
+//! `tests/no_alloc.rs` stays a binary of its own: it installs a counting allocator.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod augment;
+mod browser;
+mod callbacks;
+mod cli;
+mod convolution;
+mod csv;
+mod drawing;
+mod errors;
+mod examples;
+mod gradients;
+mod hostile;
+mod idx;
+mod interop;
+mod layering;
+mod model_io;
+mod optimizers;
+mod plots;
+mod report;
+mod resume;
+mod runs;
+mod serve;
+mod serve_attacks;
+mod split;
+mod training;
+mod trust;
