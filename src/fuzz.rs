@@ -1,6 +1,6 @@
 //! One entry point per parser that reads other people's bytes, for the `cargo fuzz`
 //! targets in `fuzz/` and for the regression inputs in `tests/data/fuzz/` (run by
-//! `tests/hostile.rs`). Each takes any bytes: an error is the expected answer to
+//! `tests/suite/hostile.rs`). Each takes any bytes: an error is the expected answer to
 //! garbage, a panic, hang or runaway allocation is a bug. Where a parse succeeds,
 //! the entry point also checks what came out and uses it the way scrawl would.
 

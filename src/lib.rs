@@ -19,11 +19,13 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+#[doc(hidden)] // what `scrawl bench` and benches/ measure with; not an API to build on
 pub mod bench;
 pub mod callbacks;
 pub mod data;
 pub mod error;
 pub mod files;
+#[doc(hidden)] // entry points for fuzz/ and tests/suite/hostile.rs; not an API to build on
 pub mod fuzz;
 pub mod history;
 pub mod interop;

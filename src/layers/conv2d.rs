@@ -480,7 +480,7 @@ impl Conv2D {
             geom,
             transposed,
             flipped: Vec::new(),
-            kernel: Param::new("kernel", vec![kh, kw, input[2], filters], w),
+            kernel: Param::kernel(vec![kh, kw, input[2], filters], w),
             bias: Param::new("bias", vec![bias_len], vec![0.0; bias_len]),
             out_shape: [rows.output, cols.output, filters],
             scratch: Vec::new(),

@@ -52,7 +52,7 @@ impl Dense {
             activation,
             use_bias,
             softmax_fused: false,
-            kernel: Param::new("kernel", vec![inputs, units], w),
+            kernel: Param::kernel(vec![inputs, units], w),
             bias: Param::new("bias", vec![bias_len], vec![0.0; bias_len]),
             out_shape: [units],
         }

@@ -66,6 +66,10 @@ pub struct Param {
     pub grad: Vec<f32>,
     /// Whether the optimizer updates it.
     pub trainable: bool,
+    /// Whether AdamW's decoupled weight decay shrinks it (kernels, as Keras's
+    /// examples exclude biases and normalization parameters), decided when the layer
+    /// builds it.
+    pub decays: bool,
 }
 
 impl Param {
@@ -79,6 +83,15 @@ impl Param {
             value,
             grad,
             trainable: true,
+            decays: false,
+        }
+    }
+
+    /// A layer's kernel (`kernel`), which weight decay applies to.
+    pub fn kernel(shape: Vec<usize>, value: Vec<f32>) -> Self {
+        Param {
+            decays: true,
+            ..Param::new("kernel", shape, value)
         }
     }
 
@@ -91,6 +104,7 @@ impl Param {
             value,
             grad: Vec::new(),
             trainable: false,
+            decays: false,
         }
     }
 }

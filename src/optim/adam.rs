@@ -95,7 +95,7 @@ impl Optimizer for Adam {
     fn update(&mut self, slot: usize, p: &mut Param) {
         let (b1, b2, eps, alpha) = (self.beta_1, self.beta_2, self.epsilon, self.alpha);
         // Only kernels are decayed: shrinking biases or γ/β only hurts.
-        let shrink = if p.name == "kernel" { self.shrink } else { 1.0 };
+        let shrink = if p.decays { self.shrink } else { 1.0 };
         let n = p.value.len();
         let m = slot_buffer(&mut self.m, slot, n);
         let v = slot_buffer(&mut self.v, slot, n);

@@ -5,7 +5,7 @@
 //!
 //! The cases are grouped by what the user hands scrawl: IDX folders, CSV files, PNG
 //! folders and images, pickles and `.npz` archives, model files, model configs, flags,
-//! and run folders. HTTP bodies are covered in tests/serve.rs, against a live server.
+//! and run folders. HTTP bodies are covered in tests/suite/serve.rs, against a live server.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

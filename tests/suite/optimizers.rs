@@ -6,7 +6,7 @@ use scrawl::optim::OptimizerConfig;
 
 fn steps(cfg: OptimizerConfig, n: usize) -> Param {
     let mut opt = cfg.build().unwrap();
-    let mut p = Param::new("kernel", vec![2], vec![1.0, -2.0]);
+    let mut p = Param::kernel(vec![2], vec![1.0, -2.0]);
     for _ in 0..n {
         p.grad.copy_from_slice(&[0.5, 0.25]);
         opt.begin_step();
