@@ -14,7 +14,8 @@ use crate::model::{ModelConfig, Sequential};
 pub type Entry = fn(&[u8]);
 
 /// The targets, by name: `(name, entry point)`.
-pub const TARGETS: [(&str, Entry); 10] = [
+#[cfg(feature = "serve")]
+pub const TARGETS: &[(&str, Entry)] = &[
     ("idx", fuzz_idx),
     ("csv", fuzz_csv),
     ("pickle", fuzz_pickle),
@@ -23,6 +24,20 @@ pub const TARGETS: [(&str, Entry); 10] = [
     ("model_config", fuzz_model_config),
     ("image", fuzz_image),
     ("api_predict", fuzz_api_predict),
+    ("checkpoint", fuzz_checkpoint),
+    ("template", fuzz_template),
+];
+
+/// The targets, by name, in a build without the server (no `api_predict`).
+#[cfg(not(feature = "serve"))]
+pub const TARGETS: &[(&str, Entry)] = &[
+    ("idx", fuzz_idx),
+    ("csv", fuzz_csv),
+    ("pickle", fuzz_pickle),
+    ("npz", fuzz_npz),
+    ("model_file", fuzz_model_file),
+    ("model_config", fuzz_model_config),
+    ("image", fuzz_image),
     ("checkpoint", fuzz_checkpoint),
     ("template", fuzz_template),
 ];
@@ -143,6 +158,7 @@ pub fn fuzz_image(data: &[u8]) {
     }
 }
 
+#[cfg(feature = "serve")]
 /// The body of `POST /api/predict`, through the server's real routes (no socket):
 /// the first byte picks the content type, the rest is the body, answered by a small
 /// model. Every answer is a 2xx or 4xx.

@@ -35,10 +35,13 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod presets;
+#[cfg(feature = "plot")]
 pub mod report;
 pub mod run;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod stack;
 pub mod sweep;

@@ -9,7 +9,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -181,6 +180,7 @@ pub fn locate_dataset(
             if allow_download && name == "mnist" && msg.starts_with("MNIST was not") =>
         {
             let dest = PathBuf::from(DOWNLOAD_DIR);
+            #[cfg(feature = "download")]
             eprintln!("MNIST not found locally; downloading into ./{DOWNLOAD_DIR}");
             match download_mnist(&dest, &MIRRORS) {
                 Ok(()) => Ok(dest),
@@ -201,12 +201,21 @@ pub fn locate_dataset(
     }
 }
 
+/// Without the `download` feature: says so, so the caller reports where it looked.
+#[cfg(not(feature = "download"))]
+pub fn download_mnist(_dest: &Path, _mirrors: &[&str]) -> Result<()> {
+    Err(Error::Download(
+        "this scrawl was built without the `download` feature".into(),
+    ))
+}
+
 /// Downloads the four gzipped files from the first mirror that serves each, verifies
 /// the SHA-256 of the decompressed bytes, and writes them into `dest` atomically.
+#[cfg(feature = "download")]
 pub fn download_mnist(dest: &Path, mirrors: &[&str]) -> Result<()> {
     std::fs::create_dir_all(dest).map_err(|e| Error::io(dest, e))?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(120)))
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
         .build()
         .into();
     for (stem, sha) in MNIST_FILES {
@@ -235,6 +244,7 @@ pub fn download_mnist(dest: &Path, mirrors: &[&str]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "download")]
 fn fetch(agent: &ureq::Agent, url: &str) -> std::result::Result<Vec<u8>, String> {
     let mut resp = agent.get(url).call().map_err(|e| e.to_string())?;
     let total = resp

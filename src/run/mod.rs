@@ -52,7 +52,6 @@ use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::history::History;
 use crate::model::{Evaluation, Sequential};
-use crate::plot::{self, TrainingCurves};
 use crate::train::checkpoint::{TrainingState, load_checkpoint};
 use crate::train::{FitOptions, Verbosity};
 
@@ -467,8 +466,17 @@ impl Run {
         Ok(evaluation)
     }
 
+    /// Writes `curves.png` and `curves.svg` (with the `plot` feature; without it, a
+    /// run has no pictures).
+    #[cfg(not(feature = "plot"))]
+    fn write_curves(&self, _history: &History) -> Result<()> {
+        Ok(())
+    }
+
     /// Writes `curves.png` and `curves.svg`.
+    #[cfg(feature = "plot")]
     fn write_curves(&self, history: &History) -> Result<()> {
+        use crate::plot::{self, TrainingCurves};
         if history.epochs.is_empty() {
             return Ok(());
         }
