@@ -62,7 +62,8 @@ pub struct Param {
     /// Current values, row-major.
     pub value: Vec<f32>,
     /// Gradient accumulated by `backward` since the optimizer last consumed it
-    /// (empty when not trainable).
+    /// (empty when not trainable, and in a model loaded from a file until it is
+    /// compiled).
     pub grad: Vec<f32>,
     /// Whether the optimizer updates it.
     pub trainable: bool,
@@ -70,6 +71,9 @@ pub struct Param {
     /// examples exclude biases and normalization parameters), decided when the layer
     /// builds it.
     pub decays: bool,
+    /// Saved state no gradient ever reaches (batch normalization's moving
+    /// statistics), as opposed to a weight that is merely frozen.
+    pub state: bool,
 }
 
 impl Param {
@@ -84,6 +88,7 @@ impl Param {
             grad,
             trainable: true,
             decays: false,
+            state: false,
         }
     }
 
@@ -105,6 +110,7 @@ impl Param {
             grad: Vec::new(),
             trainable: false,
             decays: false,
+            state: true,
         }
     }
 }

@@ -137,6 +137,8 @@ impl Sequential {
                 tensors.len()
             )));
         }
+        // Loaded for inference until compiled: no gradient buffers.
+        model.release_gradients();
         Ok((model, info))
     }
 }

@@ -405,8 +405,39 @@ impl Sequential {
         }
     }
 
+    /// Frees every gradient buffer: a model loaded for inference carries none. The
+    /// next [`Sequential::compile`] (or gradient computation) allocates them again.
+    pub fn release_gradients(&mut self) {
+        for layer in &mut self.layers {
+            layer.for_each_param_mut(&mut |p| p.grad = Vec::new());
+        }
+    }
+
+    /// Gives every weight (frozen ones too: backward still writes their gradient) a
+    /// zeroed gradient buffer where it has none.
+    fn ensure_gradients(&mut self) {
+        for layer in &mut self.layers {
+            layer.for_each_param_mut(&mut |p| {
+                if !p.state && p.grad.len() != p.value.len() {
+                    p.grad = vec![0.0; p.value.len()];
+                }
+            });
+        }
+    }
+
+    /// Whether the parameters hold gradient buffers (not after loading a model
+    /// file, until it is compiled).
+    pub fn has_gradients(&self) -> bool {
+        self.layers
+            .iter()
+            .flat_map(|l| l.params())
+            .filter(|p| !p.state)
+            .all(|p| p.grad.len() == p.value.len())
+    }
+
     /// Keras's `compile`: sets the optimizer and the loss.
     pub fn compile(&mut self, optimizer: &OptimizerConfig, loss: Loss) -> Result<()> {
+        self.ensure_gradients();
         self.optimizer = Some(optimizer.build()?);
         self.set_loss(loss);
         Ok(())
@@ -628,6 +659,7 @@ impl Sequential {
     /// Computes the loss gradient of one batch into the parameters' `grad` (without
     /// updating them); returns the mean loss. For gradient checks and custom loops.
     pub fn compute_gradients(&mut self, data: &Dataset, indices: &[usize], training: bool) -> f64 {
+        self.ensure_gradients();
         let stats = self.forward_loss(data, indices, training, true);
         self.backward_pass();
         stats.loss_sum / indices.len() as f64

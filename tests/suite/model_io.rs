@@ -216,3 +216,51 @@ fn absurd_sizes_are_refused_before_allocating() {
     let e = Sequential::from_bytes(&tampered).err().unwrap().to_string();
     assert!(e.contains("more than the limit"), "{e}");
 }
+
+/// A model loaded from a file carries no gradient buffers (half the memory of its
+/// weights and gradients) until it is compiled; then it trains as before, and a
+/// loaded model with a frozen layer trains too.
+#[test]
+fn a_loaded_model_carries_no_gradients_until_compiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.safetensors");
+    let data = crate::common::random_dataset(64, [28, 28, 1], 10, 3);
+    let config =
+        scrawl::stack::parse_stack("Conv2D(4,3,relu) BatchNormalization Flatten Dense(10,softmax)")
+            .unwrap();
+    let mut fresh = Sequential::new(config, 5).unwrap();
+    assert!(fresh.has_gradients());
+    fresh.save(&path).unwrap();
+
+    let mut loaded = Sequential::load(&path).unwrap();
+    assert!(!loaded.has_gradients());
+    assert!(loaded.named_params().iter().all(|(_, p)| p.grad.is_empty()));
+    // Inference needs none.
+    let p = loaded.predict(&data, 32).unwrap();
+    assert_eq!(p, fresh.predict(&data, 32).unwrap());
+
+    // compute_gradients allocates what it needs and agrees with the fresh model.
+    let indices: Vec<usize> = (0..16).collect();
+    let a = loaded.compute_gradients(&data, &indices, false);
+    let b = fresh.compute_gradients(&data, &indices, false);
+    assert_eq!(a, b);
+    for ((name, p), (_, q)) in loaded.named_params().iter().zip(fresh.named_params()) {
+        assert_eq!(p.grad, q.grad, "{name}");
+    }
+
+    // Frozen, then compiled: trains without touching the frozen kernel.
+    let mut tuned = Sequential::load(&path).unwrap();
+    tuned.freeze("conv2d").unwrap();
+    tuned
+        .compile(&scrawl::optim::OptimizerConfig::adam(), Default::default())
+        .unwrap();
+    assert!(tuned.has_gradients());
+    let before = tuned.named_params()[0].1.value.clone();
+    tuned.train_on_batch(&data, &indices).unwrap();
+    tuned.train_on_batch(&data, &indices).unwrap();
+    assert_eq!(tuned.named_params()[0].1.value, before);
+    assert_ne!(
+        tuned.named_params()[2].1.value,
+        fresh.named_params()[2].1.value
+    );
+}
