@@ -330,6 +330,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     if epochs_given {
+        super::check_epochs(a.epochs)?;
         run.extend_to(a.epochs)?;
     }
     let sets = load_data(&data, run.spec())?;

@@ -229,6 +229,10 @@ impl Run {
                 format!("not a run spec scrawl can continue ({e}); start the run again"),
             )
         })?;
+        // Anyone's file: its numbers are checked as a new run's are.
+        file.spec
+            .validate()
+            .map_err(|e| Error::format(&path, e.to_string()))?;
         Ok(Run {
             lock,
             spec: file.spec,

@@ -968,6 +968,22 @@ fn run_folders() {
         &["train", "--resume", "config"],
         &["config/config.json", "not valid JSON", "line 1 column 2"],
     );
+    // A spec whose numbers no run could have, and an absurd extension.
+    let zero = copy("zero");
+    let text = std::fs::read_to_string(zero.join("config.json")).unwrap();
+    let text = text.replacen("\"batch_size\": 32", "\"batch_size\": 0", 1);
+    assert!(text.contains("\"batch_size\": 0"), "{text}");
+    std::fs::write(zero.join("config.json"), text).unwrap();
+    fails(
+        d,
+        &["train", "--resume", "zero"],
+        &["zero/config.json", "batch size must be at least 1"],
+    );
+    fails(
+        d,
+        &["train", "--resume", "run", "--epochs", "99999999999"],
+        &["--epochs 99999999999 is not reasonable"],
+    );
     let model = copy("model");
     std::fs::copy(
         run.join("model.safetensors"),

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use scrawl::fuzz::TARGETS;
+use scrawl::fuzz::targets;
 
 #[test]
 fn every_saved_fuzz_input_is_handled_without_a_panic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
     let mut ran = 0;
-    for (name, entry) in TARGETS {
+    for (name, entry) in targets() {
         let dir = root.join(name);
         let Ok(files) = std::fs::read_dir(&dir) else {
             continue;
@@ -29,7 +29,7 @@ fn every_saved_fuzz_input_is_handled_without_a_panic() {
 /// The entry points accept the empty input and a little of everything.
 #[test]
 fn every_target_takes_trivial_inputs() {
-    for (_, entry) in TARGETS {
+    for (_, entry) in targets() {
         for data in [
             &b""[..],
             b"\x00",
