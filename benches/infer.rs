@@ -19,7 +19,7 @@ fn main() {
     let threads = scrawl::init_threads(None).unwrap();
 
     let data = common::mnist_train();
-    let mut model = Sequential::new(scrawl::presets::preset(model_name).unwrap(), 1).unwrap();
+    let model = Sequential::new(scrawl::presets::preset(model_name).unwrap(), 1).unwrap();
     let x: Vec<f32> = (0..batch)
         .flat_map(|i| data.image(i).iter().map(|&p| p as f32 / 255.0))
         .collect();

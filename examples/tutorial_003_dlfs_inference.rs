@@ -21,7 +21,7 @@ fn main() -> scrawl::Result<()> {
         },
         std::path::PathBuf::from,
     );
-    let mut network = import_dlfs(&pkl)?;
+    let network = import_dlfs(&pkl)?;
     let test = &mnist.test;
     let x = |i: usize| -> Vec<f32> { test.image(i).iter().map(|&p| p as f32 / 255.0).collect() };
 

@@ -7,27 +7,30 @@
 use std::path::Path;
 
 use crate::data::{csv, drawing, idx};
-use crate::interop::{dlfs, npz, pickle};
+#[cfg(feature = "interop")]
+use crate::interop::npz;
+use crate::interop::{dlfs, pickle};
 use crate::model::{ModelConfig, Sequential};
 
 /// An entry point: takes any bytes, never panics.
 pub type Entry = fn(&[u8]);
 
-/// The targets, by name: `(name, entry point)`; `api_predict` only in a build with
-/// the server.
+/// The targets, by name: `(name, entry point)`; `npz` only in a build with the
+/// `interop` feature, `api_predict` only in one with the server.
 pub fn targets() -> Vec<(&'static str, Entry)> {
-    #[allow(unused_mut)] // pushed to only in a build with the server
+    #[allow(unused_mut)] // pushed to only in a build with those features
     let mut targets: Vec<(&'static str, Entry)> = vec![
         ("idx", fuzz_idx),
         ("csv", fuzz_csv),
         ("pickle", fuzz_pickle),
-        ("npz", fuzz_npz),
         ("model_file", fuzz_model_file),
         ("model_config", fuzz_model_config),
         ("image", fuzz_image),
         ("checkpoint", fuzz_checkpoint),
         ("template", fuzz_template),
     ];
+    #[cfg(feature = "interop")]
+    targets.insert(3, ("npz", fuzz_npz));
     #[cfg(feature = "serve")]
     targets.push(("api_predict", fuzz_api_predict));
     targets
@@ -57,6 +60,7 @@ pub fn fuzz_pickle(data: &[u8]) {
 }
 
 /// `.npy` arrays and `.npz` archives.
+#[cfg(feature = "interop")]
 pub fn fuzz_npz(data: &[u8]) {
     if let Ok((shape, values)) = npz::parse_npy(data) {
         assert_eq!(shape.iter().product::<usize>(), values.len());

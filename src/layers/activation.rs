@@ -1,7 +1,7 @@
 //! `Activation`: an activation function as a layer of its own (`Dense` then
 //! `Activation('relu')`, as one tutorial writes its MLP).
 
-use super::{Layer, LayerConfig};
+use super::{Layer, LayerConfig, LayerScratch};
 use crate::activations::Activation;
 use crate::kernels::for_each_row;
 use crate::tensor::Tensor;
@@ -49,6 +49,10 @@ impl Layer for ActivationLayer {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        self.infer(x, y, &mut LayerScratch::default());
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
         y.set_shape(x.shape());
         let (act, r, xd) = (self.activation, self.row_len(), x.data());
         for_each_row(y.data_mut(), r, |i, row| {

@@ -12,7 +12,7 @@
 //! Sums run in f64, grouped in fixed blocks added in order, so they are exact
 //! enough and reproducible on any thread count.
 
-use super::{Layer, LayerConfig, Param};
+use super::{Layer, LayerConfig, LayerScratch, Param};
 use crate::kernels::{for_each_row, sum_rows};
 use crate::tensor::Tensor;
 
@@ -130,6 +130,29 @@ impl Layer for BatchNormalization {
             self.shift[j] = self.beta.value[j] - self.mean[j] * self.scale[j];
         }
         let (scale, shift) = (&self.scale, &self.shift);
+        for_each_row(y.data_mut(), c, |i, row| {
+            let xr = &xd[i * c..(i + 1) * c];
+            for (((o, &v), &k), &b) in row.iter_mut().zip(xr).zip(scale).zip(shift) {
+                *o = v * k + b;
+            }
+        });
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, scratch: &mut LayerScratch) {
+        // y = x·scale + shift with the moving statistics, the coefficients in scratch.
+        let c = self.channels();
+        y.set_shape(x.shape());
+        let coefficients: &mut Vec<f32> = scratch.get();
+        coefficients.clear();
+        coefficients.resize(2 * c, 0.0);
+        let (scale, shift) = coefficients.split_at_mut(c);
+        for j in 0..c {
+            let variance = self.moving_variance.value[j] as f64 + self.epsilon as f64;
+            scale[j] = self.gamma.value[j] * (1.0 / variance.sqrt()) as f32;
+            shift[j] = self.beta.value[j] - self.moving_mean.value[j] * scale[j];
+        }
+        let xd = x.data();
+        let (scale, shift) = (&*scale, &*shift);
         for_each_row(y.data_mut(), c, |i, row| {
             let xr = &xd[i * c..(i + 1) * c];
             for (((o, &v), &k), &b) in row.iter_mut().zip(xr).zip(scale).zip(shift) {

@@ -6,7 +6,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Layer, LayerConfig, Param};
+use super::{Layer, LayerConfig, LayerScratch, Param};
 use crate::activations::Activation;
 use crate::kernels::{
     Dims, Operand, Store, add_column_sums, for_each_row, looks_sparse, matmul, sparse_matmul,
@@ -57,26 +57,9 @@ impl Dense {
             out_shape: [units],
         }
     }
-}
 
-impl Layer for Dense {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn config(&self) -> LayerConfig {
-        LayerConfig::Dense {
-            units: self.units,
-            activation: self.activation,
-            use_bias: self.use_bias,
-        }
-    }
-
-    fn output_shape(&self) -> &[usize] {
-        &self.out_shape
-    }
-
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+    /// `y = act(x · W + b)`; inference may take the sparse product.
+    fn compute(&self, x: &Tensor, y: &mut Tensor, training: bool) {
         let n = x.batch();
         y.set_shape(&[n, self.units]);
         // In inference, pixels (mostly zero) skip the dense product: twice as fast on
@@ -112,6 +95,32 @@ impl Layer for Dense {
             }
             act.forward_row(row);
         });
+    }
+}
+
+impl Layer for Dense {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Dense {
+            units: self.units,
+            activation: self.activation,
+            use_bias: self.use_bias,
+        }
+    }
+
+    fn output_shape(&self) -> &[usize] {
+        &self.out_shape
+    }
+
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
+        self.compute(x, y, training);
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
+        self.compute(x, y, false);
     }
 
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {

@@ -5,7 +5,7 @@
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Layer, LayerConfig};
+use super::{Layer, LayerConfig, LayerScratch};
 use crate::tensor::Tensor;
 
 /// Randomly zeroes values during training.
@@ -68,6 +68,11 @@ impl Layer for Dropout {
         for ((o, &i), &m) in y.data_mut().iter_mut().zip(x.data()).zip(&self.mask) {
             *o = i * m;
         }
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
+        y.set_shape(x.shape());
+        y.data_mut().copy_from_slice(x.data());
     }
 
     fn rng_state(&self) -> Option<String> {

@@ -1,7 +1,7 @@
 //! `Flatten`: each item's values in row-major order as one axis. The memory layout
 //! does not change, so forward and backward are plain copies.
 
-use super::{Layer, LayerConfig};
+use super::{Layer, LayerConfig, LayerScratch};
 use crate::tensor::Tensor;
 
 /// Flattens each item to one axis.
@@ -34,6 +34,10 @@ impl Layer for Flatten {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        self.infer(x, y, &mut LayerScratch::default());
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
         y.set_shape(&[x.batch(), self.out_shape[0]]);
         y.data_mut().copy_from_slice(x.data());
     }

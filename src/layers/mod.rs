@@ -5,7 +5,9 @@
 //! - `backward(x, y, dy, dx)` receives the gradient `dy` w.r.t. `y` (and may overwrite
 //!   it), **accumulates** the parameter gradients into each [`Param::grad`], and writes
 //!   the gradient w.r.t. `x` into `dx` unless `dx` is `None` (the first layer's input
-//!   gradient is never needed, so it is never computed).
+//!   gradient is never needed, so it is never computed);
+//! - `infer(x, y, scratch)` is forward for inference, through `&self`: the layer is
+//!   only read, so one model serves many threads, each with its own scratch.
 //!
 //! The model owns the activation buffers `x`, `y`, `dy`, `dx`; a layer owns its
 //! parameters and caches. Buffers keep their capacity, so a training step allocates
@@ -19,7 +21,6 @@ mod dropout;
 mod flatten;
 pub mod geometry;
 mod pooling;
-pub mod winograd;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -115,8 +116,39 @@ impl Param {
     }
 }
 
+/// One layer's buffers for inference, held by the caller (a model's
+/// [`Workspace`](crate::model::Workspace) holds one per layer) and kept between
+/// calls, so that inference allocates nothing once a batch size has run. Each layer
+/// keeps a type of its own here; most need none.
+#[derive(Default)]
+pub struct LayerScratch(Option<Box<dyn std::any::Any + Send>>);
+
+impl LayerScratch {
+    /// The buffers of type `T`, made on first use (or when a layer of another kind
+    /// used this scratch before).
+    pub fn get<T: Default + Send + 'static>(&mut self) -> &mut T {
+        if !self.0.as_ref().is_some_and(|b| b.is::<T>()) {
+            self.0 = None;
+        }
+        let any = self.0.get_or_insert_with(|| Box::new(T::default()));
+        any.downcast_mut::<T>()
+            .expect("the scratch holds a T: it was checked or just made")
+    }
+}
+
+impl std::fmt::Debug for LayerScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "LayerScratch(..)"
+        } else {
+            "LayerScratch"
+        })
+    }
+}
+
 /// The interface every layer implements (see the module docs for the contract).
-pub trait Layer: Send {
+/// `Sync`, because inference reads a model from many threads at once.
+pub trait Layer: Send + Sync {
     /// The layer's name within its model (`dense`, `dense_1`, ...).
     fn name(&self) -> &str;
 
@@ -126,8 +158,14 @@ pub trait Layer: Send {
     /// Shape of one output item (without the batch axis).
     fn output_shape(&self) -> &[usize];
 
-    /// Computes `y` from `x`; `training` enables dropout and batch statistics.
+    /// Computes `y` from `x`; `training` enables dropout and batch statistics. Caches
+    /// what `backward` needs.
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool);
+
+    /// Computes `y` from `x` for inference (what `forward` computes with `training`
+    /// off), reading the layer and writing only `y` and `scratch`: one model serves
+    /// any number of threads, each with its own scratch.
+    fn infer(&self, x: &Tensor, y: &mut Tensor, scratch: &mut LayerScratch);
 
     /// Back-propagates `dy` (see the module docs).
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>);

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::geometry::{Axis, Padding, Size2};
-use super::{Layer, LayerConfig};
+use super::{Layer, LayerConfig, LayerScratch};
 use crate::tensor::Tensor;
 
 /// Which reduction a pooling window applies.
@@ -134,12 +134,17 @@ impl Layer for Pooling2D {
                 .for_each(|((yi, ai), xi)| this.pool_image(xi, yi, Some(ai)));
             self.argmax = argmax;
         } else {
-            let this = &*self;
-            y.data_mut()
-                .par_chunks_mut(ol)
-                .zip(x.data().par_chunks(il))
-                .for_each(|(yi, xi)| this.pool_image(xi, yi, None));
+            self.infer(x, y, &mut LayerScratch::default());
         }
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
+        let (il, ol, c) = (self.in_len(), self.out_len(), self.channels);
+        y.set_shape(&[x.batch(), self.out_shape[0], self.out_shape[1], c]);
+        y.data_mut()
+            .par_chunks_mut(ol)
+            .zip(x.data().par_chunks(il))
+            .for_each(|(yi, xi)| self.pool_image(xi, yi, None));
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
@@ -289,6 +294,10 @@ impl Layer for GlobalAveragePooling2D {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        self.infer(x, y, &mut LayerScratch::default());
+    }
+
+    fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
         let (c, p) = (self.out_shape[0], self.pixels);
         y.set_shape(&[x.batch(), c]);
         let inv = 1.0 / p as f32;

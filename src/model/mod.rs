@@ -5,6 +5,10 @@
 //! batch, `acts[i + 1]` the output of layer `i`) and one gradient buffer for each.
 //! They grow to the largest batch seen and are then reused, so a training step
 //! allocates nothing.
+//!
+//! Inference (`evaluate`, `predict`, [`Sequential::predict_with`]) reads the model
+//! through `&self` and keeps its buffers in a [`Workspace`] of the caller's, so one
+//! model serves many threads at once.
 
 pub mod ensemble;
 pub mod io;
@@ -18,7 +22,7 @@ use crate::activations::Activation;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::argmax;
-use crate::layers::{Layer, LayerConfig, Param};
+use crate::layers::{Layer, LayerConfig, LayerScratch, Param};
 use crate::loss::{BatchStats, Loss};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::tensor::Tensor;
@@ -459,14 +463,6 @@ impl Sequential {
         self.output
     }
 
-    /// The class probabilities of the batch just run forward.
-    fn probabilities(&self) -> &Tensor {
-        match self.output {
-            Output::Probabilities => &self.acts[self.layers.len()],
-            Output::Logits => &self.probs,
-        }
-    }
-
     /// The optimizer set by [`Sequential::compile`].
     pub fn optimizer(&self) -> Option<&dyn Optimizer> {
         self.optimizer.as_deref()
@@ -549,13 +545,23 @@ impl Sequential {
         Ok(())
     }
 
-    /// Copies the images at `indices` into the input buffer, scaled to [0, 1].
+    /// Copies the images at `indices` into the input buffer, scaled to [0, 1], and
+    /// their labels into `labels`.
     fn load_batch(&mut self, data: &Dataset, indices: &[usize]) {
+        let mut x = std::mem::take(&mut self.acts[0]);
+        let mut labels = std::mem::take(&mut self.labels);
+        self.load_images(data, indices, &mut x, &mut labels);
+        self.acts[0] = x;
+        self.labels = labels;
+    }
+
+    /// Writes the images at `indices` into `x`, scaled to [0, 1], and their labels
+    /// into `labels`.
+    fn load_images(&self, data: &Dataset, indices: &[usize], x: &mut Tensor, labels: &mut Vec<u8>) {
         let mut shape = [0usize; 5];
         shape[0] = indices.len();
         let rank = self.config.input_shape.len().min(4);
         shape[1..=rank].copy_from_slice(&self.config.input_shape[..rank]);
-        let x = &mut self.acts[0];
         x.set_shape(&shape[..=rank]);
         let len = data.sample_len();
         let scale = &self.scale;
@@ -564,8 +570,43 @@ impl Sequential {
                 *d = scale[p as usize];
             }
         }
-        self.labels.clear();
-        self.labels.extend(indices.iter().map(|&i| data.labels[i]));
+        labels.clear();
+        labels.extend(indices.iter().map(|&i| data.labels[i]));
+    }
+
+    /// Runs every layer's `infer` on `ws.input` and returns the class probabilities
+    /// (a model that emits logits turns them into probabilities in `ws.probs`).
+    fn infer_pass<'w>(&self, ws: &'w mut Workspace) -> &'w Tensor {
+        ws.scratch
+            .resize_with(self.layers.len(), LayerScratch::default);
+        let Workspace {
+            input,
+            acts: [a, b],
+            probs,
+            scratch,
+            ..
+        } = ws;
+        // Two buffers, used in turn: layer i writes `a` when i is even, `b` when odd.
+        for (i, (layer, s)) in self.layers.iter().zip(scratch.iter_mut()).enumerate() {
+            match i {
+                0 => layer.infer(input, a, s),
+                _ if i % 2 == 1 => layer.infer(a, b, s),
+                _ => layer.infer(b, a, s),
+            }
+        }
+        let out = if self.layers.len() % 2 == 1 { a } else { b };
+        match self.output {
+            Output::Probabilities => out,
+            Output::Logits => {
+                probs.set_shape(out.shape());
+                probs.data_mut().copy_from_slice(out.data());
+                let k = out.row_len();
+                for row in probs.data_mut().chunks_exact_mut(k) {
+                    Activation::Softmax.forward_row(row);
+                }
+                probs
+            }
+        }
     }
 
     /// Runs every layer on the input buffer; a model that emits logits then also
@@ -676,18 +717,18 @@ impl Sequential {
     /// # fn main() -> scrawl::Result<()> {
     /// let mnist = scrawl::data::load_mnist(std::path::Path::new("../shared/data/mnist"))?;
     /// // The book's pretrained network ("Deep Learning from Scratch", chapter 3).
-    /// let mut net = scrawl::interop::dlfs::import_dlfs(std::path::Path::new(
+    /// let net = scrawl::interop::dlfs::import_dlfs(std::path::Path::new(
     ///     "../shared/data/dlfs/sample_weight.pkl",
     /// ))?;
     /// let e = net.evaluate(&mnist.test, 100)?;
     /// assert_eq!((e.correct, e.count), (9352, 10_000));
     /// # Ok(()) }
     /// ```
-    pub fn evaluate(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+    pub fn evaluate(&self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
         crate::kernels::on_pool(|| self.evaluate_on_pool(data, batch_size))
     }
 
-    fn evaluate_on_pool(&mut self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+    fn evaluate_on_pool(&self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
         self.check_data(data)?;
         if data.is_empty() {
             return Err(Error::config(
@@ -695,10 +736,8 @@ impl Sequential {
             ));
         }
         let mut total = BatchStats::default();
-        self.for_each_batch(data, batch_size, |model| {
-            let s = model
-                .loss
-                .compute(model.probabilities(), &model.labels, None, false);
+        self.for_each_batch(data, batch_size, |probs, labels| {
+            let s = self.loss.compute(probs, labels, None, false);
             total.loss_sum += s.loss_sum;
             total.correct += s.correct;
         })?;
@@ -713,32 +752,51 @@ impl Sequential {
 
     /// Keras's `predict`: the class probabilities of every image, `len × classes`
     /// row-major.
-    pub fn predict(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+    pub fn predict(&self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         crate::kernels::on_pool(|| self.predict_on_pool(data, batch_size))
     }
 
-    fn predict_on_pool(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
+    fn predict_on_pool(&self, data: &Dataset, batch_size: usize) -> Result<Vec<f32>> {
         self.check_data(data)?;
         let mut out = Vec::with_capacity(data.len() * self.classes());
-        self.for_each_batch(data, batch_size, |model| {
-            out.extend_from_slice(model.probabilities().data());
+        self.for_each_batch(data, batch_size, |probs, _| {
+            out.extend_from_slice(probs.data());
         })?;
         Ok(out)
     }
 
     /// The most probable class of every image.
-    pub fn predict_classes(&mut self, data: &Dataset, batch_size: usize) -> Result<Vec<u8>> {
+    pub fn predict_classes(&self, data: &Dataset, batch_size: usize) -> Result<Vec<u8>> {
         let k = self.classes();
         let probs = self.predict(data, batch_size)?;
         Ok(probs.chunks_exact(k).map(|p| argmax(p) as u8).collect())
     }
 
     /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]).
-    pub fn predict_values(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        crate::kernels::on_pool(|| self.predict_values_on_pool(x))
+    pub fn predict_values(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let mut ws = Workspace::default();
+        Ok(self.predict_with(x, &mut ws)?.to_vec())
     }
 
-    fn predict_values_on_pool(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+    /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]),
+    /// computed in `ws` and returned from it: the model is only read, so any number
+    /// of threads may use it at once, each with its own workspace.
+    ///
+    /// ```
+    /// # fn main() -> scrawl::Result<()> {
+    /// use scrawl::model::{Sequential, Workspace};
+    /// let model = Sequential::new(scrawl::presets::preset("mlp-512")?, 7)?;
+    /// let mut ws = Workspace::default();
+    /// let p = model.predict_with(&[0.0; 784], &mut ws)?;
+    /// assert_eq!(p.len(), 10);
+    /// assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    /// # Ok(()) }
+    /// ```
+    pub fn predict_with<'w>(&self, x: &[f32], ws: &'w mut Workspace) -> Result<&'w [f32]> {
+        crate::kernels::on_pool(|| self.predict_with_on_pool(x, ws))
+    }
+
+    fn predict_with_on_pool<'w>(&self, x: &[f32], ws: &'w mut Workspace) -> Result<&'w [f32]> {
         let len = self.input_len();
         if x.is_empty() || !x.len().is_multiple_of(len) {
             return Err(Error::Shape(format!(
@@ -747,19 +805,22 @@ impl Sequential {
             )));
         }
         self.check_batch(x.len() / len, false)?;
-        let mut shape = vec![x.len() / len];
-        shape.extend_from_slice(&self.config.input_shape);
-        self.acts[0].set_shape(&shape);
-        self.acts[0].data_mut().copy_from_slice(x);
-        self.forward_pass(false);
-        Ok(self.probabilities().data().to_vec())
+        let mut shape = [0usize; 5];
+        shape[0] = x.len() / len;
+        let rank = self.config.input_shape.len().min(4);
+        shape[1..=rank].copy_from_slice(&self.config.input_shape[..rank]);
+        ws.input.set_shape(&shape[..=rank]);
+        ws.input.data_mut().copy_from_slice(x);
+        Ok(self.infer_pass(ws).data())
     }
 
+    /// Runs inference over `data` in batches, calling `f(probabilities, labels)` for
+    /// each.
     fn for_each_batch(
-        &mut self,
+        &self,
         data: &Dataset,
         batch_size: usize,
-        mut f: impl FnMut(&mut Self),
+        mut f: impl FnMut(&Tensor, &[u8]),
     ) -> Result<()> {
         if batch_size == 0 {
             return Err(Error::config("batch size must be at least 1"));
@@ -767,17 +828,30 @@ impl Sequential {
         // As Keras does, a batch larger than the data is the whole data.
         let batch_size = batch_size.min(data.len()).max(1);
         self.check_batch(batch_size, false)?;
+        let mut ws = Workspace::default();
         let mut idx = Vec::with_capacity(batch_size);
+        let mut labels = Vec::with_capacity(batch_size);
         let mut start = 0;
         while start < data.len() {
             let end = (start + batch_size).min(data.len());
             idx.clear();
             idx.extend(start..end);
-            self.load_batch(data, &idx);
-            self.forward_pass(false);
-            f(self);
+            self.load_images(data, &idx, &mut ws.input, &mut labels);
+            f(self.infer_pass(&mut ws), &labels);
             start = end;
         }
         Ok(())
     }
+}
+
+/// Buffers for inference with a shared model ([`Sequential::predict_with`]): the
+/// input batch, the activations between layers (two buffers, used in turn) and each
+/// layer's scratch. One per thread, reused between calls: once a batch size has run,
+/// inference allocates nothing but its result.
+#[derive(Debug, Default)]
+pub struct Workspace {
+    input: Tensor,
+    acts: [Tensor; 2],
+    probs: Tensor,
+    scratch: Vec<LayerScratch>,
 }

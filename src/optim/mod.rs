@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::layers::Param;
 
 /// Applies gradients to parameters.
-pub trait Optimizer: Send {
+pub trait Optimizer: Send + Sync {
     /// The configuration that rebuilds this optimizer (with its current learning rate).
     fn config(&self) -> OptimizerConfig;
 

@@ -1,9 +1,10 @@
 //! The one model of `scrawl serve`, on a thread of its own.
 //!
-//! A forward pass writes into the model's activation buffers, so the model cannot be
-//! shared by reference between requests; instead of a copy per worker (the weights
-//! held N times), one thread owns the model and answers a bounded queue of jobs, one
-//! image at a time. A request waits for its answer on a oneshot channel, so the async
+//! Inference reads the model through `&self` and writes only a [`Workspace`], so the
+//! weights are held once. One thread runs it, with one workspace reused for every
+//! request (no allocation per request but the answer), and answers a bounded queue of
+//! jobs, one image at a time: the queue is the server's back-pressure, and a forward
+//! pass already uses every core. A request waits for its answer on a oneshot channel, so the async
 //! threads that read sockets never run a forward pass and `/healthz` never waits on
 //! one. Each image is run on its own (a batch of one), so an answer never depends on
 //! which other requests arrived at the same moment.
@@ -14,7 +15,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::model::Sequential;
+use crate::model::{Sequential, Workspace};
 
 /// Why a job got no probabilities.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +42,7 @@ pub struct Inference {
 impl Inference {
     /// Moves `model` onto a new thread that answers at most `queue` waiting jobs.
     /// The thread ends when every handle is dropped and the queue is drained.
-    pub fn start(mut model: Sequential, queue: usize) -> (Inference, JoinHandle<()>) {
+    pub fn start(model: Sequential, queue: usize) -> (Inference, JoinHandle<()>) {
         let (tx, rx) = sync_channel::<Job>(queue.max(1));
         // As many threads as the global pool, so that a forward pass splits its work
         // the same way and gives the same bits as `Sequential::predict_values` there.
@@ -59,16 +60,17 @@ impl Inference {
                     .thread_name(|i| format!("scrawl-model-{i}"))
                     .build()
                 {
-                    Ok(pool) => pool.install(move || Self::answer_all(&mut model, rx)),
+                    Ok(pool) => pool.install(move || Self::answer_all(&model, rx)),
                     // No threads to be had: each forward pass on the global pool.
-                    Err(_) => Self::answer_all(&mut model, rx),
+                    Err(_) => Self::answer_all(&model, rx),
                 }
             })
             .expect("spawn the model thread");
         (Inference { queue: tx }, thread)
     }
 
-    fn answer_all(model: &mut Sequential, rx: std::sync::mpsc::Receiver<Job>) {
+    fn answer_all(model: &Sequential, rx: std::sync::mpsc::Receiver<Job>) {
+        let mut ws = Workspace::default();
         for job in rx {
             let x: Vec<f32> = job
                 .pixels
@@ -77,9 +79,15 @@ impl Inference {
                 .collect();
             // Defence in depth: a bug in a layer must cost one request, not
             // the model thread and with it every later request.
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| model.predict_values(&x)))
-                .map_err(|_| Refused::Failed("the model panicked".into()))
-                .and_then(|r| r.map_err(|e| Refused::Failed(e.to_string())));
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                model.predict_with(&x, &mut ws).map(<[f32]>::to_vec)
+            }))
+            .map_err(|_| {
+                // The workspace may be half-written: start the next job afresh.
+                ws = Workspace::default();
+                Refused::Failed("the model panicked".into())
+            })
+            .and_then(|r| r.map_err(|e| Refused::Failed(e.to_string())));
             let _ = job.answer.send(result);
         }
     }

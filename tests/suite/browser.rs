@@ -175,7 +175,7 @@ fn draw_digits_in_a_real_browser() {
     );
     // A model good enough for drawings: the MLP trained on all of MNIST for one epoch.
     let mnist = common::mnist();
-    let mut model = common::trained(
+    let model = common::trained(
         scrawl::presets::preset("mlp-512").unwrap(),
         7,
         &mnist.train,

@@ -28,7 +28,7 @@ fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
 #[test]
 fn a_pasted_test_digit_comes_back_and_is_classified_the_same() {
     let test = common::mnist().test;
-    let mut model = scrawl::interop::dlfs::import_dlfs(
+    let model = scrawl::interop::dlfs::import_dlfs(
         &common::mnist_dir()
             .parent()
             .unwrap()

@@ -122,7 +122,7 @@ fn the_books_network_scores_0_9352_one_at_a_time_and_in_batches() {
         .parent()
         .unwrap()
         .join("dlfs/sample_weight.pkl");
-    let mut model = dlfs::import_dlfs(&path).unwrap();
+    let model = dlfs::import_dlfs(&path).unwrap();
     assert_eq!(
         model.param_count(),
         784 * 50 + 50 + 50 * 100 + 100 + 100 * 10 + 10

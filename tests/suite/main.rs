@@ -19,6 +19,7 @@ mod examples;
 mod gradients;
 mod hostile;
 mod idx;
+mod inference;
 mod interop;
 mod layering;
 mod model_io;

@@ -12,12 +12,12 @@ fn save_then_load_gives_bit_identical_predictions() {
     let data = common::random_dataset(20, [28, 28, 1], 10, 1);
     let dir = tempfile::tempdir().unwrap();
     for name in ["mlp-512", "dlfs", "mlp:30,20"] {
-        let mut m = Sequential::new(preset(name).unwrap(), 3).unwrap();
+        let m = Sequential::new(preset(name).unwrap(), 3).unwrap();
         let path = dir.path().join("m.safetensors");
         let mut info = BTreeMap::new();
         info.insert("test_accuracy".to_string(), serde_json::json!(0.5));
         m.save_with_info(&path, &info).unwrap();
-        let (mut back, info_back) = Sequential::load_with_info(&path).unwrap();
+        let (back, info_back) = Sequential::load_with_info(&path).unwrap();
         assert_eq!(info_back, info);
         assert_eq!(back.config(), m.config());
         let (a, b) = (
@@ -149,7 +149,7 @@ fn cnn_with_batch_norm_round_trips_its_moving_statistics() {
         "training moved the mean"
     );
     let bytes = m.to_bytes(&BTreeMap::new()).unwrap();
-    let (mut back, _) = Sequential::from_bytes(&bytes).unwrap();
+    let (back, _) = Sequential::from_bytes(&bytes).unwrap();
     assert_eq!(moving(&back), moving(&m));
     assert_eq!(
         back.predict(&data, 5).unwrap(),

@@ -74,7 +74,7 @@ fn png(img: &GrayImage) -> Vec<u8> {
 #[test]
 fn api_answers_good_and_bad_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut reference) = model_file(dir.path());
+    let (path, reference) = model_file(dir.path());
     let server = Server::start(
         &path,
         &ServeOptions {
@@ -436,7 +436,7 @@ fn serve_command_starts_refuses_bad_models_and_stops_on_sigint() {
 #[test]
 fn several_servers_in_one_process_all_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, mut reference) = model_file(dir.path());
+    let (path, reference) = model_file(dir.path());
     let servers: Vec<Server> = (0..rayon::current_num_threads() + 2)
         .map(|_| {
             Server::start(

@@ -46,7 +46,7 @@ fn train(
 #[test]
 fn a_short_real_training_reaches_90_percent() {
     let m = common::mnist();
-    let (mut model, h) = train("mlp-512", OptimizerConfig::adam(), 5000, 1, 32, 1);
+    let (model, h) = train("mlp-512", OptimizerConfig::adam(), 5000, 1, 32, 1);
     assert_eq!(h.epochs.len(), 1);
     assert!(h.epochs[0].val_accuracy.unwrap() > 0.85);
     let e = model.evaluate(&m.test, 500).unwrap();
@@ -186,7 +186,7 @@ fn mismatched_data_is_an_error() {
 #[test]
 fn convnet_on_a_few_thousand_images_reaches_90_percent() {
     let m = common::mnist();
-    let (mut model, h) = train("convnet", OptimizerConfig::adam(), 4000, 2, 64, 3);
+    let (model, h) = train("convnet", OptimizerConfig::adam(), 4000, 2, 64, 3);
     assert!(h.epochs[1].loss < h.epochs[0].loss, "{:?}", h.epochs);
     let test = m.test.take(2000);
     let e = model.evaluate(&test, 256).unwrap();
@@ -196,7 +196,7 @@ fn convnet_on_a_few_thousand_images_reaches_90_percent() {
         e.accuracy
     );
     let bytes = model.to_bytes(&Default::default()).unwrap();
-    let (mut back, _) = Sequential::from_bytes(&bytes).unwrap();
+    let (back, _) = Sequential::from_bytes(&bytes).unwrap();
     assert_eq!(
         back.predict(&test, 100).unwrap(),
         model.predict(&test, 100).unwrap()
