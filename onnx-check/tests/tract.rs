@@ -91,12 +91,12 @@ fn onnx_cnn_runs_the_same_in_tract() {
 
 #[test]
 fn onnx_every_layer_kind_runs_the_same_in_tract() {
-    // Strides, valid/same padding, average pooling, batch norm, global pooling, a
+    // Zero padding, strides, valid/same/explicit padding, average pooling, batch norm, global pooling, a
     // bias-free conv, an Activation layer and dropout, in one network.
     let m = common::mnist();
     let config = scrawl::stack::parse_stack(
-        "BatchNormalization Conv2D(8,3,strides=2,padding=same,activation=tanh) AveragePooling2D(2,padding=same) \
-         Conv2D(16,2,use_bias=false) BatchNormalization Activation(relu) MaxPooling2D(2,strides=1) \
+        "BatchNormalization ZeroPadding2D(((1,0),(2,1))) Conv2D(8,3,strides=2,padding=same,activation=tanh) AveragePooling2D(2,padding=same) \
+         Conv2D(16,2,padding=(1,2),use_bias=false) BatchNormalization Activation(relu) MaxPooling2D(2,strides=1,padding=1) \
          GlobalAveragePooling2D Dropout(0.2) Dense(10,softmax)",
     )
     .unwrap();

@@ -111,13 +111,13 @@ pub struct AttributeProto {
     pub r#type: i32,
 }
 
-/// ONNX's `TensorProto` (float32 data as raw little-endian bytes).
+/// ONNX's `TensorProto` (float32 or int64 data as raw little-endian bytes).
 #[derive(Clone, PartialEq, Message)]
 pub struct TensorProto {
     /// The shape.
     #[prost(int64, repeated, tag = "1")]
     pub dims: Vec<i64>,
-    /// The element type (FLOAT = 1).
+    /// The element type (FLOAT = 1, INT64 = 7).
     #[prost(int32, tag = "2")]
     pub data_type: i32,
     /// The tensor's name.
@@ -177,7 +177,10 @@ pub struct Dimension {
     pub dim_param: Option<String>,
 }
 
+/// `TensorProto.DataType` FLOAT.
 const FLOAT: i32 = 1;
+/// `TensorProto.DataType` INT64.
+const INT64: i32 = 7;
 /// The opset the graph uses (Gemm, Conv, pooling, BatchNormalization, Softmax with
 /// `axis` over the last dimension all as in opset 13).
 pub const OPSET: i64 = 13;
@@ -269,6 +272,16 @@ impl Builder {
         name.into()
     }
 
+    fn int64s(&mut self, name: &str, values: &[i64]) -> String {
+        self.weights.push(TensorProto {
+            dims: vec![values.len() as i64],
+            data_type: INT64,
+            name: name.into(),
+            raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        });
+        name.into()
+    }
+
     fn activation(&mut self, a: Activation) {
         match a {
             Activation::Linear => {}
@@ -294,7 +307,7 @@ fn pads(h: usize, w: usize, window: Size2, strides: Size2, padding: Padding) -> 
     let mut begin = [0usize; 2];
     let mut end = [0usize; 2];
     for (k, input) in [h, w].into_iter().enumerate() {
-        let axis = Axis::new(input, window.0[k], strides.0[k], padding)
+        let axis = Axis::new(input, window.0[k], strides.0[k], padding.along(k))
             .ok_or_else(|| Error::config("a window larger than its input"))?;
         begin[k] = axis.pad;
         end[k] = axis.pad_after();
@@ -444,6 +457,15 @@ pub fn to_onnx(model: &Sequential) -> Result<ModelProto> {
                     "AveragePool"
                 };
                 b.op(op, &[], attrs);
+            }
+            LayerConfig::ZeroPadding2D { padding } => {
+                to_nchw(&mut b, &mut layout);
+                let [[top, bottom], [left, right]] = padding.0.map(|p| p.map(|v| v as i64));
+                let pads = b.int64s(
+                    &format!("{name}/pads"),
+                    &[0, 0, top, left, 0, 0, bottom, right],
+                );
+                b.op("Pad", &[pads], vec![]);
             }
             LayerConfig::GlobalAveragePooling2D => {
                 to_nchw(&mut b, &mut layout);

@@ -21,6 +21,7 @@ mod dropout;
 mod flatten;
 pub mod geometry;
 mod pooling;
+mod zero_padding;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -31,8 +32,9 @@ pub use conv2d::Conv2D;
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
-pub use geometry::{Padding, Size2};
+pub use geometry::{Margins, Padding, Size2};
 pub use pooling::{GlobalAveragePooling2D, PoolKind, Pooling2D};
+pub use zero_padding::ZeroPadding2D;
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
@@ -230,6 +232,10 @@ fn default_two() -> Size2 {
     Size2::square(2)
 }
 
+fn default_margins() -> Margins {
+    Margins([[1, 1], [1, 1]])
+}
+
 fn default_momentum() -> f32 {
     0.99
 }
@@ -313,6 +319,12 @@ pub enum LayerConfig {
     },
     /// The mean of each channel over the whole image.
     GlobalAveragePooling2D,
+    /// Rows and columns of zeros around each image.
+    ZeroPadding2D {
+        /// The margins: `1`, `[rows, cols]` or `[[top, bottom], [left, right]]`.
+        #[serde(default = "default_margins")]
+        padding: Margins,
+    },
     /// Normalizes each channel by batch statistics in training and by their moving
     /// averages in inference, then scales and shifts it.
     BatchNormalization {
@@ -374,6 +386,7 @@ impl LayerConfig {
             LayerConfig::MaxPooling2D { .. } => "MaxPooling2D",
             LayerConfig::AveragePooling2D { .. } => "AveragePooling2D",
             LayerConfig::GlobalAveragePooling2D => "GlobalAveragePooling2D",
+            LayerConfig::ZeroPadding2D { .. } => "ZeroPadding2D",
             LayerConfig::BatchNormalization { .. } => "BatchNormalization",
         }
     }
@@ -389,6 +402,7 @@ impl LayerConfig {
             LayerConfig::MaxPooling2D { .. } => "max_pooling2d",
             LayerConfig::AveragePooling2D { .. } => "average_pooling2d",
             LayerConfig::GlobalAveragePooling2D => "global_average_pooling2d",
+            LayerConfig::ZeroPadding2D { .. } => "zero_padding2d",
             LayerConfig::BatchNormalization { .. } => "batch_normalization",
         }
     }
@@ -499,6 +513,10 @@ impl LayerConfig {
             LayerConfig::GlobalAveragePooling2D => {
                 let input = image_input(&name, "GlobalAveragePooling2D", input_shape)?;
                 Box::new(GlobalAveragePooling2D::new(name, input))
+            }
+            LayerConfig::ZeroPadding2D { padding } => {
+                let input = image_input(&name, "ZeroPadding2D", input_shape)?;
+                Box::new(ZeroPadding2D::new(name, input, padding))
             }
             LayerConfig::BatchNormalization { momentum, epsilon } => {
                 if !((0.0..=1.0).contains(&momentum) && epsilon > 0.0 && epsilon.is_finite()) {

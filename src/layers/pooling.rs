@@ -48,8 +48,8 @@ impl Pooling2D {
         strides: Size2,
         padding: Padding,
     ) -> Option<Self> {
-        let rows = Axis::new(input[0], pool_size.0[0], strides.0[0], padding)?;
-        let cols = Axis::new(input[1], pool_size.0[1], strides.0[1], padding)?;
+        let rows = Axis::new(input[0], pool_size.0[0], strides.0[0], padding.along(0))?;
+        let cols = Axis::new(input[1], pool_size.0[1], strides.0[1], padding.along(1))?;
         Some(Pooling2D {
             name,
             kind,

@@ -17,14 +17,17 @@ fn build(cfg: LayerConfig, input: &[usize]) -> Box<dyn Layer> {
     cfg.build("layer".into(), input, &mut rng, 11).unwrap()
 }
 
-/// TensorFlow's output length and leading padding, derived from its documentation.
-fn tf_axis(input: usize, k: usize, s: usize, same: bool) -> (usize, usize) {
-    if same {
-        let out = input.div_ceil(s);
-        let total = ((out - 1) * s + k).saturating_sub(input);
-        (out, total / 2)
-    } else {
-        ((input - k) / s + 1, 0)
+/// The output length and leading padding of axis `axis`, derived from TensorFlow's
+/// documentation (`same`, `valid`) and PyTorch's (a number of cells a side).
+fn tf_axis(input: usize, k: usize, s: usize, pad: Padding, axis: usize) -> (usize, usize) {
+    match pad {
+        Padding::Same => {
+            let out = input.div_ceil(s);
+            let total = ((out - 1) * s + k).saturating_sub(input);
+            (out, total / 2)
+        }
+        Padding::Valid => ((input - k) / s + 1, 0),
+        Padding::Explicit(Size2(cells)) => ((input + 2 * cells[axis] - k) / s + 1, cells[axis]),
     }
 }
 
@@ -69,6 +72,49 @@ const CASES: &[Case] = &[
     (10, 10, 8, 3, [2, 2], [1, 1], Padding::Same, 1),
     (9, 7, 16, 4, [4, 4], [1, 1], Padding::Valid, 2),
     (28, 28, 32, 32, [5, 5], [1, 1], Padding::Same, 1),
+    // Explicit paddings (PyTorch's `padding=`): under the window (dx by the
+    // flipped-kernel convolution, or Winograd's on 8+ channels), strided, and as wide
+    // as the window (dx by scattering, even at stride 1).
+    (
+        9,
+        8,
+        3,
+        4,
+        [3, 3],
+        [1, 1],
+        Padding::Explicit(Size2([1, 2])),
+        2,
+    ),
+    (
+        12,
+        10,
+        8,
+        6,
+        [3, 3],
+        [1, 1],
+        Padding::Explicit(Size2([2, 2])),
+        2,
+    ),
+    (
+        6,
+        6,
+        2,
+        3,
+        [3, 3],
+        [2, 2],
+        Padding::Explicit(Size2([2, 1])),
+        2,
+    ),
+    (
+        5,
+        5,
+        2,
+        2,
+        [2, 2],
+        [1, 1],
+        Padding::Explicit(Size2([3, 2])),
+        1,
+    ),
 ];
 
 /// The naive convolution's index pattern, from TensorFlow's geometry (not the layer's):
@@ -77,9 +123,8 @@ const CASES: &[Case] = &[
 /// (kh, kw, c, f) order that joins them.
 fn for_each_tap(case: &Case, mut tap: impl FnMut(usize, usize, usize)) {
     let &(h, w, c, f, k, s, pad, n) = case;
-    let same = pad == Padding::Same;
-    let (oh, pt) = tf_axis(h, k[0], s[0], same);
-    let (ow, pl) = tf_axis(w, k[1], s[1], same);
+    let (oh, pt) = tf_axis(h, k[0], s[0], pad, 0);
+    let (ow, pl) = tf_axis(w, k[1], s[1], pad, 1);
     for i in 0..n {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -126,10 +171,9 @@ fn conv2d_forward_matches_naive_loops() {
         l.forward(&x, &mut y, training);
         let p = l.params();
         let (wt, b) = (&p[0].value, &p[1].value);
-        let same = pad == Padding::Same;
         let (oh, ow) = (
-            tf_axis(h, k[0], s[0], same).0,
-            tf_axis(w, k[1], s[1], same).0,
+            tf_axis(h, k[0], s[0], pad, 0).0,
+            tf_axis(w, k[1], s[1], pad, 1).0,
         );
         assert_eq!(y.shape(), &[n, oh, ow, f], "case {h}x{w}x{c} k{k:?} s{s:?}");
         let mut want: Vec<f64> = (0..y.data().len()).map(|yi| b[yi % f] as f64).collect();
@@ -299,6 +343,7 @@ fn pooling_forward_matches_naive_loops() {
             (2, None, Padding::Same),
             (3, Some(2), Padding::Same),
             (3, Some(1), Padding::Valid),
+            (3, Some(2), Padding::Explicit(Size2([1, 2]))),
         ] {
             // Training mode (max pooling records its winners) and inference mode.
             for training in [true, false] {
@@ -306,9 +351,8 @@ fn pooling_forward_matches_naive_loops() {
                 let mut y = Tensor::default();
                 l.forward(&x, &mut y, training);
                 let s = stride.unwrap_or(size);
-                let same = pad == Padding::Same;
-                let (oh, pt) = tf_axis(h, size, s, same);
-                let (ow, pl) = tf_axis(w, size, s, same);
+                let (oh, pt) = tf_axis(h, size, s, pad, 0);
+                let (ow, pl) = tf_axis(w, size, s, pad, 1);
                 assert_eq!(y.shape(), &[n, oh, ow, c]);
                 for i in 0..n {
                     for oy in 0..oh {
@@ -356,6 +400,7 @@ fn pooling_gradients() {
             (2, None, Padding::Same),
             (3, Some(2), Padding::Same),
             (3, Some(1), Padding::Valid),
+            (3, Some(2), Padding::Explicit(Size2([1, 2]))),
         ] {
             let mut l = build(pool_cfg(max, size, stride, pad), &[7, 6, 3]);
             check_layer_gradients(l.as_mut(), &[2, 7, 6, 3], true, 40);
@@ -623,7 +668,11 @@ fn one_line_stacks_build_the_same_models_as_config_files() {
         80 + 16 + 90
     );
     for (spec, needle) in [
-        ("Conv2D(32,big) Flatten", "expected a size"),
+        (
+            "Conv2D(32,big) Flatten",
+            "unknown activation or padding 'big'",
+        ),
+        ("Conv2D(32,kernel_size=big) Flatten", "expected a size"),
         ("Conv2D(32,3,1,same,relu,7)", "too many positional"),
         ("Conv2D(32,3,1,same,relu,linear)", "given twice"),
         ("Conv2D(32,3) Dense(10", "unmatched '('"),
@@ -635,4 +684,181 @@ fn one_line_stacks_build_the_same_models_as_config_files() {
         let err = scrawl::stack::parse_stack(spec).unwrap_err().to_string();
         assert!(err.contains(needle), "{spec}: {err}");
     }
+}
+
+#[test]
+fn keras_spelling_of_layers_is_understood() {
+    use scrawl::stack::parse_stack;
+    let keras = parse_stack(
+        "Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1)) \
+         MaxPooling2D(pool_size=(2, 2)) Conv2D(64, kernel_size=[3, 3], activation=\"relu\") \
+         MaxPooling2D((2,2)) Flatten() Dropout(0.5) Dense(10, activation='softmax')",
+    )
+    .unwrap();
+    let preset = scrawl::presets::preset("convnet").unwrap();
+    assert_eq!(keras.layers, preset.layers);
+    assert_eq!(keras.input_shape, vec![28, 28, 1]);
+    // PyTorch-style padding in cells, Python's booleans, an input shape on a Dense.
+    let m = parse_stack("Conv2D(4, 3, padding=2, use_bias=False) Flatten Dense(10)").unwrap();
+    assert!(matches!(
+        m.layers[0],
+        LayerConfig::Conv2D {
+            padding: Padding::Explicit(Size2([2, 2])),
+            use_bias: false,
+            ..
+        }
+    ));
+    let model = Sequential::new(m, 0).unwrap();
+    assert_eq!(model.layers()[0].output_shape(), &[30, 30, 4]);
+    let m = parse_stack("Conv2D(4, 3, padding=(1, 0)) Flatten Dense(10)").unwrap();
+    let model = Sequential::new(m, 0).unwrap();
+    assert_eq!(model.layers()[0].output_shape(), &[28, 26, 4]);
+    let m = parse_stack("Dense(16, input_shape=(784,)) Dense(10, activation='softmax')").unwrap();
+    assert_eq!(m.input_shape, vec![784]);
+    for (spec, needle) in [
+        (
+            "Dense(128,gelu) Dense(10)",
+            "unknown activation or padding 'gelu'",
+        ),
+        ("Dense(128,'gelu') Dense(10)", "relu, sigmoid"),
+        (
+            "Dense(3) Dense(10, input_shape=(5,))",
+            "belongs on the first layer",
+        ),
+        (
+            "Dense(4, input_shape=(0,)) Dense(10)",
+            "input_shape must be",
+        ),
+        ("Conv2D(8,3,padding='wide') Flatten", "expected a padding"),
+        ("Conv2D(8,3,padding=99999) Flatten", "at most 4096"),
+        ("Dense(3, activation='relu) Dense(10)", "unclosed quote"),
+        ("Conv2D(8,(3,3) Flatten", "unmatched"),
+    ] {
+        let err = parse_stack(spec).unwrap_err().to_string();
+        assert!(err.contains(needle), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn explicit_padding_survives_json_and_model_files() {
+    let config = ModelConfig::from_json(
+        r#"{"name": "padded", "input_shape": [28, 28, 1], "layers": [
+            {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": [2, 1], "activation": "relu"},
+            {"type": "MaxPooling2D", "padding": 1},
+            {"type": "Flatten"}, {"type": "Dense", "units": 10, "activation": "softmax"}]}"#,
+        std::path::Path::new("padded.json"),
+    )
+    .unwrap();
+    let model = Sequential::new(config, 3).unwrap();
+    assert_eq!(model.layers()[0].output_shape(), &[30, 28, 4]);
+    assert_eq!(model.layers()[1].output_shape(), &[16, 15, 4]);
+    let bytes = model.to_bytes(&Default::default()).unwrap();
+    let (back, _) = Sequential::from_bytes(&bytes).unwrap();
+    assert_eq!(back.config(), model.config());
+    let x = random_vec(2 * 784, 9);
+    assert_eq!(
+        back.predict_values(&x).unwrap(),
+        model.predict_values(&x).unwrap()
+    );
+}
+
+#[test]
+fn zero_padding_pads_crops_and_matches_a_padded_convolution() {
+    use scrawl::layers::Margins;
+    let (n, h, w, c) = (2, 4, 5, 3);
+    let margins = [[1, 2], [3, 0]];
+    let mut l = build(
+        LayerConfig::ZeroPadding2D {
+            padding: Margins(margins),
+        },
+        &[h, w, c],
+    );
+    let x = Tensor::from_vec(random_vec(n * h * w * c, 2), &[n, h, w, c]);
+    let mut y = Tensor::default();
+    l.forward(&x, &mut y, true);
+    let (oh, ow) = (h + 3, w + 3);
+    assert_eq!(y.shape(), &[n, oh, ow, c]);
+    for i in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ch in 0..c {
+                    let (iy, ix) = (oy as isize - 1, ox as isize - 3);
+                    let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                    let want = if inside {
+                        x.data()[((i * h + iy as usize) * w + ix as usize) * c + ch]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(y.data()[((i * oh + oy) * ow + ox) * c + ch], want);
+                }
+            }
+        }
+    }
+    check_layer_gradients(l.as_mut(), &[n, h, w, c], true, 5);
+    // ZeroPadding2D(p) then a valid Conv2D is Conv2D(padding=p), weights and all.
+    let pad = |p: Padding| conv_cfg(4, [3, 3], [1, 1], p, Activation::Relu);
+    let a = ModelConfig {
+        name: "a".into(),
+        input_shape: vec![9, 8, 8],
+        layers: vec![
+            LayerConfig::ZeroPadding2D {
+                padding: Margins([[2, 2], [1, 1]]),
+            },
+            pad(Padding::Valid),
+            LayerConfig::Flatten,
+            LayerConfig::dense(10, Activation::Softmax),
+        ],
+    };
+    let b = ModelConfig {
+        layers: vec![
+            pad(Padding::Explicit(Size2([2, 1]))),
+            LayerConfig::Flatten,
+            LayerConfig::dense(10, Activation::Softmax),
+        ],
+        ..a.clone()
+    };
+    let (ma, mut mb) = (
+        Sequential::new(a, 1).unwrap(),
+        Sequential::new(b, 2).unwrap(),
+    );
+    let weights: Vec<Vec<f32>> = ma
+        .named_params()
+        .iter()
+        .map(|(_, p)| p.value.clone())
+        .collect();
+    let mut k = 0;
+    mb.for_each_param_mut(|_, p| {
+        p.value.clone_from(&weights[k]);
+        k += 1;
+    });
+    let x = random_vec(3 * 9 * 8 * 8, 6);
+    let (pa, pb) = (
+        ma.predict_values(&x).unwrap(),
+        mb.predict_values(&x).unwrap(),
+    );
+    for (a, b) in pa.iter().zip(&pb) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    // Keras's three spellings, in strings and JSON.
+    let stack = scrawl::stack::parse_stack;
+    for (spec, want) in [
+        ("ZeroPadding2D Flatten", [[1, 1], [1, 1]]),
+        ("ZeroPadding2D(2) Flatten", [[2, 2], [2, 2]]),
+        ("ZeroPadding2D(padding=(1, 2)) Flatten", [[1, 1], [2, 2]]),
+        ("ZeroPadding2D(((1, 2), (3, 4))) Flatten", [[1, 2], [3, 4]]),
+    ] {
+        let m = stack(spec).unwrap();
+        assert_eq!(m.input_shape, vec![28, 28, 1], "{spec}");
+        assert_eq!(
+            m.layers[0],
+            LayerConfig::ZeroPadding2D {
+                padding: Margins(want)
+            },
+            "{spec}"
+        );
+    }
+    let err = stack("ZeroPadding2D((1, 2, 3)) Flatten")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected margins"), "{err}");
 }

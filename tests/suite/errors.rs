@@ -725,7 +725,22 @@ fn model_configs_and_stacks() {
         ),
         (
             "Conv2D(4,x) Flatten Dense(10)",
-            vec!["layer 1 ('Conv2D(4,x)')", "expected a size"],
+            vec![
+                "layer 1 ('Conv2D(4,x)')",
+                "unknown activation or padding 'x'",
+            ],
+        ),
+        (
+            "Conv2D(4,kernel_size=x) Flatten Dense(10)",
+            vec!["layer 1", "expected a size"],
+        ),
+        (
+            "Dense(128,gelu) Dense(10)",
+            vec!["unknown activation or padding 'gelu'", "relu"],
+        ),
+        (
+            "Conv2D(4,3,padding=-1) Flatten Dense(10)",
+            vec!["layer 1", "expected a padding"],
         ),
         (
             "Flatten Dense(10,activaton=softmax)",

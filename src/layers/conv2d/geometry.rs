@@ -18,23 +18,26 @@ pub(super) struct Geometry {
 }
 
 impl Geometry {
-    /// The geometry of `dx` as a convolution of `dz` (strides of 1 only): `dz` padded
-    /// by `window - 1 - pad`, convolved with the kernel rotated 180° and its channel
-    /// axes swapped, gives `dx`.
-    pub(super) fn transposed(&self) -> Geometry {
-        let back = |a: Axis| Axis {
-            input: a.output,
-            output: a.input,
-            window: a.window,
-            stride: 1,
-            pad: a.window - 1 - a.pad,
+    /// The geometry of `dx` as a convolution of `dz`: `dz` padded by
+    /// `window - 1 - pad`, convolved with the kernel rotated 180° and its channel axes
+    /// swapped, gives `dx`. Only for strides of 1 and paddings under the window (an
+    /// explicit padding can be wider); `None` otherwise.
+    pub(super) fn transposed(&self) -> Option<Geometry> {
+        let back = |a: Axis| {
+            (a.stride == 1 && a.pad < a.window).then(|| Axis {
+                input: a.output,
+                output: a.input,
+                window: a.window,
+                stride: 1,
+                pad: a.window - 1 - a.pad,
+            })
         };
-        Geometry {
-            rows: back(self.rows),
-            cols: back(self.cols),
+        Some(Geometry {
+            rows: back(self.rows)?,
+            cols: back(self.cols)?,
             channels: self.filters,
             filters: self.channels,
-        }
+        })
     }
 
     /// Values in one receptive field: the GEMM's inner dimension.

@@ -14,8 +14,8 @@
 //!   products per 4×4 outputs and channel pair for a 5×5 kernel instead of 400 (36
 //!   instead of 144 for 3×3); `dW` by the same product run backwards in that domain.
 //! - **im2col** (`im2col.rs`) otherwise: forward and `dW` as GEMMs over bands of
-//!   `X̂`; `dx` by the flipped-kernel convolution when strides are 1, else by
-//!   scattering `dX̂` (col2im).
+//!   `X̂`; `dx` by the flipped-kernel convolution when strides are 1 (and the padding
+//!   narrower than the window), else by scattering `dX̂` (col2im).
 //!
 //! Backward cuts the batch into one chunk of images per thread; each thread keeps
 //! its own buffers ([`ThreadBuffers`]) and share of the parameter gradients, summed
@@ -46,7 +46,8 @@ const WINOGRAD_MIN_CHANNELS: usize = 8;
 
 /// How the layer computes its three steps, chosen when it is built.
 enum Plan {
-    /// Forward and `dW` by im2col; `dx` by scattering `dX̂` (strided convolutions).
+    /// Forward and `dW` by im2col; `dx` by scattering `dX̂` (strided convolutions, and
+    /// explicit paddings as wide as the window).
     Im2colScatter,
     /// Forward and `dW` by im2col; `dx` as the stride-1 convolution of `dz` by the
     /// flipped kernel, also by im2col.
@@ -164,8 +165,8 @@ impl Conv2D {
         rng: &mut ChaCha8Rng,
     ) -> Option<Self> {
         let [kh, kw] = kernel_size.0;
-        let rows = Axis::new(input[0], kh, strides.0[0], padding)?;
-        let cols = Axis::new(input[1], kw, strides.0[1], padding)?;
+        let rows = Axis::new(input[0], kh, strides.0[0], padding.along(0))?;
+        let cols = Axis::new(input[1], kw, strides.0[1], padding.along(1))?;
         let geom = Geometry {
             rows,
             cols,
@@ -197,10 +198,9 @@ impl Conv2D {
 
     /// Chooses how a convolution of `g` computes (see the module docs).
     fn plan(g: Geometry) -> Plan {
-        let stride_one = g.rows.stride == 1 && g.cols.stride == 1;
-        if !stride_one {
+        let Some(transposed) = g.transposed() else {
             return Plan::Im2colScatter;
-        }
+        };
         let square = g.rows.window == g.cols.window;
         let transforms = (square && g.channels >= WINOGRAD_MIN_CHANNELS)
             .then(|| Transforms::for_kernel(g.rows.window))
@@ -208,7 +208,7 @@ impl Conv2D {
         match transforms {
             Some(transforms) => Plan::Winograd(Box::new(WinogradPlan {
                 transforms,
-                transposed: g.transposed(),
+                transposed,
                 kernel: RwLock::new(TransformedKernel {
                     stale: true,
                     ..TransformedKernel::default()
@@ -217,7 +217,7 @@ impl Conv2D {
                 kernel_grad: Vec::new(),
                 partial: Vec::new(),
             })),
-            None => Plan::Im2colTransposed(g.transposed()),
+            None => Plan::Im2colTransposed(transposed),
         }
     }
 
