@@ -39,9 +39,11 @@ pub enum ImportCommand {
 /// Flags of `scrawl export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// A model file written by scrawl, or a run folder (its model).
+    /// A model file written by scrawl, or a run folder (its model); for npz also an
+    /// architecture (a preset, a stack or a model config .json), exported with fresh
+    /// weights to show the names and shapes `import npz` expects.
     #[arg(long)]
-    model: PathBuf,
+    model: String,
     /// npz (NumPy arrays) or onnx.
     #[arg(long)]
     format: String,
@@ -86,7 +88,25 @@ pub fn import(cmd: ImportCommand) -> anyhow::Result<()> {
 
 /// Runs `scrawl export`.
 pub fn export(a: ExportArgs) -> anyhow::Result<()> {
-    let (model, _) = load_model(&a.model)?;
+    let path = std::path::Path::new(&a.model);
+    let saved = path.is_dir() || a.model.ends_with(".safetensors");
+    if a.format == "npz" && !saved {
+        let model = Sequential::new(model_config(&a.model)?, 0)?;
+        interop::npz::export_npz(&model, &a.out)?;
+        println!(
+            "Wrote {} (npz): fresh weights of {}, untrained; the arrays import npz expects:",
+            a.out.display(),
+            a.model
+        );
+        for (name, p) in model.named_params() {
+            // As NumPy prints a shape: `(30,)` for one axis.
+            let shape: Vec<String> = p.shape.iter().map(usize::to_string).collect();
+            let comma = if shape.len() == 1 { "," } else { "" };
+            println!("  {name:<32} ({}{comma})", shape.join(", "));
+        }
+        return Ok(());
+    }
+    let (model, _) = load_model(path)?;
     match a.format.as_str() {
         "npz" => interop::npz::export_npz(&model, &a.out)?,
         "onnx" => interop::onnx::export_onnx(&model, &a.out)?,

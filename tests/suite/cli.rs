@@ -1149,3 +1149,58 @@ fn fine_tuning_and_run_folders_from_the_command_line() {
     let e = fails(&["evaluate", "--model", empty.to_str().unwrap()]);
     assert!(e.contains("without a model.safetensors"), "{e}");
 }
+
+#[test]
+fn an_architecture_exports_the_npz_names_and_shapes_it_expects() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "Conv2D(6,5,relu) MaxPooling2D Flatten Dense(10,softmax)";
+    let npz = dir.path().join("expected.npz");
+    let o = scrawl(&[
+        "export",
+        "--model",
+        spec,
+        "--format",
+        "npz",
+        "--out",
+        npz.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for line in [
+        "conv2d/kernel",
+        "(5, 5, 1, 6)",
+        "conv2d/bias",
+        "(6,)",
+        "dense/kernel",
+        "(864, 10)",
+    ] {
+        assert!(out.contains(line), "{line} missing from:\n{out}");
+    }
+    // The file holds exactly those arrays: it imports into the same architecture,
+    // giving the freshly initialised model back.
+    let back = dir.path().join("back.safetensors");
+    let o = scrawl(&[
+        "import",
+        "npz",
+        npz.to_str().unwrap(),
+        "--model",
+        spec,
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (loaded, _) = scrawl::model::Sequential::load_with_info(&back).unwrap();
+    let fresh =
+        scrawl::model::Sequential::new(scrawl::stack::parse_stack(spec).unwrap(), 0).unwrap();
+    let x = vec![0.25f32; 784];
+    assert_eq!(
+        loaded.predict_values(&x).unwrap(),
+        fresh.predict_values(&x).unwrap()
+    );
+    // ONNX wants trained weights: a preset name is refused with the way forward.
+    let o = scrawl(&[
+        "export", "--model", "mlp-512", "--format", "onnx", "--out", "x.onnx",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("train it first"));
+}
