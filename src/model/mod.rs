@@ -12,6 +12,7 @@
 
 pub mod ensemble;
 pub mod io;
+pub mod keras_config;
 pub mod summary;
 
 use rand::SeedableRng;
@@ -110,8 +111,15 @@ impl ModelConfig {
         Self::from_json(&text, path)
     }
 
-    /// Parses a model config from JSON text; `path` is only used in messages.
+    /// Parses a model config from JSON text, in scrawl's form or in Keras's own
+    /// (`model.to_json()`, `model.get_config()`: see [`keras_config`]); `path` is only
+    /// used in messages.
     pub fn from_json(text: &str, path: &std::path::Path) -> Result<Self> {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text)
+            && keras_config::is_keras(&json)
+        {
+            return keras_config::from_keras(&json).map_err(|e| Error::format(path, e.to_string()));
+        }
         serde_json::from_str(text).map_err(|e| {
             Error::format(
                 path,

@@ -21,6 +21,7 @@ mod hostile;
 mod idx;
 mod inference;
 mod interop;
+mod keras_config;
 mod layering;
 mod model_io;
 mod optimizers;
