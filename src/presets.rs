@@ -23,7 +23,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "cnn",
-        "conv 5x5 32 ×2, pool, conv 3x3 64 ×2, pool, dense 256 (tutorial 000's CNN)",
+        "conv 5x5 32 ×2, pool, conv 3x3 64 ×2, pool, dense 256 (tutorial 001's CNN)",
     ),
     ("cnn-deep", "cnn plus conv 2x2 128 ×2 and a third pool"),
     (

@@ -298,6 +298,15 @@ fn check_epochs(epochs: usize) -> anyhow::Result<()> {
 }
 
 /// A model architecture from a preset name, `mlp:...`, or a config JSON file.
+/// `1 thread`, `2 threads`: a count with its noun, singular or plural.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
     let path = Path::new(spec);
     let names_a_file = path.exists() && !path.is_dir();
@@ -353,7 +362,7 @@ pub fn main() -> ExitCode {
             }
             println!("{:<26}any relu MLP, e.g. mlp:256,128", "mlp:H1,H2,...");
             println!(
-                "{:<26}a model config file (see docs/ARCHITECTURE.md)",
+                "{:<26}a model config file, scrawl's or Keras's to_json() (see README)",
                 "FILE.json"
             );
             Ok(())

@@ -114,12 +114,12 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         };
     let done: Vec<String> = rows.iter().map(|r| r.point.key()).collect();
     println!(
-        "{} configurations on {} training / {} held-out images ({}), {} epochs each{}",
-        points.len(),
+        "{} on {} training / {} held-out images ({}), {} each{}",
+        super::count(points.len(), "configuration"),
         train.len(),
         test.len(),
         sets.source,
-        a.epochs,
+        super::count(a.epochs, "epoch"),
         if done.is_empty() {
             String::new()
         } else {

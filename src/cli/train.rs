@@ -551,7 +551,7 @@ fn train(mut run: Run, (sets, train, validation): RunData, a: &TrainArgs) -> any
             print!("{}", model.summary());
         }
         println!(
-            "Training on {} images, validating on {} ({}), {} threads",
+            "Training on {} images, validating on {} ({}), {}",
             train.len(),
             validation.as_ref().map_or(0, |v| v.len()),
             if spec.data.validation_split.is_some() {
@@ -561,7 +561,7 @@ fn train(mut run: Run, (sets, train, validation): RunData, a: &TrainArgs) -> any
             } else {
                 "no labelled test set"
             },
-            rayon::current_num_threads()
+            super::count(rayon::current_num_threads(), "thread")
         );
     }
     install_interrupt_handler();
