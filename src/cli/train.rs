@@ -107,6 +107,12 @@ pub struct TrainArgs {
     /// SGD with Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
+    /// Adam's and AdamW's first-moment decay (Keras's beta_1, default 0.9).
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long = "beta-1", value_name = "F")]
+    beta_1: Option<f32>,
+    /// Adam's and AdamW's second-moment decay (Keras's beta_2, default 0.999).
+    #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long = "beta-2", value_name = "F")]
+    beta_2: Option<f32>,
     /// Time-based learning-rate decay: lr / (1 + decay * step).
     #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long)]
     decay: Option<f32>,
@@ -190,6 +196,12 @@ pub struct TrainArgs {
 
 fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
     let mut opt = OptimizerConfig::by_name(&a.optimizer)?;
+    let sgd_only = || -> anyhow::Result<()> {
+        if a.momentum.is_some() || a.nesterov {
+            bail!("--momentum and --nesterov apply to --optimizer sgd only");
+        }
+        Ok(())
+    };
     match &mut opt {
         OptimizerConfig::Sgd {
             learning_rate,
@@ -209,34 +221,45 @@ fn optimizer(a: &TrainArgs) -> anyhow::Result<OptimizerConfig> {
             learning_rate,
             decay,
             weight_decay,
+            beta_1,
+            beta_2,
             ..
         } => {
             *learning_rate = a.lr.unwrap_or(*learning_rate);
             *decay = a.decay.unwrap_or(*decay);
             *weight_decay = a.weight_decay.unwrap_or(*weight_decay);
-            if a.momentum.is_some() || a.nesterov {
-                bail!("--momentum and --nesterov apply to --optimizer sgd only");
-            }
+            *beta_1 = a.beta_1.unwrap_or(*beta_1);
+            *beta_2 = a.beta_2.unwrap_or(*beta_2);
+            sgd_only()?;
         }
         OptimizerConfig::Adam {
             learning_rate,
             decay,
+            beta_1,
+            beta_2,
             ..
+        } => {
+            *learning_rate = a.lr.unwrap_or(*learning_rate);
+            *decay = a.decay.unwrap_or(*decay);
+            *beta_1 = a.beta_1.unwrap_or(*beta_1);
+            *beta_2 = a.beta_2.unwrap_or(*beta_2);
+            sgd_only()?;
         }
-        | OptimizerConfig::Rmsprop {
+        OptimizerConfig::Rmsprop {
             learning_rate,
             decay,
             ..
         } => {
             *learning_rate = a.lr.unwrap_or(*learning_rate);
             *decay = a.decay.unwrap_or(*decay);
-            if a.momentum.is_some() || a.nesterov {
-                bail!("--momentum and --nesterov apply to --optimizer sgd only");
-            }
+            sgd_only()?;
         }
     }
     if a.weight_decay.is_some() && opt.name() != "adamw" {
         bail!("--weight-decay applies to --optimizer adamw only");
+    }
+    if (a.beta_1.is_some() || a.beta_2.is_some()) && !matches!(opt.name(), "adam" | "adamw") {
+        bail!("--beta-1 and --beta-2 apply to --optimizer adam or adamw only");
     }
     opt.build()?; // check the settings now, before any data is read
     Ok(opt)

@@ -983,6 +983,8 @@ fn augment_adamw_tta_and_ensemble() {
             "adamw",
             "--weight-decay",
             "0.01",
+            "--beta-1",
+            "0.5",
             "--label-smoothing",
             "0.1",
             "--augment",
@@ -996,7 +998,9 @@ fn augment_adamw_tta_and_ensemble() {
         ]);
         let config = std::fs::read_to_string(out.join("config.json")).unwrap();
         assert!(
-            config.contains("\"rotation_range\": 8.0") && config.contains("\"adamw\""),
+            config.contains("\"rotation_range\": 8.0")
+                && config.contains("\"adamw\"")
+                && config.contains("\"beta_1\": 0.5"),
             "{config}"
         );
         models.push(out.join("model.safetensors").to_string_lossy().into_owned());
@@ -1063,6 +1067,10 @@ fn augment_adamw_tta_and_ensemble() {
     assert!(err.contains("elastic alpha"), "{err}");
     let err = fails(&["train", "--weight-decay", "0.1", "--optimizer", "adam"]);
     assert!(err.contains("adamw"), "{err}");
+    let err = fails(&["train", "--beta-1", "0.8", "--optimizer", "sgd"]);
+    assert!(err.contains("adam or adamw"), "{err}");
+    let err = fails(&["train", "--beta-2", "1.5", "--optimizer", "adam"]);
+    assert!(err.contains("beta_2"), "{err}");
     let err = fails(&["train", "--label-smoothing", "1.5"]);
     assert!(err.contains("label-smoothing"), "{err}");
 }
