@@ -13,6 +13,9 @@ pub struct RunsArgs {
     /// The folder holding run folders.
     #[arg(long, default_value = "runs")]
     dir: PathBuf,
+    /// One JSON array of the runs instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Flags of `scrawl plot`.
@@ -81,15 +84,33 @@ pub fn plot_runs(a: PlotArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One row of `scrawl runs`.
+#[derive(serde::Serialize)]
+struct RunRow {
+    run: String,
+    model: String,
+    /// When the run started (its config.json's time), local time.
+    date: String,
+    epochs: usize,
+    best_val_accuracy: Option<f64>,
+    best_epoch: Option<usize>,
+    test_accuracy: Option<f64>,
+    state: &'static str,
+}
+
 /// Runs `scrawl runs`.
 pub fn list(a: RunsArgs) -> anyhow::Result<()> {
     let entries = match std::fs::read_dir(&a.dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!(
-                "No runs in {} yet: scrawl train saves each run there",
-                a.dir.display()
-            );
+            if a.json {
+                println!("[]");
+            } else {
+                println!(
+                    "No runs in {} yet: scrawl train saves each run there",
+                    a.dir.display()
+                );
+            }
             return Ok(());
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", a.dir.display())),
@@ -101,12 +122,21 @@ pub fn list(a: RunsArgs) -> anyhow::Result<()> {
             continue;
         }
         let Ok(h) = history_of(&path) else { continue };
+        let config_file = path.join("config.json");
         let config: serde_json::Value =
-            scrawl::files::read_text_limited(&path.join("config.json"), 16 << 20, "a run config")
+            scrawl::files::read_text_limited(&config_file, 16 << 20, "a run config")
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or_default();
         let model = config["model"]["name"].as_str().unwrap_or("?").to_string();
+        let date = std::fs::metadata(&config_file)
+            .and_then(|m| m.modified())
+            .map(|t| {
+                chrono::DateTime::<chrono::Local>::from(t)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_else(|_| "-".into());
         let best = h
             .epochs
             .iter()
@@ -115,36 +145,57 @@ pub fn list(a: RunsArgs) -> anyhow::Result<()> {
                 Some(a) if a.0 >= x.0 => Some(a),
                 _ => Some(x),
             });
-        let state = if path.join("model.safetensors").is_file() {
+        let model_file = path.join("model.safetensors");
+        let state = if model_file.is_file() {
             "done"
         } else if path.join("checkpoint.safetensors").is_file() {
             "resumable"
         } else {
             "incomplete"
         };
-        rows.push((path, model, h.epochs.len(), best, state));
+        // The test accuracy is in the finished model's metadata.
+        let test_accuracy = scrawl::model::Sequential::load_with_info(&model_file)
+            .ok()
+            .and_then(|(_, info)| {
+                info.get("test_accuracy")
+                    .and_then(serde_json::Value::as_f64)
+            });
+        rows.push(RunRow {
+            run: path.display().to_string(),
+            model,
+            date,
+            epochs: h.epochs.len(),
+            best_val_accuracy: best.map(|b| b.0),
+            best_epoch: best.map(|b| b.1),
+            test_accuracy,
+            state,
+        });
     }
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.sort_by(|a, b| a.run.cmp(&b.run));
+    if a.json {
+        println!("{}", serde_json::to_string(&rows)?);
+        return Ok(());
+    }
     if rows.is_empty() {
         println!("No runs in {}", a.dir.display());
         return Ok(());
     }
     println!(
-        "{:<36} {:<24} {:>6} {:>13} {:>6}  state",
-        "run", "model", "epochs", "best val_acc", "epoch"
+        "{:<36} {:<24} {:<16} {:>6} {:>13} {:>6} {:>9}  state",
+        "run", "model", "date", "epochs", "best val_acc", "epoch", "test_acc"
     );
-    for (path, model, epochs, best, state) in rows {
-        let (acc, at) = match best {
-            Some((v, e)) => (format!("{v:.4}"), e.to_string()),
-            None => ("-".into(), "-".into()),
-        };
+    let num = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+    for r in rows {
         println!(
-            "{:<36} {:<24} {:>6} {:>13} {:>6}  {state}",
-            path.display(),
-            model,
-            epochs,
-            acc,
-            at
+            "{:<36} {:<24} {:<16} {:>6} {:>13} {:>6} {:>9}  {}",
+            r.run,
+            r.model,
+            r.date,
+            r.epochs,
+            num(r.best_val_accuracy),
+            r.best_epoch.map_or("-".into(), |e| e.to_string()),
+            num(r.test_accuracy),
+            r.state
         );
     }
     Ok(())

@@ -668,7 +668,30 @@ fn training_workflow_callbacks_curves_report_runs() {
     ]);
     assert!(s.contains("learning_rate: 5.0000e-03"), "{s}");
     let s = ok(&["runs", "--dir", runs.to_str().unwrap()]);
-    assert!(s.contains("best val_acc") && s.lines().count() == 3, "{s}");
+    assert!(
+        s.contains("best val_acc") && s.contains("test_acc") && s.lines().count() == 3,
+        "{s}"
+    );
+    let j = ok(&["runs", "--dir", runs.to_str().unwrap(), "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(j.trim()).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{j}");
+    for r in rows {
+        assert_eq!(r["state"], "done", "{r}");
+        assert!(r["epochs"].as_u64().unwrap() >= 1, "{r}");
+        let test = r["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&test), "{r}");
+        assert!(r["date"].as_str().unwrap().len() == 16, "{r}");
+        // The table prints the same test accuracy.
+        assert!(s.contains(&format!("{test:.4}")), "{s}");
+    }
+    let empty = ok(&[
+        "runs",
+        "--dir",
+        tmp.path().join("none").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(empty.trim(), "[]");
     let png = tmp.path().join("cmp.svg");
     ok(&[
         "plot",
