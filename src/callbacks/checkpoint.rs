@@ -59,9 +59,14 @@ impl Callback for ModelCheckpoint {
     }
 
     fn on_epoch_end(&mut self, model: &mut Sequential, end: &mut EpochEnd<'_>) -> Result<Control> {
-        let path = PathBuf::from(format_template(&self.template, end.log)?);
-        let value = self.monitor.value(end.log, "ModelCheckpoint")?;
         let epoch = end.log.epoch;
+        let Some(value) = self.monitor.value(end, "ModelCheckpoint")? else {
+            end.say(format!(
+                "Epoch {epoch}: not validated (validation_freq), no checkpoint"
+            ));
+            return Ok(Control::Continue);
+        };
+        let path = PathBuf::from(format_template(&self.template, end.log)?);
         if self.save_best_only {
             if !self.monitor.improves(value) {
                 end.say(format!(

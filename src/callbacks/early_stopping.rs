@@ -60,7 +60,9 @@ impl Callback for EarlyStopping {
     }
 
     fn on_epoch_end(&mut self, model: &mut Sequential, end: &mut EpochEnd<'_>) -> Result<Control> {
-        let value = self.monitor.value(end.log, "EarlyStopping")?;
+        let Some(value) = self.monitor.value(end, "EarlyStopping")? else {
+            return Ok(Control::Continue); // not validated this epoch
+        };
         if self.monitor.improves(value) {
             self.monitor.best = Some(value);
             self.best_epoch = end.log.epoch;

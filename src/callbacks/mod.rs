@@ -42,6 +42,9 @@ pub struct EpochEnd<'a> {
     pub history: &'a History,
     /// Lines for the user ("val_loss improved from ..."), printed after the epoch line.
     pub messages: &'a mut Vec<String>,
+    /// There is validation data, but this epoch was not validated (Keras's
+    /// `validation_freq`): a callback monitoring a val_* metric skips it.
+    pub validation_skipped: bool,
 }
 
 impl EpochEnd<'_> {
@@ -177,14 +180,17 @@ impl Monitor {
         })
     }
 
-    /// The metric's value in `log`, or an error saying why it is missing.
-    pub fn value(&self, log: &EpochLog, who: &str) -> Result<f64> {
-        log.metric(&self.name).ok_or_else(|| {
-            Error::config(format!(
+    /// The metric's value at the end of an epoch: `None` when the epoch was not
+    /// validated (`validation_freq`), an error when there is no validation data at all.
+    pub fn value(&self, end: &EpochEnd<'_>, who: &str) -> Result<Option<f64>> {
+        match end.log.metric(&self.name) {
+            Some(v) => Ok(Some(v)),
+            None if end.validation_skipped => Ok(None),
+            None => Err(Error::config(format!(
                 "{who} monitors {} but there is no validation data: give validation data (--validation-split, or a test set) or monitor loss/accuracy",
                 self.name
-            ))
-        })
+            ))),
+        }
     }
 
     /// Whether `value` improves on the best so far (always true for the first value;

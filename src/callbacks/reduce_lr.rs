@@ -75,7 +75,9 @@ impl Callback for ReduceLROnPlateau {
     }
 
     fn on_epoch_end(&mut self, model: &mut Sequential, end: &mut EpochEnd<'_>) -> Result<Control> {
-        let value = self.monitor.value(end.log, "ReduceLROnPlateau")?;
+        let Some(value) = self.monitor.value(end, "ReduceLROnPlateau")? else {
+            return Ok(Control::Continue); // not validated this epoch
+        };
         if self.cooldown_left > 0 {
             self.cooldown_left -= 1;
             self.wait = 0;

@@ -143,6 +143,10 @@ pub struct TrainArgs {
     /// steps.
     #[arg(long, value_name = "N", value_parser = super::steps_arg)]
     save_freq: Option<usize>,
+    /// Validate after every N epochs only (Keras's validation_freq): epochs N, 2N, ...
+    /// Callbacks that watch a val_* metric skip the others.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::steps_arg)]
+    validation_freq: usize,
     /// Print one JSON object with the results at the end (epoch lines go to stderr).
     #[arg(long)]
     json: bool,
@@ -499,6 +503,7 @@ fn spec_of(a: &TrainArgs) -> anyhow::Result<RunSpec> {
             lr_schedule: a.lr_schedule.clone(),
         },
         save_freq: a.save_freq,
+        validation_freq: a.validation_freq,
     };
     spec.validate()?;
     Ok(spec)

@@ -414,6 +414,7 @@ impl Run {
                 shuffle: true,
                 seed: self.spec.seed,
                 validation,
+                validation_freq: self.spec.validation_freq,
                 verbose: opts.verbose.unwrap_or(Verbosity::Auto),
                 log_to_stderr: opts.log_to_stderr,
                 callbacks,

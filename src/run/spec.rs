@@ -50,6 +50,13 @@ pub struct RunSpec {
     /// Also save the training state every this many steps inside an epoch.
     #[serde(default)]
     pub save_freq: Option<usize>,
+    /// Validate after every this many epochs (Keras's `validation_freq`).
+    #[serde(default = "one")]
+    pub validation_freq: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl RunSpec {
@@ -75,6 +82,7 @@ impl RunSpec {
             augment: None,
             callbacks: CallbackSpec::default(),
             save_freq: None,
+            validation_freq: 1,
         }
     }
 
@@ -97,6 +105,11 @@ impl RunSpec {
         }
         if let Some(a) = &self.augment {
             a.validate()?;
+        }
+        if self.validation_freq == 0 {
+            return Err(Error::config(
+                "the validation frequency must be at least 1 epoch",
+            ));
         }
         if self.save_freq == Some(0) {
             return Err(Error::config(

@@ -42,6 +42,10 @@ pub struct FitOptions<'a> {
     pub seed: u64,
     /// Data to evaluate after each epoch.
     pub validation: Option<&'a Dataset>,
+    /// Validate after every this many epochs (Keras's `validation_freq`): epochs
+    /// N, 2N, ...; the others log no val_* metrics, and callbacks that monitor one
+    /// skip them. 1 validates after every epoch.
+    pub validation_freq: usize,
     /// What to print.
     pub verbose: Verbosity,
     /// Print epoch lines to standard error instead of standard output (when standard
@@ -74,6 +78,7 @@ impl Default for FitOptions<'_> {
             shuffle: true,
             seed: 0,
             validation: None,
+            validation_freq: 1,
             verbose: Verbosity::Auto,
             log_to_stderr: false,
             callbacks: Vec::new(),
@@ -279,7 +284,8 @@ impl Sequential {
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
-            let (val_loss, val_accuracy) = match opts.validation {
+            let validate_now = epoch.is_multiple_of(opts.validation_freq.max(1));
+            let (val_loss, val_accuracy) = match opts.validation.filter(|_| validate_now) {
                 Some(v) => {
                     let e = self.evaluate(v, opts.batch_size)?;
                     (Some(e.loss), Some(e.accuracy))
@@ -314,6 +320,7 @@ impl Sequential {
                     log: &log,
                     history: &history,
                     messages: &mut messages,
+                    validation_skipped: opts.validation.is_some() && !validate_now,
                 };
                 stop |= cb.on_epoch_end(self, &mut end)? == Control::Stop;
             }

@@ -49,6 +49,7 @@ fn script(
             log: &l,
             history: &history,
             messages: &mut messages,
+            validation_skipped: false,
         };
         controls.push(cb.on_epoch_end(model, &mut end).unwrap());
         all.extend(messages);
@@ -109,6 +110,7 @@ fn min_delta_edges() {
                 log: &l,
                 history: &h,
                 messages: &mut msgs,
+                validation_skipped: false,
             },
         )
         .unwrap_err()
@@ -140,6 +142,7 @@ fn restore_best_weights_goes_back_to_the_best_epoch() {
                     log: &l,
                     history: &history,
                     messages: &mut msgs,
+                    validation_skipped: false,
                 },
             )
             .unwrap();
@@ -241,6 +244,7 @@ fn reduce_lr_on_plateau_waits_then_cools_down() {
                 log: &l,
                 history: &history,
                 messages: &mut msgs,
+                validation_skipped: false,
             },
         )
         .unwrap();
@@ -306,4 +310,63 @@ fn schedules_follow_their_formulas() {
     sch.on_batch_begin(&mut m, 5, 5);
     let lr = m.optimizer().unwrap().config().learning_rate();
     assert!((lr - 0.0005).abs() < 1e-9, "{lr}");
+}
+
+/// Keras's `validation_freq`: only epochs N, 2N, ... are validated; callbacks that
+/// watch a val_* metric skip the others instead of failing, and a run without any
+/// validation data still fails loudly.
+#[test]
+fn validation_freq_validates_every_nth_epoch_and_callbacks_skip_the_rest() {
+    use scrawl::train::{FitOptions, Verbosity};
+    let data = crate::common::random_dataset(120, [4, 1, 1], 3, 5);
+    let (train, val) = data.split_tail(0.25).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let best = dir.path().join("best.safetensors");
+    let mut m = tiny_model();
+    let history = m
+        .fit(
+            &train,
+            FitOptions {
+                epochs: 5,
+                batch_size: 30,
+                validation: Some(&val),
+                validation_freq: 2,
+                verbose: Verbosity::Silent,
+                callbacks: vec![
+                    Box::new(EarlyStopping::new("val_loss", 10, 0.0, Mode::Auto).unwrap()),
+                    Box::new(
+                        ModelCheckpoint::new(best.to_str().unwrap(), "val_loss", Mode::Auto, true)
+                            .unwrap(),
+                    ),
+                ],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let validated: Vec<bool> = history
+        .epochs
+        .iter()
+        .map(|e| e.val_loss.is_some())
+        .collect();
+    assert_eq!(validated, [false, true, false, true, false]);
+    assert!(best.is_file(), "the validated epochs were checkpointed");
+    // Without validation data, a val_* monitor is still an error.
+    let mut m = tiny_model();
+    let err = m
+        .fit(
+            &train,
+            FitOptions {
+                epochs: 2,
+                batch_size: 30,
+                validation_freq: 2,
+                verbose: Verbosity::Silent,
+                callbacks: vec![Box::new(
+                    EarlyStopping::new("val_loss", 3, 0.0, Mode::Auto).unwrap(),
+                )],
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no validation data"), "{err}");
 }
