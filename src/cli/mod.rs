@@ -64,6 +64,12 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// A web page to draw a digit and see the prediction, and a JSON API.
     Serve(serve_cmd::ServeArgs),
+    /// Print a shell completion script: `scrawl completions bash > /etc/bash_completion.d/scrawl`,
+    /// or `source <(scrawl completions bash)`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -375,6 +381,11 @@ pub fn main() -> ExitCode {
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Serve(a) => serve_cmd::serve(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "scrawl", &mut std::io::stdout());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1235,3 +1235,34 @@ fn an_architecture_exports_the_npz_names_and_shapes_it_expects() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("train it first"));
 }
+
+#[test]
+fn shell_completions_know_the_commands_and_flags() {
+    for shell in ["bash", "zsh", "fish"] {
+        let s = ok(&["completions", shell]);
+        for word in [
+            "train",
+            "evaluate",
+            "completions",
+            "validation-freq",
+            "beta-1",
+        ] {
+            assert!(s.contains(word), "{shell}: '{word}' missing");
+        }
+    }
+    // The bash script is valid bash.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("scrawl.bash");
+    std::fs::write(&script, ok(&["completions", "bash"])).unwrap();
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(fails(&["completions", "tcsh"]).contains("possible values"));
+}
