@@ -21,6 +21,9 @@ pub struct EvaluateArgs {
     /// Print JSON (`loss` and `accuracy` at full precision).
     #[arg(long)]
     json: bool,
+    /// Which part of the data to score: test (the default) or train.
+    #[arg(long, default_value = "test", value_parser = ["train", "test"])]
+    split: String,
     /// Test-time augmentation: average the probabilities of each image and 6 fixed
     /// variants of it (shifted one pixel each way, turned 5 degrees each way).
     #[arg(long, conflicts_with = "report")]
@@ -38,8 +41,9 @@ pub struct EvaluateArgs {
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     let (mut model, info) = load_model(&a.model)?;
     let mnist = a.data.load_for_model(&a.model, &info)?;
+    let data = mnist.split(&a.split)?;
     let e = if a.tta {
-        let test = mnist.test()?;
+        let test = data;
         let probs = scrawl::model::ensemble::predict_tta(&mut model, test, a.batch_size)?;
         let (accuracy, loss, correct) = scrawl::model::ensemble::score(&probs, test);
         scrawl::model::Evaluation {
@@ -49,17 +53,19 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
             count: test.len(),
         }
     } else {
-        model.evaluate(mnist.test()?, a.batch_size)?
+        model.evaluate(data, a.batch_size)?
     };
     if a.json {
         println!(
             "{}",
-            json!({"loss": e.loss, "accuracy": e.accuracy, "correct": e.correct, "count": e.count})
+            json!({"split": a.split, "loss": e.loss, "accuracy": e.accuracy, "correct": e.correct, "count": e.count})
         );
     } else {
         println!(
-            "Test loss: {} - test accuracy: {:.4} ({}/{} right)",
+            "{} loss: {} - {} accuracy: {:.4} ({}/{} right)",
+            if a.split == "train" { "Train" } else { "Test" },
             scrawl::history::format_loss(e.loss),
+            a.split,
             e.accuracy,
             e.correct,
             e.count
@@ -68,7 +74,7 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.report {
         let names = class_names(&info, &mnist.spec);
         let title = a.model.display().to_string();
-        let r = scrawl::report::write_report(dir, &mut model, mnist.test()?, &names, &title)?;
+        let r = scrawl::report::write_report(dir, &mut model, data, &names, &title)?;
         if !a.json {
             let name = |c: usize| names.get(c).cloned().unwrap_or(c.to_string());
             print!("{}", scrawl::report::classification_table(&r.matrix, &name));

@@ -112,6 +112,17 @@ fn train_evaluate_predict_round_trip() {
         acc,
         "evaluate agrees with train at full precision"
     );
+    assert_eq!(e["split"], "test");
+    let t: serde_json::Value =
+        serde_json::from_str(ok(&["evaluate", "--model", m, "--json", "--split", "train"]).trim())
+            .unwrap();
+    assert_eq!(
+        (t["split"].as_str(), t["count"].as_u64()),
+        (Some("train"), Some(60_000))
+    );
+    assert_ne!(t["accuracy"], e["accuracy"]);
+    assert!(ok(&["evaluate", "--model", m, "--split", "train"]).starts_with("Train loss: "));
+    assert!(fails(&["evaluate", "--model", m, "--split", "valid"]).contains("possible values"));
     let p: serde_json::Value =
         serde_json::from_str(ok(&["predict", "--model", m, "--index", "0", "--json"]).trim())
             .unwrap();
