@@ -104,6 +104,17 @@ impl ConfusionMatrix {
         )
     }
 
+    /// Mean of precision, recall and F1 over the classes weighted by their support
+    /// (scikit-learn's "weighted avg").
+    pub fn weighted_avg(&self) -> (f64, f64, f64) {
+        let r = self.report();
+        let total = r.iter().map(|m| m.support).sum::<usize>().max(1) as f64;
+        let mean = |f: &dyn Fn(&ClassMetrics) -> f64| {
+            r.iter().map(|m| f(m) * m.support as f64).sum::<f64>() / total
+        };
+        (mean(&|m| m.precision), mean(&|m| m.recall), mean(&|m| m.f1))
+    }
+
     /// The `k` most frequent mistakes `(true, predicted, count)`, most frequent first
     /// (ties by true class, then predicted class).
     pub fn most_confused(&self, k: usize) -> Vec<(usize, usize, usize)> {

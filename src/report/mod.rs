@@ -129,6 +129,7 @@ pub fn write_report(
         "count": matrix.total(),
         "classes": matrix.report(),
         "macro_avg": matrix.macro_avg(),
+        "weighted_avg": matrix.weighted_avg(),
         "confusion_matrix": matrix.counts.chunks(classes).collect::<Vec<_>>(),
         "most_confused": matrix.most_confused(10),
         "mistakes": mistakes,
@@ -186,6 +187,13 @@ pub fn classification_table(matrix: &ConfusionMatrix, name: &dyn Fn(usize) -> St
         "macro avg",
         matrix.total()
     );
+    let (p, r, f) = matrix.weighted_avg();
+    let _ = writeln!(
+        s,
+        "{:>14} {p:>9.4} {r:>9.4} {f:>9.4} {:>9}",
+        "weighted avg",
+        matrix.total()
+    );
     s
 }
 
@@ -221,7 +229,13 @@ fn markdown(
     let (p, r, f) = matrix.macro_avg();
     let _ = writeln!(
         s,
-        "| macro avg | {p:.4} | {r:.4} | {f:.4} | {} |\n",
+        "| macro avg | {p:.4} | {r:.4} | {f:.4} | {} |",
+        matrix.total()
+    );
+    let (p, r, f) = matrix.weighted_avg();
+    let _ = writeln!(
+        s,
+        "| weighted avg | {p:.4} | {r:.4} | {f:.4} | {} |\n",
         matrix.total()
     );
     s.push_str("## Confusion matrix\n\nRows are the true classes, columns the predictions.\n\n![confusion matrix](confusion.png)\n\n| true \\ predicted |");

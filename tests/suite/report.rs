@@ -37,11 +37,19 @@ fn confusion_matrix_precision_recall_by_hand() {
     assert!((p - (2.0 / 3.0 + 0.75) / 3.0).abs() < 1e-15);
     assert!((r - (2.0 / 3.0 + 0.75) / 3.0).abs() < 1e-15);
     assert!((f - (2.0 / 3.0 + 0.75) / 3.0).abs() < 1e-15);
+    // Weighted by support (3, 4, 1 of 8), as scikit-learn's "weighted avg".
+    let (p, r, f) = m.weighted_avg();
+    let want = (3.0 * (2.0 / 3.0) + 4.0 * 0.75) / 8.0;
+    assert!(
+        (p - want).abs() < 1e-15 && (r - want).abs() < 1e-15,
+        "{p} {r}"
+    );
+    assert!((f - want).abs() < 1e-12, "{f}");
     // The three mistakes, most frequent first, ties by true then predicted class.
     assert_eq!(m.most_confused(5), vec![(0, 1, 1), (1, 2, 1), (2, 0, 1)]);
     let table = classification_table(&m, &|c| c.to_string());
     assert!(
-        table.contains("0.7500") && table.contains("accuracy"),
+        table.contains("0.7500") && table.contains("accuracy") && table.contains("weighted avg"),
         "{table}"
     );
 }
