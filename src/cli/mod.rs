@@ -6,6 +6,7 @@ mod data_cmd;
 mod ensemble_cmd;
 mod inspect;
 mod interop_cmd;
+mod lr_find_cmd;
 mod runs;
 mod serve_cmd;
 mod sweep_cmd;
@@ -57,6 +58,9 @@ enum Command {
     Import(interop_cmd::ImportCommand),
     /// Write a model in another format (NumPy .npz, ONNX).
     Export(interop_cmd::ExportArgs),
+    /// The learning-rate range test: the loss as the rate grows, a chart, and a
+    /// suggested rate (leaves no run behind).
+    LrFind(lr_find_cmd::LrFindArgs),
     /// Train one MLP per setting (hidden sizes, optimizer, lr, batch size) on one split
     /// and tabulate train and test accuracy.
     Sweep(sweep_cmd::SweepArgs),
@@ -378,6 +382,7 @@ pub fn main() -> ExitCode {
         Command::Runs(a) => runs::list(a),
         Command::Import(c) => interop_cmd::import(c),
         Command::Export(a) => interop_cmd::export(a),
+        Command::LrFind(a) => lr_find_cmd::run(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Serve(a) => serve_cmd::serve(a),

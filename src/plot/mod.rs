@@ -9,6 +9,7 @@ mod bars;
 mod curves;
 mod digits;
 mod heatmap;
+mod lr_finder;
 
 use std::path::Path;
 use std::sync::Once;
@@ -22,6 +23,7 @@ pub use bars::LabelCountsChart;
 pub use curves::TrainingCurves;
 pub use digits::{DigitGrid, DigitTile};
 pub use heatmap::ConfusionHeatmap;
+pub use lr_finder::LrFinderChart;
 
 /// DejaVu Sans (Bitstream Vera licence, see assets/fonts/LICENSE-DejaVu.txt).
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");

@@ -1277,3 +1277,30 @@ fn shell_completions_know_the_commands_and_flags() {
     );
     assert!(fails(&["completions", "tcsh"]).contains("possible values"));
 }
+
+#[test]
+fn lr_find_draws_its_chart_and_leaves_no_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lr.svg");
+    let o = Command::new(env!("CARGO_BIN_EXE_scrawl"))
+        .args([
+            "lr-find", "--model", "mlp:64", "--steps", "60", "--json", "--out",
+        ])
+        .arg(&out)
+        .current_dir(dir.path())
+        .env("SCRAWL_DATA", common::mnist_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let steps = v["losses"].as_array().unwrap().len();
+    assert!(steps > 10 && steps <= 60, "{steps}");
+    assert!(v["suggestion"].as_f64().is_some(), "{v}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("learning rate (log scale)") && svg.contains("suggested"));
+    // Only the chart was written: no run folder, no model.
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(fails(&["lr-find", "--out", "x.gif"]).contains(".png or .svg"));
+    assert!(fails(&["lr-find", "--start-lr", "1", "--end-lr", "0.1"]).contains("positive start"));
+}

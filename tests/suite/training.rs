@@ -204,3 +204,63 @@ fn convnet_on_a_few_thousand_images_reaches_90_percent() {
     let (again, _) = train("convnet", OptimizerConfig::adam(), 4000, 2, 64, 3);
     assert_eq!(weights(&model), weights(&again), "same seed, same weights");
 }
+
+/// The learning-rate range test on the tutorial MLP with Adam: rates grow
+/// geometrically, the test stops where the loss diverges, and the suggestion lands
+/// where Adam trains this network well (1e-4 to 1e-2; Keras's default is 1e-3).
+#[test]
+fn lr_find_suggests_a_sensible_rate_for_adam() {
+    use scrawl::train::{LrFindOptions, lr_find};
+    let m = common::mnist();
+    let train = m.train.take(20_000);
+    let mut model = Sequential::new(preset("mlp-512").unwrap(), 42).unwrap();
+    model
+        .compile(&OptimizerConfig::adam(), Default::default())
+        .unwrap();
+    let opts = LrFindOptions::default();
+    let found = lr_find(&mut model, &train, &opts).unwrap();
+    let n = found.losses.len();
+    assert!(
+        n > 50 && n < opts.steps,
+        "{n} steps: it should stop on divergence"
+    );
+    assert_eq!((found.learning_rates.len(), found.smoothed.len()), (n, n));
+    let ratio = (opts.end_lr as f64 / opts.start_lr as f64).powf(1.0 / 99.0);
+    for w in found.learning_rates.windows(2) {
+        assert!((w[1] as f64 / w[0] as f64 - ratio).abs() < 1e-4 * ratio);
+    }
+    let lr = found.suggestion.expect("a suggestion");
+    assert!((1e-4..=1e-2).contains(&lr), "suggested {lr}");
+    // The same seed gives the same test.
+    let mut again = Sequential::new(preset("mlp-512").unwrap(), 42).unwrap();
+    again
+        .compile(&OptimizerConfig::adam(), Default::default())
+        .unwrap();
+    assert_eq!(lr_find(&mut again, &train, &opts).unwrap(), found);
+    for (bad, needle) in [
+        (
+            LrFindOptions {
+                start_lr: 0.0,
+                ..opts.clone()
+            },
+            "positive start",
+        ),
+        (
+            LrFindOptions {
+                end_lr: 1e-8,
+                ..opts.clone()
+            },
+            "positive start",
+        ),
+        (
+            LrFindOptions {
+                steps: 1,
+                ..opts.clone()
+            },
+            "2 to 100000 steps",
+        ),
+    ] {
+        let err = lr_find(&mut again, &train, &bad).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+}
