@@ -225,16 +225,17 @@ pub fn from_csv(text: &str) -> std::result::Result<Vec<SweepRow>, String> {
 /// Rows as a Markdown table.
 pub fn to_markdown(rows: &[SweepRow]) -> String {
     let mut s = String::from(
-        "| hidden | optimizer | lr | batch | epochs | params | train accuracy | test accuracy | seconds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| hidden | optimizer | lr | batch | epochs | seed | params | train accuracy | test accuracy | seconds |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {:.2}% | {:.2}% | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2}% | {:.2}% | {:.1} |\n",
             hidden_text(&r.point.hidden),
             r.point.optimizer,
             r.point.lr.map_or("default".to_string(), |l| l.to_string()),
             r.point.batch_size,
             r.point.epochs,
+            r.point.seed,
             r.params,
             100.0 * r.train_accuracy,
             100.0 * r.test_accuracy,

@@ -134,16 +134,27 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         .unwrap_or(6)
         .max(6);
     println!(
-        "{:<w$} {:>9} {:>8} {:>6} {:>9} {:>9} {:>8} {:>8}",
-        "hidden", "optimizer", "lr", "batch", "params", "train", "test", "seconds"
+        "{:<w$} {:>9} {:>8} {:>6} {:>6} {:>5} {:>9} {:>9} {:>8} {:>8}",
+        "hidden",
+        "optimizer",
+        "lr",
+        "batch",
+        "epochs",
+        "seed",
+        "params",
+        "train",
+        "test",
+        "seconds"
     );
     let print = |r: &SweepRow| {
         println!(
-            "{:<w$} {:>9} {:>8} {:>6} {:>9} {:>8.2}% {:>7.2}% {:>8.1}",
+            "{:<w$} {:>9} {:>8} {:>6} {:>6} {:>5} {:>9} {:>8.2}% {:>7.2}% {:>8.1}",
             format!("{:?}", r.point.hidden),
             r.point.optimizer,
             r.point.lr.map_or("default".into(), |l| l.to_string()),
             r.point.batch_size,
+            r.point.epochs,
+            r.point.seed,
             r.params,
             100.0 * r.train_accuracy,
             100.0 * r.test_accuracy,

@@ -890,7 +890,7 @@ fn sweep_tabulates_the_grid_and_resumes() {
     let table = std::fs::read_to_string(&md).unwrap();
     assert_eq!(table.lines().count(), 2 + 4, "{table}");
     assert!(
-        table.contains("| 8-8 | adam | 0.01 | 200 | 1 | 6442 |"),
+        table.contains("| 8-8 | adam | 0.01 | 200 | 1 | 42 | 6442 |"),
         "{table}"
     );
     let csv_path = tmp.path().join("sweep.md.csv");
@@ -918,6 +918,22 @@ fn sweep_tabulates_the_grid_and_resumes() {
         "finished rows changed:\n{before}\n{after}"
     );
     assert_eq!(after.lines().count(), 1 + 6);
+    // Another seed is another row, told apart by its seed column on screen and in
+    // the file.
+    let s = ok(&[
+        "sweep", "--hidden", "4", "--lr", "0.01", "--epochs", "1", "--seed", "7", "--out", m,
+    ]);
+    let header = s.lines().find(|l| l.starts_with("hidden")).unwrap();
+    assert!(header.contains("epochs") && header.contains("seed"), "{s}");
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        table.contains("| 4 | adam | 0.01 | 200 | 1 | 7 |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| 4 | adam | 0.01 | 200 | 1 | 42 |"),
+        "{table}"
+    );
     let e = fails(&["sweep", "--hidden", "8,x", "--out", m]);
     assert!(e.contains("'x'"), "{e}");
     let e = fails(&["sweep", "--hidden", "8", "--out", "table.txt"]);
