@@ -45,12 +45,14 @@ impl DigitGrid {
             .tiles
             .iter()
             .fold((1, 1), |(r, c), t| (r.max(t.rows), c.max(t.cols)));
-        let caption = if self.tiles.iter().any(|t| !t.caption.is_empty()) {
-            (self.scale * 2).clamp(16, 24)
-        } else {
-            0
-        };
+        let lines = self.tiles.iter().map(|t| t.caption.lines().count()).max();
+        let caption = self.line_height() * lines.unwrap_or(0) as u32;
         (c as u32 * self.scale, r as u32 * self.scale, caption)
+    }
+
+    /// The height of one line of a caption (captions may have several, `\n` apart).
+    fn line_height(&self) -> u32 {
+        (self.scale * 2).clamp(16, 24)
     }
 
     fn title_height(&self) -> u32 {
@@ -89,17 +91,15 @@ impl Figure for DigitGrid {
         for (i, tile) in self.tiles.iter().enumerate() {
             let x0 = (PAD + (i % cols) as u32 * (w + PAD)) as i32;
             let y0 = (self.title_height() + PAD + (i / cols) as u32 * (h + caption + PAD)) as i32;
-            if caption > 0 {
+            let line = self.line_height() as i32;
+            for (k, text) in tile.caption.lines().enumerate() {
                 let color = if tile.alert { RED } else { BLACK };
-                let style = ("sans-serif", caption as f64 * 0.8)
+                let style = ("sans-serif", line as f64 * 0.8)
                     .into_font()
                     .color(&color)
                     .pos(Pos::new(HPos::Center, VPos::Center));
-                root.draw(&Text::new(
-                    tile.caption.as_str(),
-                    (x0 + w as i32 / 2, y0 + caption as i32 / 2),
-                    style,
-                ))?;
+                let y = y0 + line * k as i32 + line / 2;
+                root.draw(&Text::new(text, (x0 + w as i32 / 2, y), style))?;
             }
             let top = y0 + caption as i32;
             root.draw(&Rectangle::new(

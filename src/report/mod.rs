@@ -101,9 +101,13 @@ pub fn write_report(
             rows,
             cols,
             caption: if digits {
-                format!("{}→{} {:.2}", m.label, m.predicted, m.confidence)
+                format!(
+                    "#{}\n{}→{} {:.2}",
+                    m.index, m.label, m.predicted, m.confidence
+                )
             } else {
-                format!("{}→{}", name(m.label as usize), name(m.predicted as usize))
+                let (label, predicted) = (name(m.label as usize), name(m.predicted as usize));
+                format!("#{}\n{label}→{predicted}", m.index)
             },
             alert: true,
         })
@@ -111,7 +115,7 @@ pub fn write_report(
     if !tiles.is_empty() {
         let gallery = DigitGrid {
             title: Some(format!(
-                "{} most confident mistakes of {} (true→predicted{})",
+                "{} most confident mistakes of {} (index, true→predicted{})",
                 tiles.len(),
                 mistakes.len(),
                 if digits { " confidence" } else { "" }
@@ -264,7 +268,7 @@ fn markdown(
     if gallery {
         let _ = writeln!(
             s,
-            "\n## Mistakes\n\nThe {} most confident mistakes, each captioned true→predicted and the model's probability for its prediction:\n\n![misclassified](misclassified.png)",
+            "\n## Mistakes\n\nThe {} most confident mistakes, each captioned with its index in the evaluated set, true→predicted and the model's probability for its prediction:\n\n![misclassified](misclassified.png)",
             mistakes.len().min(GALLERY)
         );
     }
