@@ -72,6 +72,7 @@ fn main() -> scrawl::Result<()> {
     let curves = TrainingCurves {
         title: "784-512-1024-256-10, SGD(0.001)".into(),
         runs: vec![("sgd".into(), history)],
+        mark: None,
     };
     save(&curves, &out.join("tutorial_000_curves.png"))?;
     println!(

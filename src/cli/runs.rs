@@ -79,7 +79,14 @@ pub fn plot_runs(a: PlotArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" vs ")
     });
-    plot::save(&TrainingCurves { title, runs }, &a.out)?;
+    plot::save(
+        &TrainingCurves {
+            title,
+            runs,
+            mark: None,
+        },
+        &a.out,
+    )?;
     println!("Wrote {}", a.out.display());
     Ok(())
 }

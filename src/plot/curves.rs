@@ -15,6 +15,9 @@ pub struct TrainingCurves {
     pub title: String,
     /// `(legend name, history)` per run.
     pub runs: Vec<(String, History)>,
+    /// An epoch to mark on both panels with a dotted vertical line and its reason
+    /// (a run's best epoch by its monitored metric, `"best val_loss"`).
+    pub mark: Option<(usize, String)>,
 }
 
 type Getter = fn(&crate::history::EpochLog) -> Option<f64>;
@@ -122,6 +125,21 @@ impl TrainingCurves {
                     });
                 chart.draw_series(va.iter().map(|&p| Circle::new(p, 3, c2.filled())))?;
             }
+        }
+        if let Some((epoch, why)) = &self.mark {
+            let x = *epoch as f64;
+            let grey = RGBColor(90, 90, 90);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x, lo), (x, hi)],
+                    2,
+                    4,
+                    grey.stroke_width(2),
+                ))?
+                .label(format!("{why} (epoch {epoch})"))
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], grey.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()

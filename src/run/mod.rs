@@ -486,9 +486,32 @@ impl Run {
             return Ok(());
         }
         let name = self.spec.model.name.clone();
+        // The best epoch by the metric the callbacks watch (val_loss when there is
+        // validation, else loss), as ModelCheckpoint's `best` would pick it.
+        let validated = history.epochs.iter().any(|e| e.val_loss.is_some());
+        let monitor = self.spec.callbacks.monitor(validated);
+        let mode = self
+            .spec
+            .callbacks
+            .mode()
+            .unwrap_or(crate::callbacks::Mode::Auto);
+        let max = mode.resolve(&monitor) == crate::callbacks::Mode::Max;
+        let best = history
+            .epochs
+            .iter()
+            .filter_map(|e| {
+                e.metric(&monitor)
+                    .filter(|v| v.is_finite())
+                    .map(|v| (e.epoch, v))
+            })
+            .reduce(|a, b| match (max, b.1.total_cmp(&a.1)) {
+                (true, std::cmp::Ordering::Greater) | (false, std::cmp::Ordering::Less) => b,
+                _ => a,
+            });
         let fig = TrainingCurves {
             title: format!("{name}: {}", self.dir().display()),
             runs: vec![(name, history.clone())],
+            mark: best.map(|(epoch, _)| (epoch, format!("best {monitor}"))),
         };
         plot::save(&fig, &self.path("curves.png"))?;
         plot::save(&fig, &self.path("curves.svg"))

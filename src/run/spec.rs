@@ -219,7 +219,8 @@ impl CallbackSpec {
             .unwrap_or_else(|| if has_validation { "val_loss" } else { "loss" }.to_string())
     }
 
-    fn mode(&self) -> Result<Mode> {
+    /// The callbacks' mode (`--mode`; auto by default).
+    pub fn mode(&self) -> Result<Mode> {
         Mode::parse(self.mode.as_deref().unwrap_or("auto"))
     }
 

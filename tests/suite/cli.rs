@@ -102,6 +102,19 @@ fn train_evaluate_predict_round_trip() {
     let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3);
     assert!(csv.starts_with("epoch,loss,accuracy,val_loss,val_accuracy"));
+    // curves.svg marks the epoch of the lowest val_loss (what the callbacks watch).
+    let val_loss = |l: &str| l.split(',').nth(3).unwrap().parse::<f64>().unwrap();
+    let best = csv
+        .lines()
+        .skip(1)
+        .min_by(|a, b| val_loss(a).total_cmp(&val_loss(b)))
+        .unwrap();
+    let epoch = best.split(',').next().unwrap();
+    let svg = std::fs::read_to_string(out.join("curves.svg")).unwrap();
+    assert!(
+        svg.contains(&format!("best val_loss (epoch {epoch})")),
+        "epoch {epoch}"
+    );
 
     let model = out.join("model.safetensors");
     let m = model.to_str().unwrap();
