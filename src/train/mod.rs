@@ -1,7 +1,7 @@
 //! Training a [`Sequential`](crate::model::Sequential) over epochs: Keras's `fit`
 //! (shuffled mini-batches, progress, validation, [callbacks](crate::callbacks)), and
 //! the checkpoints that let a run stop anywhere and continue to the same bits; and the
-//! learning-rate range test ([`lr_find`]).
+//! learning-rate range test ([`lr_find()`]).
 //!
 //! Layers: [`crate::model`] (one step) < [`crate::history`] and [`crate::callbacks`]
 //! < this module < [`crate::run`] (the run folder).
