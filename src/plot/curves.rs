@@ -3,6 +3,7 @@
 //! SGD with Adam).
 
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::{Drawn, Figure, PALETTE};
@@ -33,13 +34,20 @@ impl TrainingCurves {
     where
         DB::ErrorType: 'static,
     {
-        let epochs = self
+        let last = self
             .runs
             .iter()
-            .map(|(_, h)| h.epochs.len())
+            .filter_map(|(_, h)| h.epochs.last().map(|e| e.epoch))
             .max()
             .unwrap_or(1)
-            .max(2);
+            .max(1);
+        // A few epochs get half an epoch of margin on each side, so a one-epoch run's
+        // points sit mid-chart instead of on the axis; ticks only at whole epochs.
+        let (x0, x1) = if last < 4 {
+            (0.5, last as f64 + 0.5)
+        } else {
+            (1.0, last as f64)
+        };
         let values: Vec<f64> = self
             .runs
             .iter()
@@ -62,14 +70,21 @@ impl TrainingCurves {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64)
-            .build_cartesian_2d(1f64..epochs as f64, lo..hi)?;
+            .build_cartesian_2d(x0..x1, lo..hi)?;
         chart
             .configure_mesh()
             .light_line_style(TRANSPARENT)
             .bold_line_style(RGBColor(220, 220, 220))
             .x_desc("epoch")
-            .x_labels(epochs.min(12))
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels(if last < 4 { last + 2 } else { last.min(12) })
+            .x_label_formatter(&|x| {
+                let whole = (x - x.round()).abs() < 1e-6 && *x >= 1.0;
+                if whole {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|y| format!("{y:.3}"))
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 15))
@@ -95,7 +110,7 @@ impl TrainingCurves {
                 .legend(move |(x, y)| {
                     PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
                 });
-            chart.draw_series(tr.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+            markers(&mut chart, &tr, k, color.filled())?;
             let va = points(val);
             if va.is_empty() {
                 continue;
@@ -114,7 +129,7 @@ impl TrainingCurves {
                     .legend(move |(x, y)| {
                         PathElement::new([(x, y), (x + 8, y)], color.stroke_width(2))
                     });
-                chart.draw_series(va.iter().map(|&p| Circle::new(p, 3, color.stroke_width(1))))?;
+                markers(&mut chart, &va, k, color.stroke_width(1))?;
             } else {
                 let c2 = PALETTE[1];
                 chart
@@ -154,6 +169,38 @@ impl TrainingCurves {
             .draw()?;
         Ok(())
     }
+}
+
+/// The points of run `k` with its own marker: a filled circle, then a hollow
+/// triangle, a hollow square and a cross, each larger than the circle, so runs
+/// whose curves coincide still show every run's marker.
+fn markers<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: &[(f64, f64)],
+    k: usize,
+    style: ShapeStyle,
+) -> Drawn
+where
+    DB::ErrorType: 'static,
+{
+    let p = points.iter().copied();
+    let hollow = ShapeStyle {
+        filled: false,
+        stroke_width: 2,
+        ..style
+    };
+    match k % 4 {
+        0 => chart.draw_series(p.map(|p| Circle::new(p, 3, style)))?,
+        1 => chart.draw_series(p.map(|p| {
+            let outline = vec![(0, -8), (7, 5), (-7, 5), (0, -8)];
+            EmptyElement::at(p) + PathElement::new(outline, hollow)
+        }))?,
+        2 => chart.draw_series(
+            p.map(|p| EmptyElement::at(p) + Rectangle::new([(-6, -6), (6, 6)], hollow)),
+        )?,
+        _ => chart.draw_series(p.map(|p| Cross::new(p, 7, hollow)))?,
+    };
+    Ok(())
 }
 
 impl Figure for TrainingCurves {
