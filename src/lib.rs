@@ -46,6 +46,8 @@ pub mod serve;
 pub mod stack;
 pub mod sweep;
 pub mod tensor;
+#[cfg(feature = "tensorboard")]
+pub mod tensorboard;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -79,7 +79,7 @@ def main():
         onnx = {}
         for m in models:
             run = Path(tmp) / m
-            scrawl("--threads", str(a.threads), "train", "--model", m, "--limit", "256", "--epochs", "1",
+            scrawl("train", "--threads", str(a.threads), "--model", m, "--limit", "256", "--epochs", "1",
                    "--quiet", "--out", str(run), env=env)
             onnx[m] = Path(tmp) / f"{m}.onnx"
             scrawl("export", "--model", str(run / "model.safetensors"), "--format", "onnx", "--out", str(onnx[m]))
@@ -89,7 +89,7 @@ def main():
         rows = {m: [] for m in models}
         peaks = []
         for _ in range(a.rounds):
-            ours = json.loads(scrawl("--threads", str(a.threads), "bench", "--json", "--repeats", str(a.repeats),
+            ours = json.loads(scrawl("bench", "--threads", str(a.threads), "--json", "--repeats", str(a.repeats),
                                      *sum((["--model", m] for m in models), []), env=env))
             peaks.append(ours["gemm_peak_gflops"])
             for m, r in zip(models, ours["models"]):

@@ -1,6 +1,7 @@
 //! Keras's callbacks: hooks that watch training and act on it: keep the best model
 //! ([`ModelCheckpoint`]), stop when it stalls ([`EarlyStopping`]), lower the learning
-//! rate ([`ReduceLROnPlateau`], [`LearningRateScheduler`]), log ([`CsvLogger`]).
+//! rate ([`ReduceLROnPlateau`], [`LearningRateScheduler`]), log ([`CsvLogger`], and
+//! `TensorBoard` with the `tensorboard` feature).
 //!
 //! A callback's decisions depend only on the metric values it is shown, so each is
 //! tested on scripted sequences. Each can save and restore its state, so a resumed run
@@ -11,6 +12,8 @@ mod csv_logger;
 mod early_stopping;
 mod reduce_lr;
 mod schedule;
+#[cfg(feature = "tensorboard")]
+mod tensorboard;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +23,8 @@ pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
 pub use reduce_lr::ReduceLROnPlateau;
 pub use schedule::{LearningRateScheduler, Schedule};
+#[cfg(feature = "tensorboard")]
+pub use tensorboard::TensorBoard;
 
 use crate::error::{Error, Result};
 use crate::history::{EpochLog, History};
@@ -79,6 +84,12 @@ pub trait Callback: Send {
     /// Called before each step with the number of steps taken so far in the whole run
     /// (the optimizer's iteration count), and the steps per epoch.
     fn on_batch_begin(&mut self, _model: &mut Sequential, _step: u64, _steps_per_epoch: usize) {}
+
+    /// Called after each step with the steps taken so far in the whole run (this one
+    /// included) and the batch's mean loss.
+    fn on_batch_end(&mut self, _step: u64, _loss: f64) -> Result<()> {
+        Ok(())
+    }
 
     /// Called after each epoch (after validation); may stop training.
     fn on_epoch_end(&mut self, model: &mut Sequential, end: &mut EpochEnd<'_>) -> Result<Control>;

@@ -8,6 +8,8 @@ use scrawl::bench::{bench_model, gemm_peak};
 /// Flags of `scrawl bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// Presets to measure (repeat the flag); default mlp-512 and cnn.
     #[arg(long)]
     model: Vec<String>,

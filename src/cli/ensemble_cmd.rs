@@ -11,6 +11,8 @@ use scrawl::model::ensemble::{average, check_members, predict_tta, score};
 /// Flags of `scrawl ensemble`.
 #[derive(clap::Args)]
 pub struct EnsembleArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// Model files written by `scrawl train` (at least two).
     #[arg(value_name = "MODEL", required = true, num_args = 1..)]
     models: Vec<PathBuf>,

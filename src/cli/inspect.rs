@@ -12,6 +12,8 @@ use scrawl::model::Sequential;
 /// Flags of `scrawl evaluate`.
 #[derive(clap::Args)]
 pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// A model file written by `scrawl train`, or a run folder (its model).
     #[arg(long)]
     model: PathBuf,
@@ -53,7 +55,14 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
             count: test.len(),
         }
     } else {
-        model.evaluate(data, a.batch_size)?
+        // Into a log (not a terminal): a line at most every 30 s during a long one.
+        let piped = !std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let mut beat = scrawl::train::Heartbeat::new(scrawl::train::HEARTBEAT);
+        model.evaluate_reporting(data, a.batch_size, &mut |done, total| {
+            if piped && done < total && beat.due() {
+                eprintln!("Evaluating: {done}/{total} images");
+            }
+        })?
     };
     if a.json {
         println!(
@@ -97,6 +106,8 @@ pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
 /// Flags of `scrawl predict`.
 #[derive(clap::Args)]
 pub struct PredictArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// A model file written by `scrawl train`, or a run folder (its model).
     #[arg(long)]
     model: PathBuf,

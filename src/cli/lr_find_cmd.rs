@@ -15,6 +15,8 @@ use scrawl::train::{LrFindOptions, lr_find};
 /// Flags of `scrawl lr-find`.
 #[derive(clap::Args)]
 pub struct LrFindArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// The architecture: a preset, a stack or a model config .json.
     #[arg(long, default_value = "mlp-512")]
     model: String,

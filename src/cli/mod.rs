@@ -25,9 +25,6 @@ use scrawl::presets;
 #[derive(Parser)]
 #[command(name = "scrawl", version, about, long_about = None)]
 struct Cli {
-    /// Worker threads (default: one per core). Same seed + same threads = same weights.
-    #[arg(long, global = true, value_parser = threads_arg)]
-    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -74,6 +71,33 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+/// `--threads`, on the commands that compute (train, evaluate, predict, ensemble,
+/// lr-find, sweep, bench) and nowhere else (`serve --threads` is its own: the
+/// threads that handle connections).
+#[derive(clap::Args, Clone, Copy, Default)]
+struct Threads {
+    /// Worker threads (default: one per core). Same seed + same threads = same weights.
+    #[arg(long, value_parser = threads_arg)]
+    threads: Option<usize>,
+}
+
+impl Command {
+    /// The `--threads` given to a computing command; `None` for the others, which
+    /// run on the default pool (they compute nothing worth sizing).
+    fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Train(a) => a.compute.threads,
+            Command::Evaluate(a) => a.compute.threads,
+            Command::Ensemble(a) => a.compute.threads,
+            Command::Predict(a) => a.compute.threads,
+            Command::LrFind(a) => a.compute.threads,
+            Command::Sweep(a) => a.compute.threads,
+            Command::Bench(a) => a.compute.threads,
+            _ => None,
+        }
+    }
 }
 
 /// Where the data comes from (shared by every command that reads images).
@@ -356,7 +380,7 @@ fn load_model(
 /// Runs the command line; errors are printed as one message, never a panic.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = scrawl::init_threads(cli.threads) {
+    if let Err(e) = scrawl::init_threads(cli.command.threads()) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }

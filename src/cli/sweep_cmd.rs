@@ -12,6 +12,8 @@ use scrawl::sweep::{self, SweepRow};
 /// Flags of `scrawl sweep`.
 #[derive(clap::Args)]
 pub struct SweepArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// Hidden-layer sizes of one MLP, e.g. 10,20,10; repeat the flag for more.
     #[arg(long, required = true, value_name = "H1,H2,...")]
     hidden: Vec<String>,

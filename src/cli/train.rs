@@ -22,6 +22,8 @@ use scrawl::train::Verbosity;
 /// Flags of `scrawl train`; absent ones take Keras's defaults.
 #[derive(clap::Args)]
 pub struct TrainArgs {
+    #[command(flatten)]
+    pub compute: super::Threads,
     /// A preset (see `scrawl presets`), mlp:H1,H2,... or a model config .json file
     /// [default: mlp-512, or the architecture of --init].
     #[arg(long)]
@@ -153,12 +155,26 @@ pub struct TrainArgs {
     /// Print only the final result.
     #[arg(long)]
     quiet: bool,
+    /// When the output is not a terminal (a log file, a pipe): print a progress line
+    /// at most every S seconds during long epochs and validations.
+    #[arg(long, value_name = "S", default_value_t = 30.0, value_parser = super::seconds_arg)]
+    progress_every: f64,
     /// Keep the model of the best epoch by --monitor (`best`, saved as RUN/best.safetensors),
     /// of every epoch (`all`, RUN/checkpoints/epoch-NN.safetensors), or at a Keras-style
     /// path template such as `model/mnist-{epoch:02d}-{val_loss:.4f}.safetensors`
     /// (only the improvements are saved).
     #[arg(long, value_name = "best|all|TEMPLATE")]
     checkpoint: Option<String>,
+    /// Write TensorBoard event files as Keras's TensorBoard callback does (per-epoch
+    /// loss, accuracy and learning rate, weight histograms, the mistakes gallery, the
+    /// settings): into DIR, or RUN/tensorboard when no DIR is given. View them with
+    /// `tensorboard --logdir runs`.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    #[allow(clippy::option_option)] // absent, given bare, given a folder
+    tensorboard: Option<Option<PathBuf>>,
+    /// With --tensorboard: also the batch loss every N steps (Keras's update_freq).
+    #[arg(long, value_name = "N", requires = "tensorboard", value_parser = super::steps_arg)]
+    tensorboard_update_freq: Option<usize>,
     /// The metric --checkpoint, --early-stopping and --reduce-lr-on-plateau watch
     /// (default val_loss, or loss without validation data).
     #[arg(long, value_name = "METRIC")]
@@ -501,6 +517,20 @@ fn spec_of(a: &TrainArgs) -> anyhow::Result<RunSpec> {
                 min_lr: a.min_lr,
             }),
             lr_schedule: a.lr_schedule.clone(),
+            tensorboard: match &a.tensorboard {
+                None => None,
+                Some(dir) => Some(scrawl::run::TensorBoardSpec {
+                    // Absolute, so that a run resumed from another folder writes
+                    // to the same place.
+                    log_dir: match dir {
+                        None => None,
+                        Some(dir) => Some(std::path::absolute(dir).map_err(|e| {
+                            anyhow::anyhow!("--tensorboard {}: {e}", dir.display())
+                        })?),
+                    },
+                    update_freq: a.tensorboard_update_freq.map(|n| n as u64),
+                }),
+            },
         },
         save_freq: a.save_freq,
         validation_freq: a.validation_freq,
@@ -605,6 +635,7 @@ fn train(mut run: Run, (sets, train, validation): RunData, a: &TrainArgs) -> any
             log_to_stderr: a.json,
             interrupt: Some(&INTERRUPT),
             info,
+            progress_every: Some(std::time::Duration::from_secs_f64(a.progress_every)),
         },
     );
     let mut trained = match fitted {

@@ -733,10 +733,26 @@ impl Sequential {
     /// # Ok(()) }
     /// ```
     pub fn evaluate(&self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
-        crate::kernels::on_pool(|| self.evaluate_on_pool(data, batch_size))
+        self.evaluate_reporting(data, batch_size, &mut |_, _| {})
     }
 
-    fn evaluate_on_pool(&self, data: &Dataset, batch_size: usize) -> Result<Evaluation> {
+    /// [`Sequential::evaluate`], calling `progress(done, total)` after each batch
+    /// with the images evaluated so far (for a progress line during long ones).
+    pub fn evaluate_reporting(
+        &self,
+        data: &Dataset,
+        batch_size: usize,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<Evaluation> {
+        crate::kernels::on_pool(|| self.evaluate_on_pool(data, batch_size, progress))
+    }
+
+    fn evaluate_on_pool(
+        &self,
+        data: &Dataset,
+        batch_size: usize,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<Evaluation> {
         self.check_data(data)?;
         if data.is_empty() {
             return Err(Error::config(
@@ -744,10 +760,13 @@ impl Sequential {
             ));
         }
         let mut total = BatchStats::default();
+        let mut done = 0;
         self.for_each_batch(data, batch_size, |probs, labels| {
             let s = self.loss.compute(probs, labels, None, false);
             total.loss_sum += s.loss_sum;
             total.correct += s.correct;
+            done += labels.len();
+            progress(done, data.len());
         })?;
         let n = data.len().max(1) as f64;
         Ok(Evaluation {

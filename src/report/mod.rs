@@ -36,34 +36,18 @@ pub struct Report {
     pub files: Vec<PathBuf>,
 }
 
-/// The most mistakes the gallery shows.
-pub const GALLERY: usize = 100;
-
-/// Evaluates `model` on `data` and writes into `dir`: `confusion.png`/`.svg` (the
-/// heatmap), `misclassified.png` (the most confident mistakes with true and predicted
-/// labels), `metrics.json` and `report.md` tying them together.
-pub fn write_report(
-    dir: &Path,
-    model: &mut Sequential,
-    data: &Dataset,
-    class_names: &[String],
-    title: &str,
-) -> Result<Report> {
-    if data.is_empty() {
-        return Err(Error::config("there are no images to report on"));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let probs = model.predict(data, 500)?;
-    let classes = model.classes();
-    let mut predictions = Vec::with_capacity(data.len());
+/// The predicted class of every row of `probs` (`classes` wide), and the rows whose
+/// prediction is not their label, most confident first.
+pub fn find_mistakes(probs: &[f32], labels: &[u8], classes: usize) -> (Vec<u8>, Vec<Mistake>) {
+    let mut predictions = Vec::with_capacity(labels.len());
     let mut mistakes = Vec::new();
     for (i, row) in probs.chunks_exact(classes).enumerate() {
         let p = crate::kernels::argmax(row);
         predictions.push(p as u8);
-        if p as u8 != data.labels[i] {
+        if p as u8 != labels[i] {
             mistakes.push(Mistake {
                 index: i,
-                label: data.labels[i],
+                label: labels[i],
                 predicted: p as u8,
                 confidence: row[p],
             });
@@ -74,20 +58,18 @@ pub fn write_report(
             .total_cmp(&a.confidence)
             .then(a.index.cmp(&b.index))
     });
-    let matrix = ConfusionMatrix::new(&data.labels, &predictions, classes);
+    (predictions, mistakes)
+}
+
+/// The gallery of the first [`GALLERY`] `mistakes` (most confident first), each
+/// captioned with its index, true and predicted class and confidence; `None` when
+/// there are none.
+pub fn mistakes_gallery(
+    mistakes: &[Mistake],
+    data: &Dataset,
+    class_names: &[String],
+) -> Option<DigitGrid> {
     let name = |c: usize| class_names.get(c).cloned().unwrap_or(c.to_string());
-    let mut files = Vec::new();
-
-    let heatmap = ConfusionHeatmap {
-        title: format!("Confusion matrix: {title}"),
-        class_names: (0..classes).map(name).collect(),
-        matrix: matrix.clone(),
-    };
-    for f in ["confusion.png", "confusion.svg"] {
-        plot::save(&heatmap, &dir.join(f))?;
-        files.push(dir.join(f));
-    }
-
     let digits = class_names
         .iter()
         .enumerate()
@@ -112,18 +94,57 @@ pub fn write_report(
             alert: true,
         })
         .collect();
-    if !tiles.is_empty() {
-        let gallery = DigitGrid {
-            title: Some(format!(
-                "{} most confident mistakes of {} (index, true→predicted{})",
-                tiles.len(),
-                mistakes.len(),
-                if digits { " confidence" } else { "" }
-            )),
-            tiles,
-            cols: 10,
-            scale: if digits { 3 } else { 4 },
-        };
+    if tiles.is_empty() {
+        return None;
+    }
+    Some(DigitGrid {
+        title: Some(format!(
+            "{} most confident mistakes of {} (index, true→predicted{})",
+            tiles.len(),
+            mistakes.len(),
+            if digits { " confidence" } else { "" }
+        )),
+        tiles,
+        cols: 10,
+        scale: if digits { 3 } else { 4 },
+    })
+}
+
+/// The most mistakes the gallery shows.
+pub const GALLERY: usize = 100;
+
+/// Evaluates `model` on `data` and writes into `dir`: `confusion.png`/`.svg` (the
+/// heatmap), `misclassified.png` (the most confident mistakes with true and predicted
+/// labels), `metrics.json` and `report.md` tying them together.
+pub fn write_report(
+    dir: &Path,
+    model: &mut Sequential,
+    data: &Dataset,
+    class_names: &[String],
+    title: &str,
+) -> Result<Report> {
+    if data.is_empty() {
+        return Err(Error::config("there are no images to report on"));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probs = model.predict(data, 500)?;
+    let classes = model.classes();
+    let (predictions, mistakes) = find_mistakes(&probs, &data.labels, classes);
+    let matrix = ConfusionMatrix::new(&data.labels, &predictions, classes);
+    let name = |c: usize| class_names.get(c).cloned().unwrap_or(c.to_string());
+    let mut files = Vec::new();
+
+    let heatmap = ConfusionHeatmap {
+        title: format!("Confusion matrix: {title}"),
+        class_names: (0..classes).map(name).collect(),
+        matrix: matrix.clone(),
+    };
+    for f in ["confusion.png", "confusion.svg"] {
+        plot::save(&heatmap, &dir.join(f))?;
+        files.push(dir.join(f));
+    }
+
+    if let Some(gallery) = mistakes_gallery(&mistakes, data, class_names) {
         plot::save(&gallery, &dir.join("misclassified.png"))?;
         files.push(dir.join("misclassified.png"));
     }

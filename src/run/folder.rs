@@ -19,7 +19,7 @@ pub const LOCK_FILE: &str = ".scrawl.lock";
 
 /// The files a run writes at the top of its folder: a folder holding any of them
 /// holds a run.
-pub const RUN_FILES: [&str; 9] = [
+pub const RUN_FILES: [&str; 10] = [
     "config.json",
     "model.safetensors",
     "checkpoint.safetensors",
@@ -29,6 +29,7 @@ pub const RUN_FILES: [&str; 9] = [
     "curves.png",
     "curves.svg",
     "checkpoints",
+    "tensorboard",
 ];
 
 /// A run folder this process holds the lock of; the lock is released when it is
@@ -121,12 +122,32 @@ pub fn existing_run_files(dir: &Path) -> Vec<&'static str> {
 pub fn remove_run_files(dir: &Path) -> Result<()> {
     for f in existing_run_files(dir) {
         let path = dir.join(f);
-        let removed = if path.is_dir() {
+        let removed = if f == "tensorboard" && path.is_dir() {
+            remove_event_files(&path)
+        } else if path.is_dir() {
             remove_epoch_checkpoints(&path)
         } else {
             std::fs::remove_file(&path)
         };
         removed.map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Removes TensorBoard event files (`*tfevents*`) under `dir`, then each folder
+/// that this left empty: anything else there is the user's and stays.
+fn remove_event_files(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            remove_event_files(&path)?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().contains("tfevents") {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    if std::fs::read_dir(dir)?.next().is_none() {
+        std::fs::remove_dir(dir)?;
     }
     Ok(())
 }

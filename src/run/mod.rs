@@ -44,7 +44,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use folder::RunLock;
-pub use spec::{CallbackSpec, DataSpec, EarlyStoppingSpec, InitSpec, ReduceLrSpec, RunSpec};
+pub use spec::{
+    CallbackSpec, DataSpec, EarlyStoppingSpec, InitSpec, ReduceLrSpec, RunSpec, TensorBoardSpec,
+};
 
 use crate::callbacks::Schedule;
 use crate::data::Dataset;
@@ -92,6 +94,9 @@ pub struct RunOptions<'a> {
     pub interrupt: Option<&'a AtomicBool>,
     /// Extra entries for the model files' metadata (the data set, class names).
     pub info: BTreeMap<String, serde_json::Value>,
+    /// When the output is a log: a progress line at most this often during long
+    /// epochs (default [`crate::train::HEARTBEAT`], 30 s).
+    pub progress_every: Option<std::time::Duration>,
 }
 
 /// Where a call to [`Run::fit`] started.
@@ -423,6 +428,7 @@ impl Run {
                 save_freq: self.spec.save_freq,
                 resume: state,
                 augment: self.spec.augment,
+                progress_every: opts.progress_every.unwrap_or(crate::train::HEARTBEAT),
             },
         );
         let history = match fitted {
@@ -468,7 +474,78 @@ impl Run {
             .map_err(|e| Error::config(format!("the history: {e}")))?;
         write_atomic(&self.path(HISTORY_JSON), json.as_bytes())?;
         self.write_curves(&trained.history)?;
+        self.write_tensorboard_summary(trained, test)?;
         Ok(evaluation)
+    }
+
+    /// With a `TensorBoard` callback: the run's hyperparameters, and (with the `plot`
+    /// feature and a test set) the gallery of its test mistakes, in the log folder.
+    #[cfg(feature = "tensorboard")]
+    fn write_tensorboard_summary(&self, trained: &Trained, test: Option<&Dataset>) -> Result<()> {
+        use crate::tensorboard::{EventWriter, Kind, hparams, session_end};
+        let Some(t) = &self.spec.callbacks.tensorboard else {
+            return Ok(());
+        };
+        let s = &self.spec;
+        let mut settings = crate::tensorboard::HParams::new();
+        let text = |v: &str| Kind::Text(v.to_string());
+        settings.insert("model".into(), text(&s.model.name));
+        settings.insert("optimizer".into(), text(s.optimizer.name()));
+        settings.insert(
+            "learning_rate".into(),
+            Kind::Number(s.optimizer.learning_rate() as f64),
+        );
+        settings.insert("batch_size".into(), Kind::Number(s.batch_size as f64));
+        settings.insert("epochs".into(), Kind::Number(s.epochs as f64));
+        settings.insert("seed".into(), Kind::Number(s.seed as f64));
+        settings.insert("threads".into(), Kind::Number(s.threads as f64));
+        settings.insert("augment".into(), Kind::Flag(s.augment.is_some()));
+        if let Some(sched) = &s.callbacks.lr_schedule {
+            settings.insert("lr_schedule".into(), text(sched));
+        }
+        let name = self
+            .dir()
+            .file_name()
+            .map_or_else(|| "run".to_string(), |n| n.to_string_lossy().into_owned());
+        let mut w = EventWriter::create(&t.log_dir(self.dir()))?;
+        let step = trained.history.epochs.len() as i64;
+        w.summary(0, vec![hparams(&name, &settings)])?;
+        #[cfg(feature = "plot")]
+        if let Some(test) = test {
+            let probs = trained.model.predict(test, self.spec.batch_size.max(100))?;
+            let (_, mistakes) =
+                crate::report::find_mistakes(&probs, &test.labels, trained.model.classes());
+            let names: Vec<String> = (0..trained.model.classes())
+                .map(|c| c.to_string())
+                .collect();
+            let names = match trained.info.get("class_names") {
+                Some(v) => serde_json::from_value(v.clone()).unwrap_or(names),
+                None => names,
+            };
+            if let Some(grid) = crate::report::mistakes_gallery(&mistakes, test, &names) {
+                use crate::plot::Figure;
+                let (width, height) = grid.size();
+                let png = crate::plot::render(&grid, crate::plot::Format::Png).map_err(|msg| {
+                    Error::Plot {
+                        path: w.path().to_path_buf(),
+                        msg,
+                    }
+                })?;
+                w.summary(
+                    step,
+                    vec![crate::tensorboard::image("mistakes", png, width, height)],
+                )?;
+            }
+        }
+        #[cfg(not(feature = "plot"))]
+        let _ = test;
+        w.summary(step, vec![session_end()])?;
+        w.flush()
+    }
+
+    #[cfg(not(feature = "tensorboard"))]
+    fn write_tensorboard_summary(&self, _: &Trained, _: Option<&Dataset>) -> Result<()> {
+        Ok(())
     }
 
     /// Writes `curves.png` and `curves.svg` (with the `plot` feature; without it, a

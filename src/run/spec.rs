@@ -184,6 +184,29 @@ pub struct CallbackSpec {
     /// `one-cycle:MAX_LR`.
     #[serde(default)]
     pub lr_schedule: Option<String>,
+    /// Write TensorBoard event files (needs the `tensorboard` feature).
+    #[serde(default)]
+    pub tensorboard: Option<TensorBoardSpec>,
+}
+
+/// Settings of the `TensorBoard` callback.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TensorBoardSpec {
+    /// Where the event files go (default: the run's `tensorboard` folder).
+    #[serde(default)]
+    pub log_dir: Option<PathBuf>,
+    /// Also the batch loss every this many steps (default: per epoch only).
+    #[serde(default)]
+    pub update_freq: Option<u64>,
+}
+
+impl TensorBoardSpec {
+    /// The folder of the event files of a run in `run_dir`.
+    pub fn log_dir(&self, run_dir: &std::path::Path) -> PathBuf {
+        self.log_dir
+            .clone()
+            .unwrap_or_else(|| run_dir.join("tensorboard"))
+    }
 }
 
 /// Settings of [`EarlyStopping`].
@@ -257,6 +280,11 @@ impl CallbackSpec {
                 ));
             }
         }
+        if self.tensorboard.is_some() && !cfg!(feature = "tensorboard") {
+            return Err(Error::config(
+                "this scrawl was built without the tensorboard feature, so it cannot write TensorBoard files",
+            ));
+        }
         if let Some(c) = &self.checkpoint
             && !matches!(c.as_str(), "best" | "all")
             && !c.ends_with(".safetensors")
@@ -326,6 +354,24 @@ impl CallbackSpec {
             callbacks.push(Box::new(LearningRateScheduler::new(s, total_steps)));
         }
         callbacks.push(Box::new(CsvLogger::new(dir.join(super::HISTORY_CSV))));
+        if let Some(t) = &self.tensorboard {
+            callbacks.push(tensorboard(t, dir)?);
+        }
         Ok(callbacks)
     }
+}
+
+#[cfg(feature = "tensorboard")]
+fn tensorboard(t: &TensorBoardSpec, dir: &std::path::Path) -> Result<Box<dyn Callback>> {
+    Ok(Box::new(crate::callbacks::TensorBoard::new(
+        t.log_dir(dir),
+        t.update_freq,
+    )))
+}
+
+#[cfg(not(feature = "tensorboard"))]
+fn tensorboard(_: &TensorBoardSpec, _: &std::path::Path) -> Result<Box<dyn Callback>> {
+    Err(Error::config(
+        "this scrawl was built without the tensorboard feature, so it cannot write TensorBoard files",
+    ))
 }

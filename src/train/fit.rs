@@ -4,9 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::checkpoint::{TrainingState, save_checkpoint};
+use super::progress::{Heartbeat, RunClock, human};
 use crate::callbacks::{Callback, Control, EpochEnd};
 use crate::data::Dataset;
 use crate::data::augment::{Augmentation, AugmentedEpochs};
@@ -68,6 +69,9 @@ pub struct FitOptions<'a> {
     /// Random rotations, zooms and shifts of the training images, drawn anew each
     /// epoch from the seed (validation images are never augmented).
     pub augment: Option<Augmentation>,
+    /// With [`Verbosity::Lines`] (output to a log, not a terminal): a progress line
+    /// at most this often during long epochs and validations, so a log shows life.
+    pub progress_every: Duration,
 }
 
 impl Default for FitOptions<'_> {
@@ -87,6 +91,7 @@ impl Default for FitOptions<'_> {
             save_freq: None,
             resume: None,
             augment: None,
+            progress_every: super::progress::HEARTBEAT,
         }
     }
 }
@@ -201,6 +206,9 @@ impl Sequential {
         let mut order: Vec<usize> = Vec::with_capacity(train.len());
         let mut messages = Vec::new();
         let mut last_lr = history.epochs.last().map(|e| e.learning_rate);
+        let mut clock = RunClock::start();
+        let mut heartbeat = Heartbeat::new(opts.progress_every);
+        let lines = verbose == Verbosity::Lines;
         for epoch in at.epoch + 1..=opts.epochs {
             let start = Instant::now();
             epoch_order(&mut order, train.len(), opts.seed, epoch, opts.shuffle);
@@ -237,19 +245,49 @@ impl Sequential {
                             .map_or(0.0, |o| o.config().learning_rate())
                     )));
                 }
+                let done = self.optimizer.as_ref().map_or(0, |o| o.iterations());
+                for cb in opts.callbacks.iter_mut() {
+                    cb.on_batch_end(done, stats.loss_sum / batch.len() as f64)?;
+                }
                 at.step = step + 1;
                 at.loss_sum += stats.loss_sum;
                 at.correct += stats.correct;
                 at.seen += batch.len();
+                clock.step();
+                let metrics = || {
+                    format!(
+                        "loss: {:.4} - accuracy: {:.4}",
+                        at.loss_sum / at.seen as f64,
+                        at.correct as f64 / at.seen as f64
+                    )
+                };
+                // The whole run's ETA: this epoch's steps left and every later epoch's.
+                let left_in_epoch = (steps - at.step) as u64;
+                let run_eta = || {
+                    let later = ((opts.epochs - epoch) * steps) as u64;
+                    clock
+                        .eta(left_in_epoch + later)
+                        .map_or_else(String::new, |d| format!(" - run ETA {}", human(d)))
+                };
                 if let Some(b) = &bar {
                     b.set_position(step as u64 + 1);
                     if step % 16 == 0 || step + 1 == steps {
-                        b.set_message(format!(
-                            "loss: {:.4} - accuracy: {:.4}",
-                            at.loss_sum / at.seen as f64,
-                            at.correct as f64 / at.seen as f64
-                        ));
+                        let whole = if opts.epochs > 1 {
+                            run_eta()
+                        } else {
+                            String::new()
+                        };
+                        b.set_message(format!("{}{whole}", metrics()));
                     }
+                } else if lines && at.step < steps && heartbeat.due() {
+                    let eta = clock.eta(left_in_epoch).map(human).unwrap_or_default();
+                    say(&format!(
+                        "Epoch {epoch}/{} - step {}/{steps} - {} - ETA {eta}{}",
+                        opts.epochs,
+                        at.step,
+                        metrics(),
+                        run_eta()
+                    ));
                 }
                 if let (Some(n), Some(path)) = (opts.save_freq, &opts.checkpoint)
                     && n > 0
@@ -287,7 +325,14 @@ impl Sequential {
             let validate_now = epoch.is_multiple_of(opts.validation_freq.max(1));
             let (val_loss, val_accuracy) = match opts.validation.filter(|_| validate_now) {
                 Some(v) => {
-                    let e = self.evaluate(v, opts.batch_size)?;
+                    let e = self.evaluate_reporting(v, opts.batch_size, &mut |done, total| {
+                        if lines && done < total && heartbeat.due() {
+                            say(&format!(
+                                "Epoch {epoch}/{} - validating: {done}/{total} images",
+                                opts.epochs
+                            ));
+                        }
+                    })?;
                     (Some(e.loss), Some(e.accuracy))
                 }
                 None => (None, None),
@@ -312,6 +357,7 @@ impl Sequential {
             }
             last_lr = Some(lr);
             say(&line);
+            heartbeat.reset();
             history.epochs.push(log.clone());
             let mut stop = false;
             messages.clear();

@@ -9,7 +9,9 @@
 pub mod checkpoint;
 mod fit;
 pub mod lr_find;
+pub mod progress;
 
 pub use checkpoint::{TrainingState, load_checkpoint, save_checkpoint};
 pub use fit::{FitOptions, Verbosity};
 pub use lr_find::{LrFindOptions, LrFinding, lr_find};
+pub use progress::{HEARTBEAT, Heartbeat};

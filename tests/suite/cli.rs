@@ -217,7 +217,19 @@ fn bad_flags_and_files_are_clear_errors() {
     assert!(
         fails(&["train", "--validation-split", "1.5", "--limit", "10"]).contains("between 0 and 1")
     );
-    assert!(fails(&["--threads", "0", "summary"]).contains("--threads"));
+    assert!(fails(&["evaluate", "--threads", "0"]).contains("--threads"));
+    // --threads belongs to the commands that compute; elsewhere it is an unknown flag.
+    for quiet in [
+        &["summary", "--threads", "2"][..],
+        &["presets", "--threads", "2"],
+        &["--threads", "2", "train"],
+    ] {
+        let e = fails(quiet);
+        assert!(
+            e.contains("unexpected argument '--threads'"),
+            "{quiet:?}: {e}"
+        );
+    }
     let e = fails(&["evaluate", "--model", "/nonexistent/model.safetensors"]);
     assert!(e.contains("/nonexistent/model.safetensors"), "{e}");
     assert!(fails(&["evaluate", "--model", "mlp-512"]).contains("preset name, not a model file"));
@@ -1332,4 +1344,61 @@ fn lr_find_draws_its_chart_and_leaves_no_run() {
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(fails(&["lr-find", "--out", "x.gif"]).contains(".png or .svg"));
     assert!(fails(&["lr-find", "--start-lr", "1", "--end-lr", "0.1"]).contains("positive start"));
+}
+
+/// Into a pipe, a long epoch shows life: a plain line with the step, the metrics so
+/// far, the epoch's and the whole run's ETA (here every 1 ms instead of 30 s).
+#[test]
+fn piped_training_prints_progress_lines_with_the_run_eta() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let stdout = ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "4000",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+        "--progress-every",
+        "0.001",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let steps: Vec<&str> = stdout.lines().filter(|l| l.contains(" - step ")).collect();
+    assert!(steps.len() >= 2, "{stdout}");
+    for l in &steps {
+        assert!(l.starts_with("Epoch "), "{l}");
+        assert!(l.contains("/500 - loss: ") && l.contains(" - ETA "), "{l}");
+    }
+    // In the first epoch the run ETA counts the second epoch too.
+    assert!(
+        steps
+            .iter()
+            .any(|l| l.starts_with("Epoch 1/2") && l.contains("run ETA")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("validating: "), "{stdout}");
+    // The epoch lines are still there, one an epoch.
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("Epoch 2/2 - ") && l.contains("val_loss"))
+            .count(),
+        1
+    );
+    // Without the flag (30 s) a short run prints none.
+    let out2 = tmp.path().join("r2");
+    let quiet = ok(&[
+        "train",
+        "--model",
+        "mlp:32",
+        "--limit",
+        "400",
+        "--out",
+        out2.to_str().unwrap(),
+    ]);
+    assert!(!quiet.contains(" - step "), "{quiet}");
 }

@@ -856,7 +856,7 @@ fn flags() {
             vec!["train", "--resume", "nowhere"],
             vec!["nowhere", "not a run folder"],
         ),
-        (vec!["--threads", "0", "summary"], vec!["--threads"]),
+        (vec!["predict", "--threads", "0"], vec!["--threads"]),
         (
             vec!["sweep", "--hidden", "0,10"],
             vec!["--hidden sizes must be at least 1"],

@@ -8,7 +8,7 @@ use std::path::Path;
 /// Bottom to top. Modules on one level do not import each other.
 const LEVELS: &[&[&str]] = &[
     &["error"],
-    &["files"],
+    &["files", "tensorboard"],
     &["tensor", "kernels", "activations", "data"],
     &["loss", "layers"],
     &["optim"],
@@ -16,7 +16,8 @@ const LEVELS: &[&[&str]] = &[
     &["stack", "interop", "history", "metrics"],
     &["presets", "callbacks", "serve"],
     &["train", "plot"],
-    &["report", "run", "sweep", "bench"],
+    &["report"],
+    &["run", "sweep", "bench"],
     &["fuzz"],
 ];
 

@@ -32,5 +32,6 @@ mod runs;
 mod serve;
 mod serve_attacks;
 mod split;
+mod tensorboard;
 mod training;
 mod trust;

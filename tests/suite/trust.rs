@@ -1004,10 +1004,10 @@ fn absurd_counts_are_refused() {
         &["--batch-size"],
     );
     fails(d, &["bench", "--repeats", "1000000000000"], &["--repeats"]);
-    fails(d, &["--threads", "5000", "presets"], &["--threads"]);
+    fails(d, &["bench", "--threads", "5000"], &["--threads"]);
     fails(
         d,
-        &["--threads", "18446744073709551615", "presets"],
+        &["lr-find", "--threads", "18446744073709551615"],
         &["--threads"],
     );
     // A batch larger than the data is the whole data, as in Keras.
