@@ -56,8 +56,9 @@ pub enum DataCommand {
         /// The image file (.png or .svg).
         #[arg(long, value_name = "FILE", default_value = "grid.png")]
         out: PathBuf,
-        /// Show the images as the first epoch of `scrawl train --augment --seed S` sees
-        /// them (rotated, zoomed and shifted at random, default ranges).
+        /// One image a row: the original, then what epochs 1, 2, ... of `scrawl train
+        /// --augment --seed S` make of it (rotated, zoomed and shifted at random,
+        /// default ranges); the title names the augmentation.
         #[arg(long)]
         augment: bool,
         /// The seed of --augment.
@@ -234,33 +235,51 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let sets = data.load()?;
             let set = sets.split(&name)?;
             check_index(set, &name, start)?;
-            let end = (start + rows * cols).min(set.len());
             let aug = Augmentation {
                 elastic_alpha: elastic.unwrap_or(0.0),
                 ..Augmentation::default()
             };
             aug.validate()?;
+            // With --augment a row is one image: the original, then what epochs 1,
+            // 2, ... of `train --augment --seed S` make of it.
+            let per_row = if augment { 1 } else { cols };
+            let end = (start + rows * per_row).min(set.len());
+            let [r, c, _] = set.image_shape;
             let mut field = Vec::new();
-            let tiles = (start..end)
-                .map(|i| {
-                    let mut t = tile(set, i, caption(&sets, set.labels[i]));
-                    if augment {
-                        let [r, c, _] = set.image_shape;
-                        let affine = aug.draw(seed, 1, i, r, c);
-                        aug.elastic_field(seed, 1, i, [r, c], &mut field);
-                        let shape = set.image_shape;
-                        warp_field(set.image(i), &mut t.pixels, shape, &affine, &field);
-                    }
-                    t
-                })
-                .collect();
-            let grid = DigitGrid {
-                title: Some(format!(
-                    "{} {name} images {start}-{}{}",
+            let mut tiles = Vec::new();
+            for i in start..end {
+                tiles.push(tile(set, i, caption(&sets, set.labels[i])));
+                if !augment {
+                    continue;
+                }
+                tiles.last_mut().expect("just pushed").caption =
+                    format!("#{i} {}", caption(&sets, set.labels[i]));
+                for epoch in 1..cols {
+                    let mut t = tile(set, i, format!("epoch {epoch}"));
+                    let affine = aug.draw(seed, epoch, i, r, c);
+                    aug.elastic_field(seed, epoch, i, [r, c], &mut field);
+                    warp_field(
+                        set.image(i),
+                        &mut t.pixels,
+                        set.image_shape,
+                        &affine,
+                        &field,
+                    );
+                    tiles.push(t);
+                }
+            }
+            let title = if augment {
+                format!(
+                    "{} {name} images {start}-{}: each original, then epochs 1-{} of --augment --seed {seed}\n{aug}",
                     sets.spec.name,
                     end - 1,
-                    if augment { ", augmented" } else { "" }
-                )),
+                    cols.saturating_sub(1).max(1)
+                )
+            } else {
+                format!("{} {name} images {start}-{}", sets.spec.name, end - 1)
+            };
+            let grid = DigitGrid {
+                title: Some(title),
                 tiles,
                 cols,
                 scale,

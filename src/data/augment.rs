@@ -49,6 +49,30 @@ fn default_elastic_sigma() -> f32 {
     4.0
 }
 
+impl std::fmt::Display for Augmentation {
+    /// `rotation ±10°, zoom ±10%, shift ±10% x ±10%, elastic α 34 σ 4`: what a
+    /// picture of augmented images is titled with.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |v: f32| (v * 100.0).round();
+        write!(
+            f,
+            "rotation ±{}°, zoom ±{}%, shift ±{}% x ±{}%",
+            self.rotation_range,
+            pct(self.zoom_range),
+            pct(self.width_shift_range),
+            pct(self.height_shift_range)
+        )?;
+        if self.elastic_alpha > 0.0 {
+            write!(
+                f,
+                ", elastic α {} σ {}",
+                self.elastic_alpha, self.elastic_sigma
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for Augmentation {
     /// The ranges the MNIST literature uses: 10 degrees, 10% zoom, 10% shifts.
     fn default() -> Self {

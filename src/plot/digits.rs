@@ -38,6 +38,8 @@ pub struct DigitGrid {
 }
 
 const PAD: u32 = 8;
+/// The height of one line of the title.
+const TITLE_LINE: u32 = 28;
 
 impl DigitGrid {
     fn cell(&self) -> (u32, u32, u32) {
@@ -56,7 +58,42 @@ impl DigitGrid {
     }
 
     fn title_height(&self) -> u32 {
-        if self.title.is_some() { 40 } else { 0 }
+        match self.title_lines().len() {
+            0 => 0,
+            n => 12 + TITLE_LINE * n as u32,
+        }
+    }
+
+    /// The figure's width, which the title does not widen past 320 pixels.
+    fn width(&self) -> u32 {
+        let (w, _, _) = self.cell();
+        let cols = self.cols.clamp(1, self.tiles.len().max(1)) as u32;
+        (cols * (w + PAD) + PAD).max(if self.title.is_some() { 320 } else { 0 })
+    }
+
+    /// The title, its lines (`\n`) wrapped at spaces to fit the width (a long title
+    /// over a narrow grid would be cut at both edges).
+    fn title_lines(&self) -> Vec<String> {
+        let Some(title) = &self.title else {
+            return Vec::new();
+        };
+        // DejaVu Sans at 22 px averages under 12 px a character.
+        let fits = ((self.width().saturating_sub(2 * PAD)) / 12).max(10) as usize;
+        let mut lines = Vec::new();
+        for given in title.lines() {
+            let mut line = String::new();
+            for word in given.split(' ') {
+                if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > fits {
+                    lines.push(std::mem::take(&mut line));
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            lines.push(line);
+        }
+        lines
     }
 
     fn rows(&self) -> u32 {
@@ -66,11 +103,9 @@ impl DigitGrid {
 
 impl Figure for DigitGrid {
     fn size(&self) -> (u32, u32) {
-        let (w, h, caption) = self.cell();
-        let cols = self.cols.clamp(1, self.tiles.len().max(1)) as u32;
-        let width = (cols * (w + PAD) + PAD).max(if self.title.is_some() { 320 } else { 0 });
+        let (_, h, caption) = self.cell();
         let height = self.title_height() + self.rows() * (h + caption + PAD) + PAD;
-        (width, height)
+        (self.width(), height)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn
@@ -80,12 +115,13 @@ impl Figure for DigitGrid {
         let (w, h, caption) = self.cell();
         let (width, _) = self.size();
         let cols = self.cols.max(1);
-        if let Some(title) = &self.title {
+        for (k, line) in self.title_lines().iter().enumerate() {
             let style = ("sans-serif", 22)
                 .into_font()
                 .color(&BLACK)
                 .pos(Pos::new(HPos::Center, VPos::Center));
-            root.draw(&Text::new(title.as_str(), (width as i32 / 2, 22), style))?;
+            let y = 22 + (k as u32 * TITLE_LINE) as i32;
+            root.draw(&Text::new(line.as_str(), (width as i32 / 2, y), style))?;
         }
         let s = self.scale as i32;
         for (i, tile) in self.tiles.iter().enumerate() {

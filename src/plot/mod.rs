@@ -10,6 +10,7 @@ mod curves;
 mod digits;
 mod heatmap;
 mod lr_finder;
+mod text;
 
 use std::path::Path;
 use std::sync::Once;
@@ -100,7 +101,7 @@ pub fn render(figure: &impl Figure, format: Format) -> std::result::Result<Vec<u
         Format::Png => {
             let mut pixels = vec![255u8; w as usize * h as usize * 3];
             {
-                let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+                let root = text::Bitmap::new(&mut pixels, (w, h), FONT).into_drawing_area();
                 root.fill(&WHITE).map_err(|e| e.to_string())?;
                 figure.draw(&root).map_err(|e| e.to_string())?;
                 root.present().map_err(|e| e.to_string())?;

@@ -1402,3 +1402,34 @@ fn piped_training_prints_progress_lines_with_the_run_eta() {
     ]);
     assert!(!quiet.contains(" - step "), "{quiet}");
 }
+
+/// `data grid --augment`: one image a row, the original first (captioned with its
+/// index and label), then its augmented versions by epoch; the title names the
+/// augmentation, elastic included.
+#[test]
+fn augmented_grid_shows_each_original_beside_its_augmentations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svg = tmp.path().join("g.svg");
+    let grid = |extra: &[&str]| {
+        let mut args = vec!["data", "grid", "--augment", "--rows", "2", "--cols", "4"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--out", svg.to_str().unwrap()]);
+        ok(&args);
+        std::fs::read_to_string(&svg).unwrap()
+    };
+    let text = grid(&[]);
+    for want in [
+        "#0 5",
+        "#1 0",
+        "epoch 1",
+        "epoch 3",
+        "rotation ±10°",
+        "zoom ±10%",
+        "--seed 42",
+    ] {
+        assert!(text.contains(want), "{want} missing");
+    }
+    assert!(!text.contains("epoch 4") && !text.contains("#2 ") && !text.contains("elastic"));
+    let text = grid(&["--elastic", "8"]);
+    assert!(text.contains("elastic α 8") && text.contains("σ 4"));
+}
