@@ -39,7 +39,12 @@ impl<'a> Bitmap<'a> {
 /// Calls `pixel(x, y, coverage)` for the pixels of `text` at `size` pixels, laid out
 /// from the pen at (0, 0) as plotters lays it out (advances and kerning; the glyphs'
 /// tops `size / 2` below their ascent), with each glyph's left side bearing.
-pub fn draw_glyphs(font: &FontRef<'_>, size: f32, text: &str, mut pixel: impl FnMut(i32, i32, f32)) {
+pub fn draw_glyphs(
+    font: &FontRef<'_>,
+    size: f32,
+    text: &str,
+    mut pixel: impl FnMut(i32, i32, f32),
+) {
     let scaled = font.as_scaled(size);
     let mut pen = 0f32;
     let mut prev = None;
@@ -125,11 +130,20 @@ impl DrawingBackend for Bitmap<'_> {
         self.inner.fill_polygon(vert, style)
     }
 
-    fn blit_bitmap(&mut self, pos: BackendCoord, size: (u32, u32), src: &[u8]) -> Result<(), Failure> {
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), Failure> {
         self.inner.blit_bitmap(pos, size, src)
     }
 
-    fn estimate_text_size<S: BackendTextStyle>(&self, text: &str, style: &S) -> Result<(u32, u32), Failure> {
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), Failure> {
         self.inner.estimate_text_size(text, style)
     }
 

@@ -17,6 +17,7 @@ mod drawing;
 mod errors;
 mod examples;
 mod gradients;
+mod guide;
 mod hostile;
 mod idx;
 mod inference;
