@@ -14,9 +14,11 @@ use scrawl::model::Sequential;
 /// Subcommands of `scrawl import`.
 #[derive(Subcommand)]
 pub enum ImportCommand {
-    /// The book "Deep Learning from Scratch"'s pickled network (sample_weight.pkl).
+    /// A network of the book "Deep Learning from Scratch" as its code pickles it:
+    /// chapter 3's sample_weight.pkl, chapter 7's SimpleConvNet, chapter 8's
+    /// DeepConvNet.
     Dlfs {
-        /// The pickle (a dict of NumPy arrays W1 b1 W2 b2 W3 b3).
+        /// The pickle (a dict of NumPy arrays W1 b1 W2 b2 ...).
         file: PathBuf,
         /// The scrawl model file to write.
         #[arg(long, default_value = "dlfs.safetensors")]

@@ -13,6 +13,7 @@ mod callbacks;
 mod cli;
 mod convolution;
 mod csv;
+mod dlfs_convnets;
 mod drawing;
 mod errors;
 mod examples;
