@@ -1,7 +1,8 @@
 //! ONNX files scrawl writes, run by an ONNX runtime scrawl did not write (tract):
 //! the same probabilities within 1e-5 and the same class for every image, for an MLP,
 //! the book's network, the tutorial CNN on all 10,000 test images, and a network with
-//! every layer kind.
+//! every layer kind; and each file imported back by `scrawl::interop::onnx::import_onnx`
+//! predicts what tract runs, to the same bounds.
 //!
 //! This crate exists so that tract, a large dependency, is compiled only by the full
 //! test tier (`cargo test --release -p scrawl-onnx-check`), never by a library user, an
@@ -74,6 +75,21 @@ fn same_in_tract(model: &mut Sequential, test: &scrawl::data::Dataset, name: &st
     let argmax = |v: &[f32]| scrawl::kernels::argmax(v);
     for (i, (a, b)) in ours.chunks(10).zip(theirs.chunks(10)).enumerate() {
         assert_eq!(argmax(a), argmax(b), "{name}: image {i}");
+    }
+    // And the file imported back (`scrawl import onnx`) predicts what tract runs.
+    let imported = onnx::import_onnx(&path).unwrap();
+    let back = imported.predict(&test, 100).unwrap();
+    let worst = back
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1e-5,
+        "{name} imported: largest difference {worst} from tract"
+    );
+    for (i, (a, b)) in back.chunks(10).zip(theirs.chunks(10)).enumerate() {
+        assert_eq!(argmax(a), argmax(b), "{name} imported: image {i}");
     }
 }
 

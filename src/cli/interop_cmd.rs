@@ -24,6 +24,16 @@ pub enum ImportCommand {
         #[arg(long, default_value = "dlfs.safetensors")]
         out: PathBuf,
     },
+    /// A network from an ONNX file: the chain-shaped graphs `torch.onnx.export`
+    /// writes for MNIST networks (Conv, pooling, BatchNormalization, Flatten, Gemm,
+    /// activations), NCHW weights and PyTorch's C,H,W flatten order converted.
+    Onnx {
+        /// The .onnx file.
+        file: PathBuf,
+        /// The scrawl model file to write.
+        #[arg(long, default_value = "imported.safetensors")]
+        out: PathBuf,
+    },
     /// Weights from a NumPy .npz archive (one array per parameter, named like
     /// `dense/kernel`) into a model of the given architecture.
     Npz {
@@ -72,6 +82,11 @@ pub fn import(cmd: ImportCommand) -> anyhow::Result<()> {
     match cmd {
         ImportCommand::Dlfs { file, out } => {
             let model = interop::dlfs::import_dlfs(&file)?;
+            print!("{}", model.summary());
+            save(&model, &out, &file.display().to_string())
+        }
+        ImportCommand::Onnx { file, out } => {
+            let model = interop::onnx::import_onnx(&file)?;
             print!("{}", model.summary());
             save(&model, &out, &file.display().to_string())
         }

@@ -42,7 +42,7 @@ fn pickle_params(params: &[(String, Vec<usize>, Vec<f64>)]) -> Vec<u8> {
 }
 
 /// Random weights of `shape`, uniform in ±`scale`.
-fn weights(shape: &[usize], scale: f64, seed: u64) -> Vec<f64> {
+pub(crate) fn weights(shape: &[usize], scale: f64, seed: u64) -> Vec<f64> {
     let n = shape.iter().product();
     common::random_vec(n, seed)
         .iter()
@@ -51,15 +51,15 @@ fn weights(shape: &[usize], scale: f64, seed: u64) -> Vec<f64> {
 }
 
 /// A feature map `[C, H, W]`, the book's layout.
-struct Map {
-    c: usize,
-    h: usize,
-    w: usize,
-    v: Vec<f64>,
+pub(crate) struct Map {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub v: Vec<f64>,
 }
 
 /// The book's `Convolution` (stride 1, `pad` zeros each side) then `Relu`.
-fn conv_relu(x: &Map, w: &[f64], b: &[f64], [n, k]: [usize; 2], pad: usize) -> Map {
+pub(crate) fn conv_relu(x: &Map, w: &[f64], b: &[f64], [n, k]: [usize; 2], pad: usize) -> Map {
     let (oh, ow) = (x.h + 2 * pad - k + 1, x.w + 2 * pad - k + 1);
     let mut v = vec![0.0; n * oh * ow];
     for f in 0..n {
@@ -94,7 +94,7 @@ fn conv_relu(x: &Map, w: &[f64], b: &[f64], [n, k]: [usize; 2], pad: usize) -> M
 }
 
 /// The book's `Pooling(2, 2, stride=2)`.
-fn pool(x: &Map) -> Map {
+pub(crate) fn pool(x: &Map) -> Map {
     let (oh, ow) = (x.h / 2, x.w / 2);
     let mut v = vec![f64::NEG_INFINITY; x.c * oh * ow];
     for c in 0..x.c {
@@ -118,7 +118,7 @@ fn pool(x: &Map) -> Map {
 }
 
 /// The book's `Affine` on a flat input (a map is flattened C,H,W, as its `reshape`).
-fn affine(x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+pub(crate) fn affine(x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
     let units = b.len();
     (0..units)
         .map(|u| {
@@ -131,14 +131,14 @@ fn affine(x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-fn softmax(z: &[f64]) -> Vec<f64> {
+pub(crate) fn softmax(z: &[f64]) -> Vec<f64> {
     let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|v| v / s).collect()
 }
 
-fn image(pixels: &[u8]) -> Map {
+pub(crate) fn image(pixels: &[u8]) -> Map {
     Map {
         c: 1,
         h: 28,

@@ -26,6 +26,7 @@ mod interop;
 mod keras_config;
 mod layering;
 mod model_io;
+mod onnx_import;
 mod optimizers;
 mod plots;
 mod report;

@@ -1,4 +1,4 @@
-//! ONNX export. The few ONNX messages a model needs are declared here with `prost`
+//! ONNX export (and, in [`import`], import). The few ONNX messages a model needs are declared here with `prost`
 //! (field numbers from onnx.proto), so no protobuf compiler is needed to build.
 //!
 //! scrawl is channels-last (NHWC) and ONNX's Conv and pooling are channels-first, so
@@ -19,6 +19,9 @@ use crate::files::write_atomic;
 use crate::layers::LayerConfig;
 use crate::layers::geometry::{Axis, Padding, Size2};
 use crate::model::Sequential;
+
+pub mod import;
+pub use import::{from_onnx, import_onnx};
 
 /// ONNX's `ModelProto` (the fields scrawl writes).
 #[derive(Clone, PartialEq, Message)]
@@ -91,7 +94,7 @@ pub struct NodeProto {
     pub attribute: Vec<AttributeProto>,
 }
 
-/// ONNX's `AttributeProto` (float, int, ints).
+/// ONNX's `AttributeProto` (float, int, string, tensor, ints).
 #[derive(Clone, PartialEq, Message)]
 pub struct AttributeProto {
     /// The attribute's name.
@@ -103,15 +106,22 @@ pub struct AttributeProto {
     /// An int value.
     #[prost(int64, tag = "3")]
     pub i: i64,
+    /// A string value (`auto_pad`).
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
+    /// A tensor value (a `Constant` node's).
+    #[prost(message, optional, tag = "5")]
+    pub t: Option<TensorProto>,
     /// A list of ints.
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
-    /// Which of the above it is (FLOAT = 1, INT = 2, INTS = 7).
+    /// Which of the above it is (FLOAT = 1, INT = 2, STRING = 3, TENSOR = 4, INTS = 7).
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }
 
-/// ONNX's `TensorProto` (float32 or int64 data as raw little-endian bytes).
+/// ONNX's `TensorProto` (float32 or int64 data; scrawl writes raw little-endian
+/// bytes, and reads those or the typed fields).
 #[derive(Clone, PartialEq, Message)]
 pub struct TensorProto {
     /// The shape.
@@ -120,6 +130,12 @@ pub struct TensorProto {
     /// The element type (FLOAT = 1, INT64 = 7).
     #[prost(int32, tag = "2")]
     pub data_type: i32,
+    /// The values of a FLOAT tensor without `raw_data`.
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// The values of an INT64 tensor without `raw_data`.
+    #[prost(int64, repeated, tag = "7")]
+    pub int64_data: Vec<i64>,
     /// The tensor's name.
     #[prost(string, tag = "8")]
     pub name: String,
@@ -178,9 +194,9 @@ pub struct Dimension {
 }
 
 /// `TensorProto.DataType` FLOAT.
-const FLOAT: i32 = 1;
+pub(crate) const FLOAT: i32 = 1;
 /// `TensorProto.DataType` INT64.
-const INT64: i32 = 7;
+pub(crate) const INT64: i32 = 7;
 /// The opset the graph uses (Gemm, Conv, pooling, BatchNormalization, Softmax with
 /// `axis` over the last dimension all as in opset 13).
 pub const OPSET: i64 = 13;
@@ -268,6 +284,7 @@ impl Builder {
             data_type: FLOAT,
             name: name.into(),
             raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
         });
         name.into()
     }
@@ -278,6 +295,7 @@ impl Builder {
             data_type: INT64,
             name: name.into(),
             raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ..Default::default()
         });
         name.into()
     }
