@@ -24,6 +24,16 @@ pub enum ImportCommand {
         #[arg(long, default_value = "dlfs.safetensors")]
         out: PathBuf,
     },
+    /// A Keras model: a Keras 3 `.keras` archive (`model.save("x.keras")`), or the
+    /// HDF5 file of `model.save("x.h5")` / `ModelCheckpoint("x.hdf5")`; sequential
+    /// models of the layers scrawl has.
+    Keras {
+        /// The .keras, .h5 or .hdf5 file.
+        file: PathBuf,
+        /// The scrawl model file to write.
+        #[arg(long, default_value = "imported.safetensors")]
+        out: PathBuf,
+    },
     /// A network from an ONNX file: the chain-shaped graphs `torch.onnx.export`
     /// writes for MNIST networks (Conv, pooling, BatchNormalization, Flatten, Gemm,
     /// activations), NCHW weights and PyTorch's C,H,W flatten order converted.
@@ -82,6 +92,11 @@ pub fn import(cmd: ImportCommand) -> anyhow::Result<()> {
     match cmd {
         ImportCommand::Dlfs { file, out } => {
             let model = interop::dlfs::import_dlfs(&file)?;
+            print!("{}", model.summary());
+            save(&model, &out, &file.display().to_string())
+        }
+        ImportCommand::Keras { file, out } => {
+            let model = interop::keras::import_keras(&file)?;
             print!("{}", model.summary());
             save(&model, &out, &file.display().to_string())
         }

@@ -4,6 +4,8 @@
 
 pub mod dlfs;
 #[cfg(feature = "interop")]
+pub mod keras;
+#[cfg(feature = "interop")]
 pub mod npz;
 #[cfg(feature = "interop")]
 pub mod onnx;

@@ -80,9 +80,12 @@ pub fn from_keras(json: &Value) -> Result<ModelConfig> {
                 // scrawl feeds pixels / 255: Rescaling(1/255) at the input is that.
                 let scale = c.get("scale").and_then(Value::as_f64).unwrap_or(1.0);
                 let offset = c.get("offset").and_then(Value::as_f64).unwrap_or(0.0);
+                if scale == 1.0 && offset == 0.0 {
+                    continue; // the identity
+                }
                 if !out.is_empty() || (scale * 255.0 - 1.0).abs() > 1e-6 || offset != 0.0 {
                     return Err(err(format!(
-                        "Rescaling(scale={scale}, offset={offset}): scrawl takes pixels scaled to [0, 1] before the first layer, so only Rescaling(1/255) as the first layer is understood"
+                        "Rescaling(scale={scale}, offset={offset}): scrawl takes pixels scaled to [0, 1] before the first layer, so only Rescaling(1/255) as the first layer (or the identity) is understood"
                     )));
                 }
                 continue;

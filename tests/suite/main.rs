@@ -24,6 +24,7 @@ mod idx;
 mod inference;
 mod interop;
 mod keras_config;
+mod keras_import;
 mod layering;
 mod model_io;
 mod onnx_import;

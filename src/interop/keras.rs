@@ -1,0 +1,308 @@
+//! Keras models in: Keras 3 `.keras` archives (`model.save("x.keras")`) and the legacy
+//! HDF5 files of `model.save("x.h5")` and `ModelCheckpoint(".../x.hdf5")`, for the
+//! sequential models of the layers scrawl has.
+//!
+//! - A `.keras` file is a zip of `config.json` (the model's `to_json()`) and
+//!   `model.weights.h5`, whose datasets are `layers/<layer name>/vars/<i>` in the
+//!   layer's weight order.
+//! - A legacy `.h5` holds the config as the root attribute `model_config` and the
+//!   weights under `model_weights/<layer name>/`, listed in order by the group's
+//!   `weight_names` attribute (Keras 2 names them `dense/kernel:0`, Keras 3
+//!   `<model>/dense/kernel`).
+//!
+//! The architecture goes through [`crate::model::keras_config`] (InputLayer and an
+//! identity or 1/255 Rescaling dropped); the weights are matched layer by layer, in
+//! order, to scrawl's Dense, Conv2D and BatchNormalization layers, whose layouts are
+//! Keras's (Dense `(in, units)`, Conv2D `(kh, kw, in, out)`, BatchNormalization gamma,
+//! beta, moving mean, moving variance), each checked against the shape scrawl expects.
+//! HDF5 is read by `hdf5-pure` (docs/ARCHITECTURE.md says why).
+
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::{ModelConfig, Sequential};
+
+/// The largest Keras file read (1 GiB).
+pub const MAX_KERAS_BYTES: u64 = 1 << 30;
+
+/// The largest config.json read from a `.keras` archive.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// How many weights a Keras layer holds (`None`: it holds none).
+fn weight_count(class: &str, config: &Value) -> Option<usize> {
+    let flag = |k: &str| config.get(k).and_then(Value::as_bool).unwrap_or(true);
+    match class {
+        "Dense" | "Conv2D" => Some(1 + usize::from(flag("use_bias"))),
+        // scrawl's BatchNormalization always scales and shifts; one that does not is
+        // refused by the shape check (fewer weights than scrawl's layer takes).
+        "BatchNormalization" => Some(2 + usize::from(flag("center")) + usize::from(flag("scale"))),
+        _ => None,
+    }
+}
+
+/// Reads a `.keras` archive or a legacy `.h5`/`.hdf5` Keras file into a model.
+pub fn import_keras(path: &Path) -> Result<Sequential> {
+    let bytes = crate::files::read_limited(path, MAX_KERAS_BYTES, "a Keras file")?;
+    keras_from_bytes(bytes, path)
+}
+
+/// [`import_keras`] of a file held in memory; `path` is only used in messages.
+pub fn keras_from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Sequential> {
+    let fail = |msg: String| Error::format(path, msg);
+    if bytes.starts_with(b"PK") {
+        let (config, weights) = read_archive(&bytes).map_err(fail)?;
+        let h5 = open_h5(weights).map_err(fail)?;
+        build(&config, path, |layer, _i, count| {
+            (0..count)
+                .map(|k| read_f32(&h5, &format!("layers/{}/vars/{k}", layer.archive_name)))
+                .collect()
+        })
+    } else if bytes.starts_with(b"\x89HDF\r\n\x1a\n") {
+        let h5 = open_h5(bytes).map_err(fail)?;
+        let root = h5.group("/").map_err(|e| fail(e.to_string()))?;
+        let attrs = root.attrs().map_err(|e| fail(e.to_string()))?;
+        let config = attrs.get("model_config").and_then(string).ok_or_else(|| {
+            fail(
+                "an HDF5 file without a model_config attribute: not a whole Keras model (model.save), perhaps weights only (save_weights)"
+                    .into(),
+            )
+        })?;
+        let config: Value = serde_json::from_str(&config)
+            .map_err(|e| fail(format!("its model_config is not JSON: {e}")))?;
+        let top = if h5.group("model_weights").is_ok() {
+            "model_weights/"
+        } else {
+            ""
+        };
+        build(&config, path, |layer, _i, count| {
+            let group = format!("{top}{}", layer.name);
+            let g = h5
+                .group(&group)
+                .map_err(|_| format!("no weights for the layer (no group {group})"))?;
+            let names = g
+                .attrs()
+                .map_err(|e| e.to_string())?
+                .get("weight_names")
+                .and_then(strings)
+                .ok_or_else(|| format!("{group} has no weight_names"))?;
+            if names.len() != count {
+                return Err(format!(
+                    "{group} lists {} weights ({}); scrawl's layer has {count}",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+            names
+                .iter()
+                .map(|n| read_f32(&h5, &format!("{group}/{n}")))
+                .collect()
+        })
+    } else {
+        Err(fail(
+            "neither a .keras archive (a zip) nor a Keras HDF5 file (.h5, .hdf5)".into(),
+        ))
+    }
+}
+
+fn open_h5(bytes: Vec<u8>) -> std::result::Result<hdf5_pure::File, String> {
+    // A parser of other people's bytes: a panic inside it is reported, not passed on.
+    std::panic::catch_unwind(|| hdf5_pure::File::from_bytes(bytes))
+        .map_err(|_| "the HDF5 data is malformed".to_string())?
+        .map_err(|e| format!("not a readable HDF5 file: {e}"))
+}
+
+/// One dataset as f32 values with its shape.
+fn read_f32(
+    h5: &hdf5_pure::File,
+    name: &str,
+) -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+    let d = h5.dataset(name).map_err(|_| format!("no dataset {name}"))?;
+    let shape: Vec<usize> = d
+        .shape()
+        .map_err(|e| format!("{name}: {e}"))?
+        .iter()
+        .map(|&v| usize::try_from(v).unwrap_or(usize::MAX))
+        .collect();
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .filter(|&n| n <= 1 << 28)
+        .ok_or_else(|| format!("{name} has an absurd shape {shape:?}"))?;
+    let values = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.read_f32()))
+        .map_err(|_| format!("{name}: malformed data"))?
+        .map_err(|e| format!("{name}: {e}"))?;
+    if values.len() != n {
+        return Err(format!(
+            "{name} holds {} values for its shape {shape:?}",
+            values.len()
+        ));
+    }
+    Ok((shape, values))
+}
+
+fn string(v: &hdf5_pure::AttrValue) -> Option<String> {
+    use hdf5_pure::AttrValue as A;
+    match v {
+        A::String(s) | A::AsciiString(s) | A::VarLenString(s) | A::VarLenAsciiString(s) => {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
+
+fn strings(v: &hdf5_pure::AttrValue) -> Option<Vec<String>> {
+    use hdf5_pure::AttrValue as A;
+    match v {
+        A::StringArray(s)
+        | A::AsciiStringArray(s)
+        | A::VarLenStringArray(s)
+        | A::VarLenAsciiStringArray(s)
+        | A::VarLenAsciiCharArray(s) => Some(s.clone()),
+        other => string(other).map(|s| vec![s]),
+    }
+}
+
+/// `config.json` and `model.weights.h5` of a `.keras` zip.
+fn read_archive(bytes: &[u8]) -> std::result::Result<(Value, Vec<u8>), String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("not a readable .keras archive: {e}"))?;
+    let mut take = |name: &str, limit: u64| -> std::result::Result<Vec<u8>, String> {
+        let entry = zip
+            .by_name(name)
+            .map_err(|_| format!("the archive has no {name}: not a .keras model"))?;
+        let mut out = Vec::new();
+        entry
+            .take(limit + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if out.len() as u64 > limit {
+            return Err(format!("{name} is larger than {limit} bytes"));
+        }
+        Ok(out)
+    };
+    let config = take("config.json", MAX_CONFIG_BYTES)?;
+    let weights = take("model.weights.h5", MAX_KERAS_BYTES)?;
+    let config = serde_json::from_slice(&config).map_err(|e| format!("config.json: {e}"))?;
+    Ok((config, weights))
+}
+
+/// A Keras layer that holds weights.
+struct Weighted {
+    /// Its name in the config (`dense_2`): a legacy `.h5` file's group.
+    name: String,
+    /// The name a `.keras` archive files its weights under: the class in snake case,
+    /// numbered among the model's layers of that class (`dense`, `dense_1`, ...),
+    /// whatever the layers are called.
+    archive_name: String,
+}
+
+/// `Dense` -> `dense`, `Conv2D` -> `conv2d`, `BatchNormalization` ->
+/// `batch_normalization`, as Keras names the objects it saves.
+fn snake_case(class: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in class.chars() {
+        // A capital starts a word unless it follows a capital or a digit (`Conv2D`).
+        if c.is_ascii_uppercase()
+            && prev.is_some_and(|p| !(p.is_ascii_uppercase() || p.is_ascii_digit()))
+        {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+        prev = Some(c);
+    }
+    out
+}
+
+/// The model of `config`, its weights from `weights(layer, index among the weighted
+/// layers, weight count)`.
+fn build(
+    config: &Value,
+    path: &Path,
+    weights: impl Fn(
+        &Weighted,
+        usize,
+        usize,
+    ) -> std::result::Result<Vec<(Vec<usize>, Vec<f32>)>, String>,
+) -> Result<Sequential> {
+    let fail = |msg: String| Error::format(path, msg);
+    let model_config: ModelConfig =
+        crate::model::keras_config::from_keras(config).map_err(|e| fail(e.to_string()))?;
+    let layers = config
+        .get("config")
+        .and_then(|c| c.get("layers"))
+        .or_else(|| config.get("layers"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| fail("the model config has no layers".into()))?;
+    // The Keras layers with weights, in order.
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let weighted: Vec<(Weighted, &str, usize)> = layers
+        .iter()
+        .filter_map(|l| {
+            let class = l.get("class_name")?.as_str()?;
+            let base = snake_case(class);
+            let k = seen.entry(base.clone()).or_default();
+            let archive_name = if *k == 0 { base } else { format!("{base}_{k}") };
+            *k += 1;
+            let c = l.get("config")?;
+            let name = c.get("name")?.as_str()?.to_string();
+            Some((
+                Weighted { name, archive_name },
+                class,
+                weight_count(class, c)?,
+            ))
+        })
+        .collect();
+    let mut model = Sequential::new(model_config, 0).map_err(|e| fail(e.to_string()))?;
+    let mut arrays = Vec::new();
+    for (i, (layer, class, count)) in weighted.iter().enumerate() {
+        let name = &layer.name;
+        let w = weights(layer, i, *count).map_err(|e| fail(format!("{name} ({class}): {e}")))?;
+        arrays.extend(w.into_iter().map(|a| (name.clone(), a)));
+    }
+    let mut given = arrays.into_iter();
+    let mut problem = None;
+    model.for_each_param_mut(|ours, p| {
+        if problem.is_some() {
+            return;
+        }
+        match given.next() {
+            Some((_, (shape, v))) if shape == p.shape && v.len() == p.value.len() => {
+                p.value.copy_from_slice(&v);
+            }
+            Some((keras, (shape, _))) => {
+                problem = Some(format!(
+                    "layer {keras}'s weight has shape {shape:?} where scrawl's {ours} is {:?}",
+                    p.shape
+                ));
+            }
+            None => problem = Some(format!("the file has no weight for {ours}")),
+        }
+    });
+    if let Some(msg) = problem {
+        return Err(fail(msg));
+    }
+    if let Some((keras, _)) = given.next() {
+        return Err(fail(format!(
+            "layer {keras} has more weights than scrawl's model takes"
+        )));
+    }
+    model.check_finite().map_err(|e| fail(e.to_string()))?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn class_names_in_snake_case_as_keras_files_them() {
+        assert_eq!(super::snake_case("Dense"), "dense");
+        assert_eq!(super::snake_case("Conv2D"), "conv2d");
+        assert_eq!(
+            super::snake_case("BatchNormalization"),
+            "batch_normalization"
+        );
+    }
+}
