@@ -30,7 +30,13 @@ pub fn targets() -> Vec<(&'static str, Entry)> {
         ("template", fuzz_template),
     ];
     #[cfg(feature = "interop")]
-    targets.insert(3, ("npz", fuzz_npz));
+    {
+        targets.insert(3, ("npz", fuzz_npz));
+        targets.push(("keras", fuzz_keras));
+        targets.push(("onnx", fuzz_onnx));
+    }
+    #[cfg(feature = "tensorboard")]
+    targets.push(("tfevents", fuzz_tfevents));
     #[cfg(feature = "serve")]
     targets.push(("api_predict", fuzz_api_predict));
     targets
@@ -66,6 +72,40 @@ pub fn fuzz_npz(data: &[u8]) {
         assert_eq!(shape.iter().product::<usize>(), values.len());
     }
     let _ = npz::parse_npz(data, Path::new("fuzz.npz"));
+}
+
+/// Keras files: `.keras` archives and legacy HDF5 files; a model that imports must
+/// also predict.
+#[cfg(feature = "interop")]
+pub fn fuzz_keras(data: &[u8]) {
+    if let Ok(mut m) =
+        crate::interop::keras::keras_from_bytes(data.to_vec(), Path::new("fuzz.keras"))
+    {
+        predict_once(&mut m);
+    }
+}
+
+/// ONNX models through the importer; a model that imports must also predict.
+#[cfg(feature = "interop")]
+pub fn fuzz_onnx(data: &[u8]) {
+    use prost::Message;
+    if let Ok(model) = crate::interop::onnx::ModelProto::decode(data)
+        && let Ok(mut m) = crate::interop::onnx::from_onnx(&model)
+    {
+        predict_once(&mut m);
+    }
+}
+
+/// TensorBoard event files (`read_events` checks every record's CRCs).
+#[cfg(feature = "tensorboard")]
+pub fn fuzz_tfevents(data: &[u8]) {
+    let dir = std::env::temp_dir().join(format!("scrawl-fuzz-tfevents-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let path = dir.join("events.out.tfevents.fuzz");
+        if std::fs::write(&path, data).is_ok() {
+            let _ = crate::tensorboard::read_events(&path);
+        }
+    }
 }
 
 /// Runs one forward pass when the model is small enough to do so quickly.

@@ -66,7 +66,8 @@ pub struct ExportArgs {
     /// weights to show the names and shapes `import npz` expects.
     #[arg(long)]
     model: String,
-    /// npz (NumPy arrays) or onnx.
+    /// npz (NumPy arrays), onnx, or keras (a Keras 3 .keras archive that
+    /// keras.models.load_model opens).
     #[arg(long)]
     format: String,
     /// The file to write.
@@ -142,7 +143,8 @@ pub fn export(a: ExportArgs) -> anyhow::Result<()> {
     match a.format.as_str() {
         "npz" => interop::npz::export_npz(&model, &a.out)?,
         "onnx" => interop::onnx::export_onnx(&model, &a.out)?,
-        other => bail!("--format must be npz or onnx, not '{other}'"),
+        "keras" => interop::keras::export_keras(&model, &a.out)?,
+        other => bail!("--format must be npz, onnx or keras, not '{other}'"),
     }
     println!("Wrote {} ({})", a.out.display(), a.format);
     Ok(())

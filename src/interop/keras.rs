@@ -306,3 +306,198 @@ mod tests {
         );
     }
 }
+
+/// Writes `model` as a Keras 3 `.keras` archive at `path` (atomically): `config.json`
+/// in Keras's `to_json()` form, `metadata.json`, and `model.weights.h5` with each
+/// weighted layer's arrays at `layers/<class in snake case, numbered>/vars/<i>`.
+/// `keras.models.load_model` opens it (scripts/check_keras_export.py checks that it
+/// predicts what scrawl does). Explicit paddings become a `ZeroPadding2D` before a
+/// `valid` convolution; a model that emits logits gets a final softmax, as scrawl
+/// reports probabilities.
+pub fn export_keras(model: &Sequential, path: &Path) -> Result<()> {
+    let bytes = to_keras(model)?;
+    crate::files::write_atomic(path, &bytes)
+}
+
+/// The bytes of [`export_keras`]'s archive.
+pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
+    use crate::layers::LayerConfig as L;
+    use crate::layers::geometry::Padding;
+    use serde_json::json;
+    let cfg = model.config();
+    let mut layers = vec![keras_layer(
+        "InputLayer",
+        json!({"batch_shape": std::iter::once(Value::Null).chain(cfg.input_shape.iter().map(|&d| json!(d))).collect::<Vec<_>>(), "dtype": "float32", "name": "input_layer"}),
+    )];
+    // Weighted layers in order, with the arrays scrawl holds for them.
+    let params = model.named_params();
+    let mut weights: Vec<(String, Vec<(Vec<usize>, Vec<f32>)>)> = Vec::new();
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    let mut archive_name = |class: &str| {
+        let base = snake_case(class);
+        let k = counts.entry(base.clone()).or_default();
+        let name = if *k == 0 { base } else { format!("{base}_{k}") };
+        *k += 1;
+        name
+    };
+    let mut pad_count = 0;
+    for (layer, lc) in model.layers().iter().zip(&cfg.layers) {
+        let name = layer.name().to_string();
+        let own: Vec<(Vec<usize>, Vec<f32>)> = params
+            .iter()
+            .filter(|(n, _)| n.split('/').next() == Some(name.as_str()))
+            .map(|(_, p)| (p.shape.clone(), p.value.clone()))
+            .collect();
+        let mut explicit = |padding: &Padding, layers: &mut Vec<Value>| -> Result<&'static str> {
+            match padding {
+                Padding::Valid => Ok("valid"),
+                Padding::Same => Ok("same"),
+                Padding::Explicit(cells) => {
+                    let [r, c] = cells.0;
+                    pad_count += 1;
+                    archive_name("ZeroPadding2D");
+                    layers.push(keras_layer(
+                        "ZeroPadding2D",
+                        json!({"name": format!("{name}_padding_{pad_count}"), "padding": [[r, r], [c, c]]}),
+                    ));
+                    Ok("valid")
+                }
+            }
+        };
+        let (class, config) = match lc {
+            L::Dense {
+                units,
+                activation,
+                use_bias,
+            } => (
+                "Dense",
+                json!({"name": name, "units": units, "activation": activation.name(), "use_bias": use_bias}),
+            ),
+            L::Activation { activation } => (
+                "Activation",
+                json!({"name": name, "activation": activation.name()}),
+            ),
+            L::Dropout { rate } => ("Dropout", json!({"name": name, "rate": rate})),
+            L::Flatten => ("Flatten", json!({"name": name})),
+            L::Conv2D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                activation,
+                use_bias,
+            } => {
+                let padding = explicit(padding, &mut layers)?;
+                (
+                    "Conv2D",
+                    json!({"name": name, "filters": filters, "kernel_size": kernel_size.0, "strides": strides.0,
+                           "padding": padding, "activation": activation.name(), "use_bias": use_bias}),
+                )
+            }
+            L::MaxPooling2D {
+                pool_size,
+                strides,
+                padding,
+            }
+            | L::AveragePooling2D {
+                pool_size,
+                strides,
+                padding,
+            } => {
+                if matches!(padding, Padding::Explicit(_)) {
+                    return Err(Error::config(format!(
+                        "{name}: pooling with explicit padding has no Keras equivalent"
+                    )));
+                }
+                let class = if matches!(lc, L::MaxPooling2D { .. }) {
+                    "MaxPooling2D"
+                } else {
+                    "AveragePooling2D"
+                };
+                let padding = if *padding == Padding::Same {
+                    "same"
+                } else {
+                    "valid"
+                };
+                (
+                    class,
+                    json!({"name": name, "pool_size": pool_size.0, "strides": strides.unwrap_or(*pool_size).0, "padding": padding}),
+                )
+            }
+            L::GlobalAveragePooling2D => ("GlobalAveragePooling2D", json!({"name": name})),
+            L::ZeroPadding2D { padding } => {
+                ("ZeroPadding2D", json!({"name": name, "padding": padding.0}))
+            }
+            L::BatchNormalization { momentum, epsilon } => (
+                "BatchNormalization",
+                json!({"name": name, "momentum": momentum, "epsilon": epsilon, "axis": -1}),
+            ),
+        };
+        let filed = archive_name(class);
+        if !own.is_empty() {
+            weights.push((filed, own));
+        }
+        layers.push(keras_layer(class, config));
+    }
+    if model.output_kind() == crate::model::Output::Logits {
+        archive_name("Activation");
+        layers.push(keras_layer(
+            "Activation",
+            json!({"name": "probabilities", "activation": "softmax"}),
+        ));
+    }
+    let config = json!({
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {"name": cfg.name, "trainable": true, "layers": layers},
+        "registered_name": null,
+        "build_config": {"input_shape": std::iter::once(Value::Null).chain(cfg.input_shape.iter().map(|&d| json!(d))).collect::<Vec<_>>()},
+    });
+    let mut h5 = hdf5_pure::FileBuilder::new();
+    let mut top = h5.create_group("layers");
+    for (filed, arrays) in &weights {
+        let mut layer = top.create_group(filed);
+        let mut vars = layer.create_group("vars");
+        for (i, (shape, values)) in arrays.iter().enumerate() {
+            let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+            vars.create_dataset(&i.to_string())
+                .with_f32_data(values)
+                .with_shape(&dims);
+        }
+        layer.add_group(vars.finish());
+        top.add_group(layer.finish());
+    }
+    h5.add_group(top.finish());
+    let weights_h5 = h5
+        .finish()
+        .map_err(|e| Error::config(format!("writing the weights' HDF5: {e}")))?;
+    let metadata = json!({"keras_version": "3.15.1", "date_saved": chrono::Local::now().format("%Y-%m-%d@%H:%M:%S").to_string(), "written_by": format!("scrawl {}", env!("CARGO_PKG_VERSION"))});
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (file, data) in [
+        (
+            "metadata.json",
+            serde_json::to_vec(&metadata).unwrap_or_default(),
+        ),
+        (
+            "config.json",
+            serde_json::to_vec(&config).unwrap_or_default(),
+        ),
+        ("model.weights.h5", weights_h5),
+    ] {
+        use std::io::Write;
+        zip.start_file(file, opts)
+            .and_then(|_| zip.write_all(&data).map_err(zip::result::ZipError::Io))
+            .map_err(|e| Error::config(format!("writing the .keras archive: {e}")))?;
+    }
+    let out = zip
+        .finish()
+        .map_err(|e| Error::config(format!("writing the .keras archive: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// A layer entry of Keras 3's `config.json`.
+fn keras_layer(class: &str, config: Value) -> Value {
+    serde_json::json!({"module": "keras.layers", "class_name": class, "config": config, "registered_name": null})
+}

@@ -875,7 +875,7 @@ fn pickle_in_npz_out_and_in_onnx_out() {
     ]);
     assert!(std::fs::metadata(&onnx).unwrap().len() > 45360 * 4);
     let e = fails(&["export", "--model", m, "--format", "tflite", "--out", "x"]);
-    assert!(e.contains("npz or onnx"), "{e}");
+    assert!(e.contains("npz, onnx or keras"), "{e}");
     let e = fails(&[
         "import",
         "npz",

@@ -151,3 +151,51 @@ fn import_keras_command_writes_a_model_that_evaluates() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("test accuracy"));
 }
+
+/// `export --format keras` then `import keras` gives back the same model (Keras itself
+/// opening the export is checked by scripts/check_keras_export.py).
+#[test]
+fn keras_export_imports_back_to_the_same_predictions() {
+    let test = common::mnist().test.take(20);
+    for arch in [
+        "mlp-512",
+        "Conv2D(8,3,relu,padding=same) BatchNormalization MaxPooling2D Conv2D(8,3,relu,padding=1) AveragePooling2D Flatten Dropout(0.2) Dense(32,tanh) Dense(10,softmax)",
+        "ZeroPadding2D(((1,0),(2,1))) Conv2D(6,5,strides=2) Activation(relu) GlobalAveragePooling2D Dense(10)",
+    ] {
+        let model =
+            scrawl::model::Sequential::new(scrawl::presets::preset(arch).unwrap(), 5).unwrap();
+        let bytes = scrawl::interop::keras::to_keras(&model).unwrap();
+        let back = keras_from_bytes(bytes, Path::new("x.keras")).unwrap();
+        let data = if model.config().input_shape.len() == 1 {
+            let mut d = test.clone();
+            d.image_shape = [784, 1, 1];
+            d
+        } else {
+            test.clone()
+        };
+        let (a, b) = (
+            model.predict(&data, 20).unwrap(),
+            back.predict(&data, 20).unwrap(),
+        );
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-6, "{arch}: {worst}");
+    }
+    // Pooling with explicit padding has no Keras form: refused, naming the layer.
+    let m = scrawl::model::Sequential::new(
+        scrawl::presets::preset("MaxPooling2D(2,strides=1,padding=1) Flatten Dense(10,softmax)")
+            .unwrap(),
+        1,
+    )
+    .unwrap();
+    let e = scrawl::interop::keras::to_keras(&m)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("max_pooling2d") && e.contains("no Keras equivalent"),
+        "{e}"
+    );
+}
