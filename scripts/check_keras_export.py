@@ -22,7 +22,7 @@ import keras
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRAWL = os.path.join(ROOT, "target", "release", "scrawl")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_keras_fixtures import idx  # noqa: E402
+from mnist_idx import idx  # noqa: E402
 
 MODELS = [
     "mlp-512",

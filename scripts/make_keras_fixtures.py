@@ -14,29 +14,18 @@ users save them:
 and `NAME.predictions.json`: the probabilities Keras gave for the first 8 test images,
 which tests/suite/keras_import.rs compares with scrawl's to 1e-5.
 """
-import gzip
 import json
 import os
-import struct
+import sys
 
-import numpy as np
 import keras
 from keras import layers
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mnist_idx import idx  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "data", "keras")
-DATA = os.path.join(ROOT, "..", "shared", "data", "mnist")
-
-
-def idx(name):
-    for n in (name, name + ".gz"):
-        p = os.path.join(DATA, n)
-        if os.path.exists(p):
-            raw = (gzip.open if n.endswith(".gz") else open)(p, "rb").read()
-            break
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
 
 
 def main():

@@ -302,8 +302,20 @@ impl Torch {
 fn pytorch_shaped_graphs_predict_what_the_network_computes() {
     let torch = Torch::new();
     let test = common::mnist().test.take(40);
-    for matmul in [false, true] {
-        let model = from_onnx(&torch.onnx(matmul)).unwrap();
+    for (matmul, same) in [(false, false), (true, false), (false, true)] {
+        let mut graph_of = torch.onnx(matmul);
+        if same {
+            // padding="same", as PyTorch writes it: auto_pad SAME_UPPER, no pads.
+            let conv = &mut graph(&mut graph_of).node[0];
+            conv.attribute.retain(|a| a.name != "pads");
+            conv.attribute.push(AttributeProto {
+                name: "auto_pad".into(),
+                s: b"SAME_UPPER".to_vec(),
+                r#type: 3,
+                ..Default::default()
+            });
+        }
+        let model = from_onnx(&graph_of).unwrap();
         let ours = model.predict(&test, 40).unwrap();
         for (i, row) in ours.chunks_exact(10).enumerate() {
             let theirs = torch.forward(&image(test.image(i)));
@@ -408,4 +420,29 @@ fn import_onnx_command_writes_a_model_that_evaluates() {
         !o.status.success() && e.contains("torch.onnx") && e.contains("not an ONNX model"),
         "{e}"
     );
+}
+
+/// Files `torch.onnx.export` wrote (scripts/torch_onnx.py fixtures, PyTorch 2.15): an
+/// MLP and a CNN (BatchNorm folded into its conv by the exporter, padding (1, 2),
+/// sigmoid, average pooling, tanh, LogSoftmax) import and give PyTorch's probabilities
+/// on the first 8 test images to 1e-5.
+#[test]
+fn files_pytorch_wrote_predict_what_pytorch_predicted() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/torch");
+    let test = common::mnist().test.take(8);
+    for name in ["mlp", "cnn"] {
+        let model = scrawl::interop::onnx::import_onnx(&dir.join(format!("{name}.onnx"))).unwrap();
+        let text = std::fs::read_to_string(dir.join(format!("{name}.predictions.json"))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let theirs: Vec<Vec<f64>> = serde_json::from_value(v["probabilities"].clone()).unwrap();
+        let ours = model.predict(&test, 8).unwrap();
+        for (i, (row, want)) in ours.chunks_exact(10).zip(&theirs).enumerate() {
+            for (a, b) in row.iter().zip(want) {
+                assert!(
+                    (*a as f64 - b).abs() < 1e-5,
+                    "{name} image {i}: {row:?} vs PyTorch {want:?}"
+                );
+            }
+        }
+    }
 }

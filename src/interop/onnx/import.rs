@@ -318,6 +318,36 @@ fn is_same(pads: [i64; 4], [h, w]: [usize; 2], window: [i64; 2], strides: [i64; 
     pads == [t, l, b, r]
 }
 
+/// The pads `auto_pad` asks for (`SAME_UPPER`, what PyTorch writes for
+/// `padding="same"`, is Keras's `same`; `VALID` none); `None` when it is absent or
+/// `NOTSET` (the `pads` attribute then says).
+fn auto_pad(
+    node: &NodeProto,
+    [h, w]: [usize; 2],
+    window: [i64; 2],
+    strides: [i64; 2],
+) -> std::result::Result<Option<[i64; 4]>, String> {
+    let rule = |input: usize, k: i64, s: i64| {
+        let input = input as i64;
+        let out = (input + s - 1) / s.max(1);
+        let total = ((out - 1) * s + k - input).max(0);
+        (total / 2, total - total / 2)
+    };
+    match attr(node, "auto_pad").map(|a| a.s.as_slice()) {
+        None | Some(b"" | b"NOTSET") => Ok(None),
+        Some(b"VALID") => Ok(Some([0; 4])),
+        Some(b"SAME_UPPER") => {
+            let (t, b) = rule(h, window[0], strides[0]);
+            let (l, r) = rule(w, window[1], strides[1]);
+            Ok(Some([t, l, b, r]))
+        }
+        Some(other) => Err(format!(
+            "auto_pad {} (scrawl reads NOTSET, VALID and SAME_UPPER)",
+            String::from_utf8_lossy(other)
+        )),
+    }
+}
+
 /// One node, turned into layers.
 fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
     let name = node_name(node);
@@ -347,11 +377,12 @@ fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
             if attr_ints(node, "dilations").is_some_and(|d| d.iter().any(|&v| v != 1)) {
                 return refuse("dilated convolutions are not supported");
             }
-            if attr(node, "auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET") {
-                return refuse("auto_pad is not supported (export with explicit pads)");
-            }
             let strides = two(&attr_ints(node, "strides").unwrap_or(vec![1, 1]), "strides")?;
-            let [t, l, bo, r] = four(&attr_ints(node, "pads").unwrap_or_default())?;
+            let [t, l, bo, r] = match auto_pad(node, [h, w], [kh as i64, kw as i64], strides) {
+                Ok(Some(pads)) => pads,
+                Ok(None) => four(&attr_ints(node, "pads").unwrap_or_default())?,
+                Err(why) => return refuse(&why),
+            };
             let padding = match even_pads(&[t, l, bo, r]) {
                 Some(p) => p,
                 None if is_same([t, l, bo, r], [h, w], [kh as i64, kw as i64], strides) => {
@@ -413,7 +444,11 @@ fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
                 "kernel_shape",
             )?;
             let strides = two(&attr_ints(node, "strides").unwrap_or(vec![1, 1]), "strides")?;
-            let pads = four(&attr_ints(node, "pads").unwrap_or_default())?;
+            let pads = match auto_pad(node, [h, w], kernel, strides) {
+                Ok(Some(pads)) => pads,
+                Ok(None) => four(&attr_ints(node, "pads").unwrap_or_default())?,
+                Err(why) => return refuse(&why),
+            };
             let padding = match even_pads(&pads) {
                 Some(p) => p,
                 None if is_same(pads, [h, w], kernel, strides) => json!("same"),
