@@ -11,8 +11,9 @@ users save them:
   model.weights.h5);
 - `mlp.h5`, `cnn.h5`: `model.save("x.h5")` (the legacy HDF5 file tf.keras 2 wrote and
   tutorial 004's ModelCheckpoint writes as `.hdf5`);
-and `NAME.predictions.json`: the probabilities Keras gave for the first 8 test images,
-which tests/suite/keras_import.rs compares with scrawl's to 1e-5.
+and `NAME.predictions.json`: the probabilities Keras gave for the first 8 test images
+and the test accuracy `model.evaluate` reported on all 10,000, which
+tests/suite/keras_import.rs compares with scrawl's (to 1e-5, and exactly).
 """
 import json
 import os
@@ -32,7 +33,9 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     x = idx("train-images-idx3-ubyte")[:2000].astype("float32")[..., None] / 255.0
     y = idx("train-labels-idx1-ubyte")[:2000]
-    xt = idx("t10k-images-idx3-ubyte")[:8].astype("float32")[..., None] / 255.0
+    xt_all = idx("t10k-images-idx3-ubyte").astype("float32")[..., None] / 255.0
+    yt_all = idx("t10k-labels-idx1-ubyte")
+    xt = xt_all[:8]
     keras.utils.set_random_seed(7)
     models = {
         "mlp": keras.Sequential([
@@ -62,10 +65,12 @@ def main():
         model.save(os.path.join(OUT, f"{name}.keras"))
         model.save(os.path.join(OUT, f"{name}.h5"))
         probs = model.predict(xt, verbose=0)
+        loss, accuracy = model.evaluate(xt_all, yt_all, verbose=0)
         with open(os.path.join(OUT, f"{name}.predictions.json"), "w") as f:
             json.dump({"keras": keras.__version__, "backend": keras.backend.backend(),
                        "images": "the first 8 MNIST test images, pixels / 255",
-                       "probabilities": probs.astype(float).round(8).tolist()}, f, indent=1)
+                       "probabilities": probs.astype(float).round(8).tolist(),
+                       "test_accuracy": float(accuracy), "test_loss": float(loss)}, f, indent=1)
         print(name, "saved;", "sizes:", {e: os.path.getsize(os.path.join(OUT, f"{name}.{e}")) for e in ("keras", "h5")})
 
 

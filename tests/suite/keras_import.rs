@@ -25,11 +25,18 @@ fn keras_probabilities(model: &str) -> Vec<Vec<f64>> {
 
 #[test]
 fn keras_and_h5_files_predict_what_keras_predicted() {
-    let test = common::mnist().test.take(8);
+    let mnist = common::mnist();
+    let test = mnist.test.take(8);
     for model in ["mlp", "cnn"] {
         let theirs = keras_probabilities(model);
+        let text = std::fs::read_to_string(fixture(&format!("{model}.predictions.json"))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let keras_correct = (v["test_accuracy"].as_f64().unwrap() * 10_000.0).round() as usize;
         for ext in ["keras", "h5"] {
             let m = import_keras(&fixture(&format!("{model}.{ext}"))).unwrap();
+            // The accuracy Keras's model.evaluate reported on all 10,000 test images.
+            let e = m.evaluate(&mnist.test, 500).unwrap();
+            assert_eq!(e.correct, keras_correct, "{model}.{ext}");
             let ours = m.predict(&test, 8).unwrap();
             for (i, (row, want)) in ours.chunks_exact(10).zip(&theirs).enumerate() {
                 for (a, b) in row.iter().zip(want) {
