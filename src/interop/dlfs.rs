@@ -57,6 +57,9 @@ pub fn dlfs_from_bytes(bytes: &[u8], path: &Path) -> Result<Sequential> {
         .take_while(|i| book.has(&format!("W{i}")))
         .map(|i| Ok(book.array(&format!("W{i}"))?.shape.len()))
         .collect::<Result<Vec<usize>>>()?;
+    if kernels.is_empty() {
+        return Err(Error::format(path, format!("no W1; {KNOWN}")));
+    }
     let network = match kernels[..] {
         [2, 2, 2] => book.mlp(),
         [4, 2, 2] => book.simple_convnet(),

@@ -25,6 +25,9 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Sequential};
 
+/// An array: its shape and values.
+type Array = (Vec<usize>, Vec<f32>);
+
 /// The largest Keras file read (1 GiB).
 pub const MAX_KERAS_BYTES: u64 = 1 << 30;
 
@@ -294,19 +297,6 @@ fn build(
     Ok(model)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn class_names_in_snake_case_as_keras_files_them() {
-        assert_eq!(super::snake_case("Dense"), "dense");
-        assert_eq!(super::snake_case("Conv2D"), "conv2d");
-        assert_eq!(
-            super::snake_case("BatchNormalization"),
-            "batch_normalization"
-        );
-    }
-}
-
 /// Writes `model` as a Keras 3 `.keras` archive at `path` (atomically): `config.json`
 /// in Keras's `to_json()` form, `metadata.json`, and `model.weights.h5` with each
 /// weighted layer's arrays at `layers/<class in snake case, numbered>/vars/<i>`.
@@ -331,7 +321,7 @@ pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
     )];
     // Weighted layers in order, with the arrays scrawl holds for them.
     let params = model.named_params();
-    let mut weights: Vec<(String, Vec<(Vec<usize>, Vec<f32>)>)> = Vec::new();
+    let mut weights: Vec<(String, Vec<Array>)> = Vec::new();
     let mut counts = std::collections::HashMap::<String, usize>::new();
     let mut archive_name = |class: &str| {
         let base = snake_case(class);
@@ -343,7 +333,7 @@ pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
     let mut pad_count = 0;
     for (layer, lc) in model.layers().iter().zip(&cfg.layers) {
         let name = layer.name().to_string();
-        let own: Vec<(Vec<usize>, Vec<f32>)> = params
+        let own: Vec<Array> = params
             .iter()
             .filter(|(n, _)| n.split('/').next() == Some(name.as_str()))
             .map(|(_, p)| (p.shape.clone(), p.value.clone()))
@@ -500,4 +490,17 @@ pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
 /// A layer entry of Keras 3's `config.json`.
 fn keras_layer(class: &str, config: Value) -> Value {
     serde_json::json!({"module": "keras.layers", "class_name": class, "config": config, "registered_name": null})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn class_names_in_snake_case_as_keras_files_them() {
+        assert_eq!(super::snake_case("Dense"), "dense");
+        assert_eq!(super::snake_case("Conv2D"), "conv2d");
+        assert_eq!(
+            super::snake_case("BatchNormalization"),
+            "batch_normalization"
+        );
+    }
 }

@@ -206,3 +206,28 @@ fn keras_export_imports_back_to_the_same_predictions() {
         "{e}"
     );
 }
+
+/// What tutorial 004's `ModelCheckpoint(filepath='mnist-{epoch:02d}-{val_loss:.4f}.hdf5')`
+/// writes with tf.keras 2 (scripts/make_keras2_checkpoint.py): weights named
+/// `dense/kernel:0`, a flat 784 input. It imports, gives tf.keras's probabilities to
+/// 1e-5 and scores exactly the test accuracy tf.keras reported.
+#[test]
+fn a_tf_keras_2_model_checkpoint_imports_and_scores_what_keras_reported() {
+    let dir = fixture("tf_keras2");
+    let text = std::fs::read_to_string(dir.join("checkpoint.predictions.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let file = dir.join(v["file"].as_str().unwrap());
+    let model = import_keras(&file).unwrap();
+    assert_eq!(model.config().input_shape, [784]);
+    let mut test = common::mnist().test;
+    test.image_shape = [784, 1, 1];
+    let theirs: Vec<Vec<f64>> = serde_json::from_value(v["probabilities"].clone()).unwrap();
+    let ours = model.predict(&test.take(8), 8).unwrap();
+    for (row, want) in ours.chunks_exact(10).zip(&theirs) {
+        for (a, b) in row.iter().zip(want) {
+            assert!((*a as f64 - b).abs() < 1e-5, "{row:?} vs {want:?}");
+        }
+    }
+    let correct = (v["test_accuracy"].as_f64().unwrap() * 10_000.0).round() as usize;
+    assert_eq!(model.evaluate(&test, 500).unwrap().correct, correct);
+}
