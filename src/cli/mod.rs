@@ -50,10 +50,11 @@ enum Command {
     Plot(runs::PlotArgs),
     /// List the runs with their best validation accuracy.
     Runs(runs::RunsArgs),
-    /// Bring weights trained elsewhere into a scrawl model file.
+    /// Bring a model trained elsewhere into a scrawl model file (Keras, PyTorch through
+    /// ONNX, the book's pickles, NumPy .npz).
     #[command(subcommand)]
     Import(interop_cmd::ImportCommand),
-    /// Write a model in another format (NumPy .npz, ONNX).
+    /// Write a model in another format (NumPy .npz, ONNX, Keras .keras).
     Export(interop_cmd::ExportArgs),
     /// The learning-rate range test: the loss as the rate grows, a chart, and a
     /// suggested rate (leaves no run behind).
