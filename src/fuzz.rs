@@ -105,6 +105,7 @@ pub fn fuzz_tfevents(data: &[u8]) {
         if std::fs::write(&path, data).is_ok() {
             let _ = crate::tensorboard::read_events(&path);
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

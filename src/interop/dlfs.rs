@@ -146,17 +146,8 @@ impl Book<'_> {
                 w.shape
             )));
         }
-        let mut hwio = vec![0f32; w.values.len()];
-        for f in 0..n {
-            for ch in 0..c {
-                for y in 0..fh {
-                    for x in 0..fw {
-                        hwio[((y * fw + x) * c + ch) * n + f] =
-                            w.values[((f * c + ch) * fh + y) * fw + x] as f32;
-                    }
-                }
-            }
-        }
+        let values: Vec<f32> = w.values.iter().map(|&v| v as f32).collect();
+        let hwio = super::layout::oihw_to_hwio(&values, [n, c, fh, fw]);
         Ok((n, fh, hwio))
     }
 
@@ -164,18 +155,8 @@ impl Book<'_> {
     /// C,H,W flatten order to scrawl's H,W,C one.
     fn affine_after_convs(&self, i: usize, [h, w, c]: [usize; 3]) -> Result<(usize, Vec<f32>)> {
         let (m, units) = self.matrix(i, h * w * c)?;
-        let mut out = vec![0f32; m.values.len()];
-        for ch in 0..c {
-            for y in 0..h {
-                for x in 0..w {
-                    let book = (ch * h + y) * w + x;
-                    let ours = (y * w + x) * c + ch;
-                    for u in 0..units {
-                        out[ours * units + u] = m.values[book * units + u] as f32;
-                    }
-                }
-            }
-        }
+        let values: Vec<f32> = m.values.iter().map(|&v| v as f32).collect();
+        let out = super::layout::chw_rows_to_hwc(&values, [c, h, w], units);
         Ok((units, out))
     }
 

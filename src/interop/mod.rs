@@ -5,6 +5,7 @@
 pub mod dlfs;
 #[cfg(feature = "interop")]
 pub mod keras;
+pub mod layout;
 #[cfg(feature = "interop")]
 pub mod npz;
 #[cfg(feature = "interop")]

@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 
 use super::{AttributeProto, FLOAT, GraphProto, INT64, ModelProto, NodeProto, TensorProto};
 use crate::error::{Error, Result};
+use crate::layers::geometry::{Axis, AxisPadding};
 use crate::model::{ModelConfig, Sequential};
 
 /// The largest ONNX file read (1 GiB).
@@ -303,19 +304,24 @@ fn even_pads(pads: &[i64]) -> Option<Value> {
     }
 }
 
-/// Whether `[top, left, bottom, right]` pads are Keras's `same` padding for a window
-/// op of `window` and `strides` on an `h` x `w` input (the uneven pads scrawl and
-/// Keras export for it).
-fn is_same(pads: [i64; 4], [h, w]: [usize; 2], window: [i64; 2], strides: [i64; 2]) -> bool {
-    let rule = |input: usize, k: i64, s: i64| {
-        let input = input as i64;
-        let out = (input + s - 1) / s.max(1);
-        let total = ((out - 1) * s + k - input).max(0);
-        (total / 2, total - total / 2)
+/// Keras's `same` pads (`[top, left, bottom, right]`, the odd cell after) for a
+/// window op of `window` and `strides` on an `h` x `w` input, by scrawl's own rule
+/// ([`Axis`]); `None` when the window does not fit.
+fn same_pads([h, w]: [usize; 2], window: [i64; 2], strides: [i64; 2]) -> Option<[i64; 4]> {
+    let axis = |input: usize, k: i64, s: i64| {
+        let (k, s) = (usize::try_from(k).ok()?, usize::try_from(s).ok()?);
+        let a = Axis::new(input, k, s, AxisPadding::Same)?;
+        Some((a.pad as i64, a.pad_after() as i64))
     };
-    let (t, b) = rule(h, window[0], strides[0]);
-    let (l, r) = rule(w, window[1], strides[1]);
-    pads == [t, l, b, r]
+    let (t, b) = axis(h, window[0], strides[0])?;
+    let (l, r) = axis(w, window[1], strides[1])?;
+    Some([t, l, b, r])
+}
+
+/// Whether `pads` are Keras's `same` padding (the uneven pads scrawl and Keras export
+/// for it).
+fn is_same(pads: [i64; 4], size: [usize; 2], window: [i64; 2], strides: [i64; 2]) -> bool {
+    same_pads(size, window, strides) == Some(pads)
 }
 
 /// The pads `auto_pad` asks for (`SAME_UPPER`, what PyTorch writes for
@@ -327,20 +333,12 @@ fn auto_pad(
     window: [i64; 2],
     strides: [i64; 2],
 ) -> std::result::Result<Option<[i64; 4]>, String> {
-    let rule = |input: usize, k: i64, s: i64| {
-        let input = input as i64;
-        let out = (input + s - 1) / s.max(1);
-        let total = ((out - 1) * s + k - input).max(0);
-        (total / 2, total - total / 2)
-    };
     match attr(node, "auto_pad").map(|a| a.s.as_slice()) {
         None | Some(b"" | b"NOTSET") => Ok(None),
         Some(b"VALID") => Ok(Some([0; 4])),
-        Some(b"SAME_UPPER") => {
-            let (t, b) = rule(h, window[0], strides[0]);
-            let (l, r) = rule(w, window[1], strides[1]);
-            Ok(Some([t, l, b, r]))
-        }
+        Some(b"SAME_UPPER") => same_pads([h, w], window, strides)
+            .map(Some)
+            .ok_or_else(|| "a window larger than its padded input".to_string()),
         Some(other) => Err(format!(
             "auto_pad {} (scrawl reads NOTSET, VALID and SAME_UPPER)",
             String::from_utf8_lossy(other)
@@ -398,17 +396,7 @@ fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
                 out_size(h, kh as i64, strides[0], t, bo)?,
                 out_size(w, kw as i64, strides[1], l, r)?,
             ];
-            let mut hwio = vec![0f32; kernel.len()];
-            for oo in 0..o {
-                for ii in 0..i {
-                    for y in 0..kh {
-                        for x in 0..kw {
-                            hwio[((y * kw + x) * i + ii) * o + oo] =
-                                kernel[((oo * i + ii) * kh + y) * kw + x];
-                        }
-                    }
-                }
-            }
+            let hwio = crate::interop::layout::oihw_to_hwio(&kernel, [o, i, kh, kw]);
             let bias = match node.input.get(2) {
                 Some(n) if !n.is_empty() => Some(weights.floats(n, node)?.1),
                 _ => None,
@@ -556,18 +544,8 @@ fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
             } else {
                 w
             };
-            if let Some((c, h, ww)) = b.flattened_chw.take() {
-                let mut hwc = vec![0f32; kernel.len()];
-                for ch in 0..c {
-                    for y in 0..h {
-                        for x in 0..ww {
-                            let from = ((ch * h + y) * ww + x) * units;
-                            let to = ((y * ww + x) * c + ch) * units;
-                            hwc[to..to + units].copy_from_slice(&kernel[from..from + units]);
-                        }
-                    }
-                }
-                kernel = hwc;
+            if let Some((c, h, w)) = b.flattened_chw.take() {
+                kernel = crate::interop::layout::chw_rows_to_hwc(&kernel, [c, h, w], units);
             }
             let bias = match node.input.get(2) {
                 Some(n) if !n.is_empty() => {

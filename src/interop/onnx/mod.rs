@@ -420,18 +420,7 @@ pub fn to_onnx(model: &Sequential) -> Result<ModelProto> {
                 let [kh, kw, cin, cout] = kshape[..] else {
                     return Err(Error::Shape(format!("{name}/kernel is not 4-D")));
                 };
-                // (kh, kw, in, out) -> (out, in, kh, kw)
-                let mut oihw = vec![0.0f32; kernel.len()];
-                for i in 0..kh {
-                    for j in 0..kw {
-                        for c in 0..cin {
-                            for o in 0..cout {
-                                oihw[((o * cin + c) * kh + i) * kw + j] =
-                                    kernel[((i * kw + j) * cin + c) * cout + o];
-                            }
-                        }
-                    }
-                }
+                let oihw = crate::interop::layout::hwio_to_oihw(&kernel, [kh, kw, cin, cout]);
                 let mut inputs =
                     vec![b.weight(&format!("{name}/kernel"), &[cout, cin, kh, kw], &oihw)];
                 if *use_bias {
