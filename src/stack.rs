@@ -46,6 +46,7 @@ fn class(name: &str) -> Option<(&'static str, &'static [&'static str])> {
         "dropout" => ("Dropout", &["rate"]),
         "flatten" => ("Flatten", &[]),
         "activation" => ("Activation", &["activation"]),
+        "rescaling" => ("Rescaling", &["scale", "offset"]),
         _ => return None,
     })
 }

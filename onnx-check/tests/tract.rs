@@ -103,6 +103,8 @@ fn onnx_mlp_runs_the_same_in_tract() {
 fn onnx_cnn_runs_the_same_in_tract() {
     // The bar: the same predictions on all 10,000 test images.
     onnx_agrees("cnn", 10_000);
+    // A Rescaling first (the standardization, as Mul and Add).
+    onnx_agrees("speedrun", 1000);
 }
 
 #[test]

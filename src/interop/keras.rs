@@ -11,7 +11,10 @@
 //!   `<model>/dense/kernel`).
 //!
 //! The architecture goes through [`crate::model::keras_config`] (InputLayer and an
-//! identity or 1/255 Rescaling dropped); the weights are matched layer by layer, in
+//! identity or first 1/255 Rescaling dropped; a scrawl model that starts with a
+//! Rescaling is exported with a Rescaling(1/255) before it, so the file takes raw
+//! pixels and reads back unambiguously);
+//! the weights are matched layer by layer, in
 //! order, to scrawl's Dense, Conv2D and BatchNormalization layers, whose layouts are
 //! Keras's (Dense `(in, units)`, Conv2D `(kh, kw, in, out)`, BatchNormalization gamma,
 //! beta, moving mean, moving variance), each checked against the shape scrawl expects.
@@ -422,6 +425,22 @@ pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
                 "BatchNormalization",
                 json!({"name": name, "momentum": momentum, "epsilon": epsilon, "axis": -1}),
             ),
+            L::Rescaling { scale, offset } => {
+                // First in the model, a Rescaling would be ambiguous to a Keras reader
+                // (of raw pixels, or of pixels / 255?): scrawl writes the / 255 as a
+                // Rescaling of its own before it, so the file takes raw pixels.
+                if layers.len() == 1 {
+                    archive_name("Rescaling");
+                    layers.push(keras_layer(
+                        "Rescaling",
+                        json!({"name": format!("{name}_pixels"), "scale": 1.0 / 255.0, "offset": 0.0}),
+                    ));
+                }
+                (
+                    "Rescaling",
+                    json!({"name": name, "scale": scale, "offset": offset}),
+                )
+            }
         };
         let filed = archive_name(class);
         if !own.is_empty() {

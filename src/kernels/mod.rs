@@ -5,6 +5,7 @@
 //! seed and thread count.
 
 pub mod gemm;
+pub mod isa;
 pub mod sparse;
 
 use rayon::prelude::*;

@@ -21,6 +21,7 @@ mod dropout;
 mod flatten;
 pub mod geometry;
 mod pooling;
+mod rescaling;
 mod zero_padding;
 
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +35,7 @@ pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use geometry::{Margins, Padding, Size2};
 pub use pooling::{GlobalAveragePooling2D, PoolKind, Pooling2D};
+pub use rescaling::Rescaling;
 pub use zero_padding::ZeroPadding2D;
 
 use crate::activations::Activation;
@@ -335,6 +337,14 @@ pub enum LayerConfig {
         #[serde(default = "default_epsilon")]
         epsilon: f32,
     },
+    /// `y = x · scale + offset`: standardizes or scales the input inside the model.
+    Rescaling {
+        /// The factor.
+        scale: f32,
+        /// Added after scaling (default 0).
+        #[serde(default)]
+        offset: f32,
+    },
 }
 
 /// Keras-style constructors, for building a model in Rust:
@@ -375,6 +385,15 @@ impl LayerConfig {
         LayerConfig::Dropout { rate }
     }
 
+    /// `Rescaling(scale, offset)`: with `scale = 1/σ` and `offset = -μ/σ`, the
+    /// standardization `(x - μ) / σ`.
+    pub fn standardize(mean: f32, std: f32) -> Self {
+        LayerConfig::Rescaling {
+            scale: 1.0 / std,
+            offset: -mean / std,
+        }
+    }
+
     /// Keras's class name for the layer (`Dense`, `Dropout`, ...).
     pub fn class_name(&self) -> &'static str {
         match self {
@@ -388,6 +407,7 @@ impl LayerConfig {
             LayerConfig::GlobalAveragePooling2D => "GlobalAveragePooling2D",
             LayerConfig::ZeroPadding2D { .. } => "ZeroPadding2D",
             LayerConfig::BatchNormalization { .. } => "BatchNormalization",
+            LayerConfig::Rescaling { .. } => "Rescaling",
         }
     }
 
@@ -404,6 +424,7 @@ impl LayerConfig {
             LayerConfig::GlobalAveragePooling2D => "global_average_pooling2d",
             LayerConfig::ZeroPadding2D { .. } => "zero_padding2d",
             LayerConfig::BatchNormalization { .. } => "batch_normalization",
+            LayerConfig::Rescaling { .. } => "rescaling",
         }
     }
 
@@ -530,6 +551,14 @@ impl LayerConfig {
                     momentum,
                     epsilon,
                 ))
+            }
+            LayerConfig::Rescaling { scale, offset } => {
+                if !(scale.is_finite() && offset.is_finite()) {
+                    return Err(Error::config(format!(
+                        "layer {name} (Rescaling): scale and offset must be finite, got {scale} and {offset}"
+                    )));
+                }
+                Box::new(Rescaling::new(name, input_shape, scale, offset))
             }
         })
     }

@@ -1,8 +1,9 @@
 //! `MaxPooling2D` and `AveragePooling2D` (one struct, [`Pooling2D`]), and
 //! `GlobalAveragePooling2D`, over NHWC images.
 //!
-//! Max pooling remembers, for every output value, which input value won, so backward
-//! routes each gradient to that one cell. Average pooling divides by the number of
+//! Max pooling's backward routes each gradient to the cell that won, found again by
+//! comparing the input with the output (the first cell in window order equal to the
+//! maximum, the one forward's running maximum kept). Average pooling divides by the number of
 //! window cells inside the image (TensorFlow's rule for `same` padding) and backward
 //! spreads each gradient evenly over them. Images are independent, so the batch is
 //! processed one image per task.
@@ -33,9 +34,6 @@ pub struct Pooling2D {
     cols: Axis,
     channels: usize,
     out_shape: [usize; 3],
-    /// Max pooling: the index, within its image, of the input value behind each
-    /// output value (`u32::MAX` for a window with no cell inside the image).
-    argmax: Vec<u32>,
 }
 
 impl Pooling2D {
@@ -60,7 +58,6 @@ impl Pooling2D {
             cols,
             channels: input[2],
             out_shape: [rows.output, cols.output, input[2]],
-            argmax: Vec::new(),
         })
     }
 
@@ -72,23 +69,105 @@ impl Pooling2D {
         self.out_shape.iter().product()
     }
 
-    /// Calls `f(out_offset, cells)` for every output pixel of one image, where
-    /// `cells` yields the offsets of the input pixels of its window.
-    fn for_each_window(&self, mut f: impl FnMut(usize, &mut dyn Iterator<Item = usize>)) {
+    /// Calls `f(out_offset, cell_offset, first)` for every output pixel of one image
+    /// and every input pixel of its window, in row-major window order (`first` marks
+    /// a window's first cell; a window with no cell inside the image is visited with
+    /// `None`). Offsets are of the pixel's first channel.
+    #[inline(always)]
+    fn for_each_cell(&self, mut f: impl FnMut(usize, Option<usize>, bool)) {
         let (c, w) = (self.channels, self.cols.input);
         for oy in 0..self.rows.output {
             let (ylo, yhi, ys) = self.rows.span(oy);
             for ox in 0..self.cols.output {
                 let (xlo, xhi, xs) = self.cols.span(ox);
-                let mut cells = (ylo..yhi).flat_map(move |ky| {
-                    (xlo..xhi).map(move |kx| {
-                        let iy = (ys + ky as isize) as usize;
+                let o = (oy * self.cols.output + ox) * c;
+                if ylo == yhi || xlo == xhi {
+                    f(o, None, true);
+                    continue;
+                }
+                let mut first = true;
+                for ky in ylo..yhi {
+                    let iy = (ys + ky as isize) as usize;
+                    for kx in xlo..xhi {
                         let ix = (xs + kx as isize) as usize;
-                        (iy * w + ix) * c
-                    })
-                });
-                f((oy * self.cols.output + ox) * c, &mut cells);
+                        f(o, Some((iy * w + ix) * c), first);
+                        first = false;
+                    }
+                }
             }
+        }
+    }
+
+    /// Pools one image `xi` into `yi`.
+    fn pool_image(&self, xi: &[f32], yi: &mut [f32]) {
+        let c = self.channels;
+        self.for_each_cell(|o, cell, first| {
+            let out = &mut yi[o..o + c];
+            let Some(cell) = cell else {
+                out.fill(0.0);
+                return;
+            };
+            let src = &xi[cell..cell + c];
+            if first {
+                out.copy_from_slice(src);
+            } else {
+                match self.kind {
+                    PoolKind::Max => out.iter_mut().zip(src).for_each(|(a, &v)| *a = a.max(v)),
+                    PoolKind::Average => out.iter_mut().zip(src).for_each(|(a, v)| *a += v),
+                }
+            }
+        });
+        if self.kind == PoolKind::Average {
+            for (pix, out) in yi.chunks_exact_mut(c).enumerate() {
+                let (oy, ox) = (pix / self.cols.output, pix % self.cols.output);
+                let inv = 1.0 / self.cells(oy, ox).max(1) as f32;
+                out.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    }
+
+    /// The number of input cells in output pixel `(oy, ox)`'s window.
+    fn cells(&self, oy: usize, ox: usize) -> usize {
+        let (ylo, yhi, _) = self.rows.span(oy);
+        let (xlo, xhi, _) = self.cols.span(ox);
+        (yhi - ylo) * (xhi - xlo)
+    }
+
+    /// Max pooling's backward for one image: each output's gradient goes to the first
+    /// cell of its window (in row-major order) that holds the output's value, which is
+    /// the cell forward's running maximum kept. Recomputing the winner from `x` and `y`
+    /// costs one comparison per cell and saves forward from recording it.
+    fn max_grad(&self, xi: &[f32], yi: &[f32], dyi: &[f32], dxi: &mut [f32]) {
+        const BLOCK: usize = 64;
+        let c = self.channels;
+        // Windows that tile the image write every cell once; otherwise cells are
+        // shared or left out, and gradients add onto zeros.
+        let tiles = [self.rows, self.cols]
+            .iter()
+            .all(|a| a.stride == a.window && a.pad == 0 && a.output * a.stride == a.input);
+        if !tiles {
+            dxi.fill(0.0);
+        }
+        // Per block of channels, so the gradient still to route fits on the stack.
+        for j0 in (0..c).step_by(BLOCK) {
+            let width = BLOCK.min(c - j0);
+            let mut left = [0.0f32; BLOCK];
+            self.for_each_cell(|o, cell, first| {
+                let Some(cell) = cell else { return };
+                let (o, cell) = (o + j0, cell + j0);
+                let left = &mut left[..width];
+                if first {
+                    left.copy_from_slice(&dyi[o..o + width]);
+                }
+                let (x, y) = (&xi[cell..cell + width], &yi[o..o + width]);
+                let dx = &mut dxi[cell..cell + width];
+                for (((d, l), &xv), &yv) in dx.iter_mut().zip(left.iter_mut()).zip(x).zip(y) {
+                    let won = xv == yv;
+                    let g = if won { *l } else { 0.0 };
+                    *d = if tiles { g } else { *d + g };
+                    *l = if won { 0.0 } else { *l };
+                }
+            });
         }
     }
 }
@@ -118,24 +197,10 @@ impl Layer for Pooling2D {
         &self.out_shape
     }
 
-    fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
-        let n = x.batch();
-        let (il, ol, c) = (self.in_len(), self.out_len(), self.channels);
-        y.set_shape(&[n, self.out_shape[0], self.out_shape[1], c]);
-        if training && self.kind == PoolKind::Max {
-            // Training max pooling records each winner for backward.
-            let mut argmax = std::mem::take(&mut self.argmax);
-            argmax.resize(n * ol, 0);
-            let this = &*self;
-            y.data_mut()
-                .par_chunks_mut(ol)
-                .zip(argmax.par_chunks_mut(ol))
-                .zip(x.data().par_chunks(il))
-                .for_each(|((yi, ai), xi)| this.pool_image(xi, yi, Some(ai)));
-            self.argmax = argmax;
-        } else {
-            self.infer(x, y, &mut LayerScratch::default());
-        }
+    fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
+        // Backward finds max pooling's winners from x and y: training computes
+        // what inference does.
+        self.infer(x, y, &mut LayerScratch::default());
     }
 
     fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
@@ -144,103 +209,34 @@ impl Layer for Pooling2D {
         y.data_mut()
             .par_chunks_mut(ol)
             .zip(x.data().par_chunks(il))
-            .for_each(|(yi, xi)| self.pool_image(xi, yi, None));
+            .for_each(|(yi, xi)| self.pool_image(xi, yi));
     }
 
-    fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+    fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let Some(dx) = dx else { return };
         let (il, ol, c) = (self.in_len(), self.out_len(), self.channels);
         dx.set_shape(x.shape());
-        let dxd = dx.data_mut();
+        let this = &*self;
+        let images = dx
+            .data_mut()
+            .par_chunks_mut(il)
+            .zip(dy.data().par_chunks(ol))
+            .zip(x.data().par_chunks(il).zip(y.data().par_chunks(ol)));
         match self.kind {
             PoolKind::Max => {
-                dxd.par_chunks_mut(il)
-                    .zip(dy.data().par_chunks(ol))
-                    .zip(self.argmax.par_chunks(ol))
-                    .for_each(|((dxi, dyi), ai)| {
-                        dxi.fill(0.0);
-                        for (&a, &g) in ai.iter().zip(dyi) {
-                            if a != u32::MAX {
-                                dxi[a as usize] += g;
-                            }
-                        }
-                    });
+                images.for_each(|((dxi, dyi), (xi, yi))| this.max_grad(xi, yi, dyi, dxi))
             }
-            PoolKind::Average => {
-                let this = &*self;
-                dxd.par_chunks_mut(il)
-                    .zip(dy.data().par_chunks(ol))
-                    .for_each(|(dxi, dyi)| {
-                        dxi.fill(0.0);
-                        for (pix, g) in dyi.chunks_exact(c).enumerate() {
-                            this.spread(pix, g, dxi);
-                        }
-                    });
-            }
+            PoolKind::Average => images.for_each(|((dxi, dyi), _)| {
+                dxi.fill(0.0);
+                for (pix, g) in dyi.chunks_exact(c).enumerate() {
+                    this.spread(pix, g, dxi);
+                }
+            }),
         }
     }
 }
 
 impl Pooling2D {
-    /// Pools one image `xi` into `yi`. Max pooling also writes, when `arg` is given,
-    /// the index within the image of each output's winner (`u32::MAX` for a window
-    /// with no cell inside the image); inference needs no winners, only a vector max.
-    fn pool_image(&self, xi: &[f32], yi: &mut [f32], mut arg: Option<&mut [u32]>) {
-        let c = self.channels;
-        self.for_each_window(|o, cells| {
-            let out = &mut yi[o..o + c];
-            match (self.kind, arg.as_deref_mut()) {
-                (PoolKind::Average, _) => {
-                    out.fill(0.0);
-                    let mut count = 0;
-                    for cell in cells {
-                        out.iter_mut()
-                            .zip(&xi[cell..cell + c])
-                            .for_each(|(a, v)| *a += v);
-                        count += 1;
-                    }
-                    let inv = 1.0 / count.max(1) as f32;
-                    out.iter_mut().for_each(|v| *v *= inv);
-                }
-                (PoolKind::Max, None) => match cells.next() {
-                    None => out.fill(0.0),
-                    Some(first) => {
-                        out.copy_from_slice(&xi[first..first + c]);
-                        for cell in cells {
-                            out.iter_mut()
-                                .zip(&xi[cell..cell + c])
-                                .for_each(|(a, &v)| *a = a.max(v));
-                        }
-                    }
-                },
-                (PoolKind::Max, Some(ai)) => {
-                    let arg = &mut ai[o..o + c];
-                    match cells.next() {
-                        None => {
-                            out.fill(0.0);
-                            arg.fill(u32::MAX);
-                        }
-                        Some(first) => {
-                            out.copy_from_slice(&xi[first..first + c]);
-                            for (j, a) in arg.iter_mut().enumerate() {
-                                *a = (first + j) as u32;
-                            }
-                            for cell in cells {
-                                for j in 0..c {
-                                    let v = xi[cell + j];
-                                    if v > out[j] {
-                                        out[j] = v;
-                                        arg[j] = (cell + j) as u32;
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        });
-    }
-
     /// Spreads output pixel `pix`'s gradient `g` evenly over its window's cells.
     fn spread(&self, pix: usize, g: &[f32], dxi: &mut [f32]) {
         let c = self.channels;

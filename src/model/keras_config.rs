@@ -10,7 +10,7 @@
 //! comes from an `InputLayer` (`batch_shape`, Keras 2's `batch_input_shape`), a
 //! layer's `batch_input_shape`, or the model's `build_input_shape`.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::ModelConfig;
 use crate::error::{Error, Result};
@@ -43,6 +43,8 @@ pub fn from_keras(json: &Value) -> Result<ModelConfig> {
         .ok_or_else(|| Error::config("a Keras model config without a list of layers"))?;
     let mut input_shape = batch_shape(config.get("build_input_shape"));
     let mut out = Vec::new();
+    // A first Rescaling(1/255) was dropped: later Rescalings are layers of their own.
+    let mut pixels_scaled = false;
     for (i, layer) in layers.iter().enumerate() {
         let class = layer
             .get("class_name")
@@ -77,18 +79,33 @@ pub fn from_keras(json: &Value) -> Result<ModelConfig> {
         let scrawl_class = match class {
             "InputLayer" => continue,
             "Rescaling" => {
-                // scrawl feeds pixels / 255: Rescaling(1/255) at the input is that.
+                if !(c.get("scale").is_none_or(Value::is_number)
+                    && c.get("offset").is_none_or(Value::is_number))
+                {
+                    return Err(err(
+                        "Rescaling with a scale or offset per channel: scrawl's Rescaling takes one number each".into(),
+                    ));
+                }
                 let scale = c.get("scale").and_then(Value::as_f64).unwrap_or(1.0);
                 let offset = c.get("offset").and_then(Value::as_f64).unwrap_or(0.0);
                 if scale == 1.0 && offset == 0.0 {
                     continue; // the identity
                 }
-                if !out.is_empty() || (scale * 255.0 - 1.0).abs() > 1e-6 || offset != 0.0 {
-                    return Err(err(format!(
-                        "Rescaling(scale={scale}, offset={offset}): scrawl takes pixels scaled to [0, 1] before the first layer, so only Rescaling(1/255) as the first layer (or the identity) is understood"
-                    )));
+                if out.is_empty() && !pixels_scaled {
+                    // scrawl feeds pixels / 255: Rescaling(1/255) at the input is that.
+                    // Any other first Rescaling is ambiguous: of raw pixels (0..255) or
+                    // of pixels already / 255, as models trained on x / 255 take them.
+                    if (scale * 255.0 - 1.0).abs() > 1e-6 || offset != 0.0 {
+                        return Err(err(format!(
+                            "Rescaling(scale={scale}, offset={offset}): scrawl takes pixels scaled to [0, 1] before the first layer, so a first Rescaling must be Rescaling(1/255) (or the identity); later ones are scrawl's Rescaling layer"
+                        )));
+                    }
+                    pixels_scaled = true;
+                    continue;
                 }
-                continue;
+                fields.insert("scale".into(), json!(scale));
+                fields.insert("offset".into(), json!(offset));
+                "Rescaling"
             }
             "Dense" => {
                 take(&["units", "activation", "use_bias"]);
@@ -188,7 +205,7 @@ pub fn from_keras(json: &Value) -> Result<ModelConfig> {
             }
             _ => {
                 return Err(err(
-                    "not a layer scrawl has; it reads InputLayer, Rescaling(1/255), Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D, Flatten, Dropout, Activation, ReLU, Softmax and BatchNormalization".into(),
+                    "not a layer scrawl has; it reads InputLayer, Rescaling, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, ZeroPadding2D, Flatten, Dropout, Activation, ReLU, Softmax and BatchNormalization".into(),
                 ));
             }
         };

@@ -219,6 +219,10 @@ pub struct Sequential {
     /// `x / 255` for every byte value, exactly as NumPy computes it in float64 then
     /// rounds to float32.
     scale: [f32; 256],
+    /// The first layer with a trainable weight (decided at `compile` and `freeze`):
+    /// backward stops there, and computes no input gradient for it, since nothing
+    /// before it learns (a Rescaling first, or frozen layers).
+    first_trained: usize,
 }
 
 impl std::fmt::Debug for Sequential {
@@ -322,6 +326,7 @@ impl Sequential {
             logits_grad: false,
             optimizer: None,
             scale,
+            first_trained: 0,
         };
         model.set_loss(Loss::default());
         Ok(model)
@@ -394,7 +399,17 @@ impl Sequential {
             return Err(Error::config(format!("{name} has no weights to freeze")));
         }
         layer.for_each_param_mut(&mut |p| p.trainable = false);
+        self.find_first_trained();
         Ok(())
+    }
+
+    /// Sets [`Sequential::first_trained`].
+    fn find_first_trained(&mut self) {
+        self.first_trained = self
+            .layers
+            .iter()
+            .position(|l| l.params().iter().any(|p| p.trainable))
+            .unwrap_or(self.layers.len());
     }
 
     /// Every parameter with its full name (`dense/kernel`, `dense/bias`, ...), in order.
@@ -452,6 +467,7 @@ impl Sequential {
         self.ensure_gradients();
         self.optimizer = Some(optimizer.build()?);
         self.set_loss(loss);
+        self.find_first_trained();
         Ok(())
     }
 
@@ -637,9 +653,13 @@ impl Sequential {
 
     /// Runs every layer's backward, last to first, from the loss gradient in `grads[L]`.
     fn backward_pass(&mut self) {
-        for i in (0..self.layers.len()).rev() {
+        for i in (self.first_trained..self.layers.len()).rev() {
             let (lo, hi) = self.grads.split_at_mut(i + 1);
-            let dx = if i > 0 { Some(&mut lo[i]) } else { None };
+            let dx = if i > self.first_trained {
+                Some(&mut lo[i])
+            } else {
+                None
+            };
             self.layers[i].backward(&self.acts[i], &self.acts[i + 1], &mut hi[0], dx);
         }
     }

@@ -4,7 +4,9 @@
 
 use crate::common;
 
-use common::{check_layer_gradients, random_dataset, random_vec, rel_err};
+use common::{
+    check_layer_gradients, check_layer_gradients_at, random_dataset, random_vec, rel_err,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scrawl::activations::Activation;
@@ -72,6 +74,23 @@ const CASES: &[Case] = &[
     (10, 10, 8, 3, [2, 2], [1, 1], Padding::Same, 1),
     (9, 7, 16, 4, [4, 4], [1, 1], Padding::Valid, 2),
     (28, 28, 32, 32, [5, 5], [1, 1], Padding::Same, 1),
+    // One input channel, stride 1, filters a multiple of 8: the direct kernels
+    // (vectors of 16 and 8 filters; rows of outputs not a multiple of the pixel
+    // block; tap counts that leave blocks of 4, 2 and 1), with `dx` by im2col.
+    (28, 28, 1, 24, [5, 5], [1, 1], Padding::Valid, 3),
+    (28, 28, 1, 32, [5, 5], [1, 1], Padding::Same, 1),
+    (7, 7, 1, 16, [3, 3], [1, 1], Padding::Same, 3),
+    (11, 9, 1, 8, [3, 4], [1, 1], Padding::Valid, 2),
+    (
+        9,
+        10,
+        1,
+        8,
+        [2, 3],
+        [1, 1],
+        Padding::Explicit(Size2([1, 2])),
+        2,
+    ),
     // Explicit paddings (PyTorch's `padding=`): under the window (dx by the
     // flipped-kernel convolution, or Winograd's on 8+ channels), strided, and as wide
     // as the window (dx by scattering, even at stride 1).
@@ -406,9 +425,157 @@ fn pooling_gradients() {
             check_layer_gradients(l.as_mut(), &[2, 7, 6, 3], true, 40);
         }
     }
+    // Windows that tile the image (every input cell written once), and more channels
+    // than max pooling's backward routes at a time.
+    for max in [true, false] {
+        let mut l = build(pool_cfg(max, 2, None, Padding::Valid), &[8, 6, 3]);
+        check_layer_gradients(l.as_mut(), &[2, 8, 6, 3], true, 42);
+        // Values 0.03 apart within each window, so no finite difference crosses a tie.
+        let n = 2 * 4 * 4 * 70;
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 37) % 67) as f32 * 0.03 - 1.0)
+            .collect();
+        let mut l = build(pool_cfg(max, 2, None, Padding::Valid), &[4, 4, 70]);
+        check_layer_gradients_at(l.as_mut(), &Tensor::from_vec(x, &[2, 4, 4, 70]), true, 43);
+    }
     let mut l = build(LayerConfig::GlobalAveragePooling2D, &[4, 5, 3]);
     assert_eq!(l.output_shape(), &[3]);
     check_layer_gradients(l.as_mut(), &[2, 4, 5, 3], true, 41);
+}
+
+/// Max pooling's backward finds each window's winner again from `x` and `y`: on a
+/// tie the first cell in row-major window order gets the whole gradient (the cell a
+/// running maximum keeps), in tiling and in overlapping windows alike.
+#[test]
+fn max_pooling_routes_ties_to_the_first_cell() {
+    // One 4×4 image, one channel, all values equal but one larger in the last window.
+    let mut xv = vec![0.5f32; 16];
+    xv[15] = 2.0;
+    let x = Tensor::from_vec(xv, &[1, 4, 4, 1]);
+    for (stride, want) in [
+        // 2×2 windows tiling the image: cells 0, 2, 8 win their ties; 15 is larger.
+        (None, vec![(0, 1.0), (2, 2.0), (8, 3.0), (15, 4.0)]),
+        // 2×2 windows every 2 rows, every cell: overlapping windows add up.
+        (Some(1), vec![]),
+    ] {
+        let mut l = build(pool_cfg(true, 2, stride, Padding::Valid), &[4, 4, 1]);
+        let mut y = Tensor::default();
+        l.forward(&x, &mut y, true);
+        let outputs = y.data().len();
+        let mut dy = Tensor::from_vec((1..=outputs).map(|v| v as f32).collect(), y.shape());
+        let mut dx = Tensor::default();
+        l.backward(&x, &y, &mut dy, Some(&mut dx));
+        if stride.is_none() {
+            let mut expect = [0.0f32; 16];
+            for (cell, g) in want {
+                expect[cell] = g;
+            }
+            assert_eq!(dx.data(), &expect[..]);
+        } else {
+            // 3×3 outputs; windows (oy, ox) not touching cell 15 tie, so their
+            // gradient goes to their top-left cell (oy·4 + ox); the last window's to 15.
+            let mut expect = [0.0f32; 16];
+            for oy in 0..3 {
+                for ox in 0..3 {
+                    let g = (oy * 3 + ox + 1) as f32;
+                    let cell = if (oy, ox) == (2, 2) { 15 } else { oy * 4 + ox };
+                    expect[cell] += g;
+                }
+            }
+            assert_eq!(dx.data(), &expect[..]);
+        }
+    }
+}
+
+/// A Rescaling first (the `speedrun` preset's standardization), then a convolution
+/// of one channel (the direct kernels): the model's gradients against finite
+/// differences, after `compile` (which stops backward at the first layer with
+/// weights, here the convolution).
+#[test]
+fn rescaling_first_model_gradients() {
+    let cfg = ModelConfig {
+        name: "t".into(),
+        input_shape: vec![8, 8, 1],
+        layers: vec![
+            LayerConfig::standardize(0.1307, 0.3081),
+            conv_cfg(8, [3, 3], [1, 1], Padding::Valid, Activation::Tanh),
+            // Average pooling: max pooling's ties would make finite differences jump.
+            pool_cfg(false, 2, None, Padding::Valid),
+            LayerConfig::Flatten,
+            LayerConfig::Dense {
+                units: 4,
+                activation: Activation::Softmax,
+                use_bias: true,
+            },
+        ],
+    };
+    let data = random_dataset(5, [8, 8, 1], 4, 7);
+    let idx: Vec<usize> = (0..5).collect();
+    let mut m = Sequential::new(cfg, 5).unwrap();
+    m.compile(
+        &scrawl::optim::OptimizerConfig::sgd(),
+        scrawl::loss::Loss::default(),
+    )
+    .unwrap();
+    m.compute_gradients(&data, &idx, true);
+    let params: Vec<(String, Vec<f32>)> = m
+        .named_params()
+        .into_iter()
+        .filter(|(_, p)| p.trainable)
+        .map(|(n, p)| (n, p.grad.clone()))
+        .collect();
+    assert_eq!(params.len(), 4);
+    // The same as a backward through every layer (a model not compiled runs them all).
+    let mut full = Sequential::new(m.config().clone(), 5).unwrap();
+    full.compute_gradients(&data, &idx, true);
+    let full: Vec<(String, Vec<f32>)> = full
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.grad.clone()))
+        .collect();
+    assert_eq!(params, full);
+    let h = 2e-3f32;
+    for (name, grad) in params {
+        for (j, &g) in grad.iter().enumerate().step_by(3) {
+            let bump = |m: &mut Sequential, d: f32| {
+                m.for_each_param_mut(|n, p| {
+                    if n == name {
+                        p.value[j] += d;
+                    }
+                })
+            };
+            bump(&mut m, h);
+            let lp = m.batch_loss(&data, &idx, true);
+            bump(&mut m, -2.0 * h);
+            let lm = m.batch_loss(&data, &idx, true);
+            bump(&mut m, h);
+            let num = (lp - lm) / (2.0 * h as f64);
+            assert!(
+                rel_err(g as f64, num) < 1e-2,
+                "{name}[{j}]: analytic {g} numeric {num}"
+            );
+        }
+    }
+}
+
+/// `Rescaling`: `x · scale + offset` forward, `dy · scale` backward.
+#[test]
+fn rescaling_forward_and_gradients() {
+    let mut l = build(LayerConfig::standardize(0.5, 0.25), &[3, 2, 1]);
+    let x = Tensor::from_vec(random_vec(12, 8), &[2, 3, 2, 1]);
+    let mut y = Tensor::default();
+    l.forward(&x, &mut y, true);
+    for (&xv, &yv) in x.data().iter().zip(y.data()) {
+        assert!((yv - (xv - 0.5) / 0.25).abs() < 1e-5, "{xv} -> {yv}");
+    }
+    check_layer_gradients(l.as_mut(), &[2, 3, 2, 1], true, 9);
+    let bad = LayerConfig::Rescaling {
+        scale: f32::NAN,
+        offset: 0.0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let err = bad.build("r".into(), &[4], &mut rng, 1).err().unwrap();
+    assert!(err.to_string().contains("Rescaling"), "{err}");
 }
 
 #[test]

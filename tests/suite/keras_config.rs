@@ -86,6 +86,26 @@ fn keras_layers_scrawl_cannot_run_are_refused_by_name() {
         }
         assert!(err.contains("model.json"), "{err}");
     }
+    // After Rescaling(1/255), a Rescaling is scrawl's own layer.
+    let mut two = base.clone();
+    let layers = two["config"]["layers"].as_array_mut().unwrap();
+    layers.insert(
+        0,
+        json!({"class_name": "Rescaling", "config": {"name": "p", "scale": 0.00392156862745098}}),
+    );
+    layers.insert(
+        1,
+        json!({"class_name": "Rescaling", "config": {"name": "r", "scale": 2.0, "offset": -1.0}}),
+    );
+    let got = parse(&two).unwrap().layers;
+    assert_eq!(
+        got[0],
+        scrawl::layers::LayerConfig::Rescaling {
+            scale: 2.0,
+            offset: -1.0
+        }
+    );
+    assert_eq!(got[1..], preset("convnet").unwrap().layers[..]);
     // Rescaling(1/255) at the input is scrawl's own scaling, so it is understood.
     let mut ok = base.clone();
     ok["config"]["layers"][0] = json!({"class_name": "Rescaling", "config": {"name": "r", "scale": 0.00392156862745098, "offset": 0.0}});

@@ -168,6 +168,7 @@ fn keras_export_imports_back_to_the_same_predictions() {
         "mlp-512",
         "Conv2D(8,3,relu,padding=same) BatchNormalization MaxPooling2D Conv2D(8,3,relu,padding=1) AveragePooling2D Flatten Dropout(0.2) Dense(32,tanh) Dense(10,softmax)",
         "ZeroPadding2D(((1,0),(2,1))) Conv2D(6,5,strides=2) Activation(relu) GlobalAveragePooling2D Dense(10)",
+        "speedrun",
     ] {
         let model =
             scrawl::model::Sequential::new(scrawl::presets::preset(arch).unwrap(), 5).unwrap();

@@ -32,6 +32,7 @@ fn scrawl_to_onnx_to_scrawl_predicts_the_same() {
         "Conv2D(8,3,relu,padding=same) BatchNormalization MaxPooling2D ZeroPadding2D(1) Conv2D(8,3,tanh) AveragePooling2D Flatten Dense(32,sigmoid) Dense(10,softmax)",
         "Conv2D(6,5,relu,padding=2) Conv2D(6,3,strides=2) Activation(relu) GlobalAveragePooling2D Dense(10)",
         "cnn",
+        "speedrun",
     ] {
         let model = Sequential::new(scrawl::presets::preset(arch).unwrap(), 3).unwrap();
         let back = from_onnx(&to_onnx(&model).unwrap()).unwrap();

@@ -94,6 +94,19 @@ impl<'a> Weights<'a> {
         Ok((dims, values))
     }
 
+    /// The one number an initializer holds (a scalar, or any shape of one value).
+    fn scalar(&self, name: &str, node: &NodeProto) -> Result<f32> {
+        match self.floats(name, node)?.1[..] {
+            [v] => Ok(v),
+            ref more => Err(Error::config(format!(
+                "node {} ({}): {name} holds {} values where scrawl reads one number (a Rescaling)",
+                node_name(node),
+                node.op_type,
+                more.len()
+            ))),
+        }
+    }
+
     fn int64s(&self, name: &str, node: &NodeProto) -> Result<Vec<i64>> {
         let t = self.get(name, node)?;
         match t.data_type {
@@ -162,6 +175,8 @@ struct Built {
     nhwc: bool,
     /// A MatMul whose bias may follow as an Add: the index of its layer.
     open_matmul: Option<usize>,
+    /// A Rescaling (a Mul by one number) whose offset may follow as an Add.
+    open_rescaling: Option<usize>,
 }
 
 impl Built {
@@ -209,6 +224,7 @@ pub fn from_onnx(model: &ModelProto) -> Result<Sequential> {
         flattened_chw: None,
         nhwc: false,
         open_matmul: None,
+        open_rescaling: None,
     };
     let mut current = input;
     for node in graph.node.iter().filter(|n| n.op_type != "Constant") {
@@ -357,6 +373,7 @@ fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
     };
     if node.op_type != "Add" {
         b.open_matmul = None;
+        b.open_rescaling = None;
     }
     match node.op_type.as_str() {
         "Conv" => {
@@ -567,6 +584,32 @@ fn step(b: &mut Built, node: &NodeProto, weights: &Weights<'_>) -> Result<()> {
             if node.op_type == "MatMul" && !has_bias {
                 b.open_matmul = Some(b.layers.len() - 1);
             }
+        }
+        "Mul" => {
+            // x · s with one number s: scrawl's Rescaling (its offset may follow).
+            let Some(scale) = node
+                .input
+                .get(1)
+                .map(|n| weights.scalar(n, node))
+                .transpose()?
+            else {
+                return refuse("a Mul without a second input");
+            };
+            b.layers
+                .push(json!({"type": "Rescaling", "scale": scale, "offset": 0.0}));
+            b.open_rescaling = Some(b.layers.len() - 1);
+        }
+        "Add" if b.open_rescaling.is_some() => {
+            let layer = b.open_rescaling.take().expect("checked by the guard");
+            let Some(offset) = node
+                .input
+                .get(1)
+                .map(|n| weights.scalar(n, node))
+                .transpose()?
+            else {
+                return refuse("an Add without a second input");
+            };
+            b.layers[layer]["offset"] = json!(offset);
         }
         "Add" => {
             // A MatMul's bias, as torch exports a Linear without Gemm.

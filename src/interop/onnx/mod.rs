@@ -398,6 +398,12 @@ pub fn to_onnx(model: &Sequential) -> Result<ModelProto> {
                 b.activation(*activation);
             }
             LayerConfig::Dropout { .. } => {} // the identity at inference
+            LayerConfig::Rescaling { scale, offset } => {
+                let s = b.weight(&format!("{name}/scale"), &[], &[*scale]);
+                b.op("Mul", &[s], vec![]);
+                let o = b.weight(&format!("{name}/offset"), &[], &[*offset]);
+                b.op("Add", &[o], vec![]);
+            }
             LayerConfig::Flatten => {
                 if layout == Layout::Nchw {
                     b.op("Transpose", &[], vec![ints("perm", &[0, 2, 3, 1])]);

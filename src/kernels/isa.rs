@@ -1,0 +1,246 @@
+//! Which vector instructions scrawl's own kernels use, detected once at run time.
+//!
+//! A kernel is written once, as an `#[inline(always)]` generic function over its
+//! vector width; each [`Isa`] gets a wrapper compiled with that instruction set
+//! enabled (`#[target_feature]`), and the caller picks the wrapper by [`isa()`]. So
+//! one binary runs AVX-512 code on CPUs that have it, AVX2 on the others, and
+//! baseline x86-64 (or the target's own baseline elsewhere) on anything older.
+
+use std::sync::OnceLock;
+
+/// An instruction set scrawl has kernels for, widest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512 F/VL with FMA: 16 lanes of f32, 32 vector registers.
+    Avx512,
+    /// AVX2 with FMA: 8 lanes, 16 registers.
+    Avx2,
+    /// Whatever the compilation target guarantees (SSE2 on x86-64).
+    Baseline,
+}
+
+impl std::fmt::Display for Isa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Isa::Avx512 => "AVX-512",
+            Isa::Avx2 => "AVX2",
+            Isa::Baseline => "baseline",
+        })
+    }
+}
+
+/// The widest instruction set this CPU has, detected on first call. Setting
+/// `SCRAWL_ISA=avx2` or `SCRAWL_ISA=baseline` caps it (to compare kernels on one
+/// machine); the result is the same bit for bit only within one instruction set.
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let cap = match std::env::var("SCRAWL_ISA").as_deref() {
+            Ok("baseline") => Isa::Baseline,
+            Ok("avx2") => Isa::Avx2,
+            _ => Isa::Avx512,
+        };
+        detect().max_by_cap(cap)
+    })
+}
+
+impl Isa {
+    /// The narrower of `self` and `cap`.
+    fn max_by_cap(self, cap: Isa) -> Isa {
+        let rank = |i: Isa| match i {
+            Isa::Avx512 => 2,
+            Isa::Avx2 => 1,
+            Isa::Baseline => 0,
+        };
+        if rank(cap) < rank(self) { cap } else { self }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    use std::arch::is_x86_feature_detected as has;
+    if has!("avx512f") && has!("avx512vl") && has!("fma") && has!("avx2") {
+        Isa::Avx512
+    } else if has!("avx2") && has!("fma") {
+        Isa::Avx2
+    } else {
+        Isa::Baseline
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Baseline
+}
+
+/// Defines `$name(args)`, which runs the `#[inline(always)]` generic function `$body`
+/// compiled for the widest [`Isa`] the CPU has: `$body::<V>` with `V` the
+/// [`Vector`] of that instruction set (`__m512` under AVX-512, `__m256` under AVX2,
+/// [`Scalar8`] on the baseline).
+macro_rules! dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::x86_64::{__m256, __m512};
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                fn wide($($arg: $ty),*) {
+                    $body::<__m512>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn narrow($($arg: $ty),*) {
+                    $body::<__m256>($($arg),*)
+                }
+                match $crate::kernels::isa::isa() {
+                    // SAFETY: isa() reported these instruction sets on this CPU.
+                    $crate::kernels::isa::Isa::Avx512 => unsafe { wide($($arg),*) },
+                    $crate::kernels::isa::Isa::Avx2 => unsafe { narrow($($arg),*) },
+                    $crate::kernels::isa::Isa::Baseline => {
+                        $body::<$crate::kernels::isa::Scalar8>($($arg),*)
+                    }
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            $body::<$crate::kernels::isa::Scalar8>($($arg),*)
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// A vector of f32 lanes, as the kernels use it. Loads and stores take slices of at
+/// least [`Vector::LANES`] values (checked), so the kernels need no `unsafe`.
+///
+/// The x86 implementations call the instruction set's intrinsics; they are only
+/// ever inlined into the functions `dispatch!` compiles with that instruction set
+/// enabled, and only called after [`isa()`] found it on the CPU.
+pub trait Vector: Copy {
+    /// Lanes in one vector.
+    const LANES: usize;
+    /// All lanes zero.
+    fn zero() -> Self;
+    /// All lanes `v`.
+    fn splat(v: f32) -> Self;
+    /// The first `LANES` values of `s`.
+    fn load(s: &[f32]) -> Self;
+    /// Writes the lanes to the first `LANES` values of `s`.
+    fn store(self, s: &mut [f32]);
+    /// `self + a · b`, lane by lane (fused where the instruction set has FMA).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// Adds the lanes to the first `LANES` values of `s`.
+    fn add_to(self, s: &mut [f32]);
+    /// A vector of 8 lanes (`Self` when it has 8), for what is left after the
+    /// multiples of `LANES`.
+    type Eight: Vector;
+}
+
+/// Eight lanes in plain Rust, for CPUs without AVX2 (and other architectures).
+#[derive(Clone, Copy)]
+pub struct Scalar8([f32; 8]);
+
+impl Vector for Scalar8 {
+    const LANES: usize = 8;
+    #[inline(always)]
+    fn zero() -> Self {
+        Scalar8([0.0; 8])
+    }
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        Scalar8([v; 8])
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        Scalar8(s[..8].try_into().expect("8 values"))
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        s[..8].copy_from_slice(&self.0);
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i] + a.0[i] * b.0[i]))
+    }
+    #[inline(always)]
+    fn add_to(self, s: &mut [f32]) {
+        s[..8].iter_mut().zip(self.0).for_each(|(o, v)| *o += v);
+    }
+    type Eight = Scalar8;
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Vector;
+    use std::arch::x86_64::*;
+
+    // SAFETY (every block below): the slice holds at least LANES values (checked by
+    // the indexing), and the instruction set is enabled where these are inlined.
+    impl Vector for __m256 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        fn zero() -> Self {
+            unsafe { _mm256_setzero_ps() }
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            unsafe { _mm256_set1_ps(v) }
+        }
+        #[inline(always)]
+        fn load(s: &[f32]) -> Self {
+            unsafe { _mm256_loadu_ps(s[..8].as_ptr()) }
+        }
+        #[inline(always)]
+        fn store(self, s: &mut [f32]) {
+            unsafe { _mm256_storeu_ps(s[..8].as_mut_ptr(), self) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            unsafe { _mm256_fmadd_ps(a, b, self) }
+        }
+        #[inline(always)]
+        fn add_to(self, s: &mut [f32]) {
+            unsafe { _mm256_add_ps(Self::load(s), self) }.store(s)
+        }
+        type Eight = __m256;
+    }
+
+    impl Vector for __m512 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        fn zero() -> Self {
+            unsafe { _mm512_setzero_ps() }
+        }
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            unsafe { _mm512_set1_ps(v) }
+        }
+        #[inline(always)]
+        fn load(s: &[f32]) -> Self {
+            unsafe { _mm512_loadu_ps(s[..16].as_ptr()) }
+        }
+        #[inline(always)]
+        fn store(self, s: &mut [f32]) {
+            unsafe { _mm512_storeu_ps(s[..16].as_mut_ptr(), self) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: Self, b: Self) -> Self {
+            unsafe { _mm512_fmadd_ps(a, b, self) }
+        }
+        #[inline(always)]
+        fn add_to(self, s: &mut [f32]) {
+            unsafe { _mm512_add_ps(Self::load(s), self) }.store(s)
+        }
+        type Eight = __m256;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cap_never_widens() {
+        assert_eq!(Isa::Avx2.max_by_cap(Isa::Avx512), Isa::Avx2);
+        assert_eq!(Isa::Avx512.max_by_cap(Isa::Avx2), Isa::Avx2);
+        assert_eq!(Isa::Avx512.max_by_cap(Isa::Baseline), Isa::Baseline);
+    }
+}
