@@ -122,7 +122,7 @@ def scrawl_epochs(model, batch, opt_name, epochs, data_dir):
     exe = ROOT / "target" / "release" / "scrawl"
     out = subprocess.run(
         [str(exe), "train", "--model", model, "--epochs", str(epochs), "--batch-size", str(batch),
-         "--optimizer", opt_name, "--json", "--quiet", "--data", data_dir, "--out", "/tmp/scrawl-compare-run"],
+         "--optimizer", opt_name, "--json", "--quiet", "--data", data_dir, "--out", "/tmp/scrawl-compare-run", "--overwrite"],
         check=True, capture_output=True, text=True).stdout
     res = json.loads(out.strip().splitlines()[-1])
     return [e["seconds"] for e in res["history"]], res["test_accuracy"]
@@ -140,20 +140,32 @@ def main():
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--case", action="append", choices=sorted(CASES))
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run each case this many times, scrawl and PyTorch alternately, and "
+                         "print the median of the per-round ratios with their range")
     args = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"CPU: {cpu}")
     data = mnist(args.data)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; epochs timed: {args.epochs} "
           f"(median; the first is warm-up when there are 3 or more)")
     print(f"{'case':26} {'scrawl s/ep':>11} {'GFLOP/s':>8} {'torch s/ep':>11} {'GFLOP/s':>8} {'ratio':>6}  acc scrawl/torch")
     for name in args.case or DEFAULT_CASES:
         (model, build, layer_flops), batch, opt = CASES[name]
-        st, sa = scrawl_epochs(model, batch, opt, args.epochs, args.data)
-        tt, ta = torch_epochs(build, batch, opt, args.epochs, data)
-        skip = 1 if args.epochs >= 3 else 0
-        s, t = statistics.median(st[skip:]), statistics.median(tt[skip:])
-        f = flops_per_epoch(layer_flops) / 1e9
-        print(f"{name:26} {s:11.3f} {f / s:8.1f} {t:11.3f} {f / t:8.1f} {s / t:6.2f}  {sa:.4f}/{ta:.4f}", flush=True)
+        ratios = []
+        for r in range(args.rounds):
+            st, sa = scrawl_epochs(model, batch, opt, args.epochs, args.data)
+            tt, ta = torch_epochs(build, batch, opt, args.epochs, data)
+            skip = 1 if args.epochs >= 3 else 0
+            s, t = statistics.median(st[skip:]), statistics.median(tt[skip:])
+            f = flops_per_epoch(layer_flops) / 1e9
+            ratios.append(s / t)
+            label = name if args.rounds == 1 else f"{name} #{r + 1}"
+            print(f"{label:26} {s:11.3f} {f / s:8.1f} {t:11.3f} {f / t:8.1f} {s / t:6.2f}  {sa:.4f}/{ta:.4f}", flush=True)
+        if args.rounds > 1:
+            print(f"{name}: ratio median {statistics.median(ratios):.2f} "
+                  f"(range {min(ratios):.2f}-{max(ratios):.2f}, {args.rounds} rounds)", flush=True)
 
 
 if __name__ == "__main__":
