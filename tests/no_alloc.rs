@@ -47,8 +47,16 @@ static A: Counting = Counting;
 fn training_steps_allocate_nothing_outside_gemm() {
     scrawl::init_threads(Some(1)).unwrap();
     assert_eq!(rayon::current_num_threads(), 1);
-    let data = common::random_dataset(512, [28, 28, 1], 10, 0);
+    let dense = common::random_dataset(512, [28, 28, 1], 10, 0);
+    // Five pixels in six zero, as in MNIST: the first Dense layer's sparse paths.
+    let mut pixels = dense.images.clone();
+    pixels
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, p)| *p = if i % 6 == 0 { *p | 1 } else { 0 });
+    let sparse = scrawl::data::Dataset::new(pixels, dense.labels.clone(), [28, 28, 1], 10).unwrap();
     for (model, opt, batch) in [
+        ("mlp-512-512 sparse", OptimizerConfig::rmsprop(), 32),
         ("mlp-512", OptimizerConfig::adam(), 200),
         ("mlp-512-512", OptimizerConfig::rmsprop(), 32),
         (
@@ -67,20 +75,24 @@ fn training_steps_allocate_nothing_outside_gemm() {
             64,
         ),
     ] {
-        let mut m = Sequential::new(preset(model).unwrap(), 0).unwrap();
+        let (arch, data) = match model.strip_suffix(" sparse") {
+            Some(arch) => (arch, &sparse),
+            None => (model, &dense),
+        };
+        let mut m = Sequential::new(preset(arch).unwrap(), 0).unwrap();
         m.compile(&opt, Loss::default()).unwrap();
         let batches: Vec<Vec<usize>> = (0..12)
             .map(|s| (0..batch).map(|i| (s * 37 + i * 5) % 512).collect())
             .collect();
         let (outside, per_step) = scrawl::kernels::on_pool(|| {
             for b in &batches[..4] {
-                m.train_on_batch(&data, b).unwrap();
+                m.train_on_batch(data, b).unwrap();
             }
             let mut per_step = Vec::with_capacity(batches.len());
             let before = OUTSIDE_GEMM.load(Ordering::SeqCst);
             for b in &batches[4..] {
                 let all = ALL.load(Ordering::SeqCst);
-                m.train_on_batch(&data, b).unwrap();
+                m.train_on_batch(data, b).unwrap();
                 per_step.push(ALL.load(Ordering::SeqCst) - all);
             }
             (OUTSIDE_GEMM.load(Ordering::SeqCst) - before, per_step)

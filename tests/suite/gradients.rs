@@ -96,6 +96,60 @@ fn dense_gradients_with_zero_input_columns() {
     }
 }
 
+/// A batch of mostly-zero inputs (as MNIST's pixels, a sixth nonzero) small enough
+/// for the kernel gradient that skips zeros: finite differences, and `dW = xᵀ · dz`
+/// against f64 loops, for batches on both sides of the sparse path's limit.
+#[test]
+fn dense_gradients_on_sparse_inputs() {
+    let k = 100;
+    for n in [20, 64, 65] {
+        let xs: Vec<f32> = common::random_vec(n * k, 12)
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if (i * 7919) % 6 == 0 {
+                    0.1 + v.abs()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let x = Tensor::from_vec(xs, &[n, k]);
+        let mut l = build(
+            LayerConfig::Dense {
+                units: 40,
+                activation: Activation::Tanh,
+                use_bias: true,
+            },
+            &[k],
+        );
+        common::check_layer_gradients_at(l.as_mut(), &x, true, 13);
+        let mut y = Tensor::default();
+        l.forward(&x, &mut y, true);
+        let dy0 = common::random_vec(n * 40, 14);
+        let mut dy = Tensor::from_vec(dy0.clone(), &[n, 40]);
+        l.for_each_param_mut(&mut |p| p.grad.fill(0.0));
+        l.backward(&x, &y, &mut dy, None);
+        let dw = &l.params()[0].grad;
+        for p in 0..k {
+            for u in 0..40 {
+                let want: f64 = (0..n)
+                    .map(|i| {
+                        let out = y.data()[i * 40 + u] as f64;
+                        let dz = dy0[i * 40 + u] as f64 * (1.0 - out * out);
+                        x.data()[i * k + p] as f64 * dz
+                    })
+                    .sum();
+                let got = dw[p * 40 + u] as f64;
+                assert!(
+                    (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                    "batch {n}: dW[{p}][{u}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn activation_layer_gradients() {
     for act in ACTS {
