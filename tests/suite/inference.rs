@@ -68,3 +68,41 @@ fn a_shared_model_sees_its_new_weights() {
     let (fresh, _) = Sequential::from_bytes(&bytes).unwrap();
     assert_eq!(fresh.predict_values(&x).unwrap(), after);
 }
+
+/// `predict` runs each batch through the network in chunks that keep the widest
+/// activation in cache (about 76 images for `speedrun`, whose first convolution
+/// writes 55 KB an image): any batch size gives each image the probabilities it gets
+/// alone, to rounding, and the same class.
+#[test]
+fn batches_cut_into_cache_sized_chunks_predict_what_single_images_do() {
+    let m = common::mnist();
+    let test = m.test.take(300);
+    let model = Sequential::new(preset("speedrun").unwrap(), 4).unwrap();
+    let alone: Vec<f32> = (0..test.len())
+        .flat_map(|i| {
+            let x: Vec<f32> = test
+                .image(i)
+                .iter()
+                .map(|&p| (p as f64 / 255.0) as f32)
+                .collect();
+            model.predict_values(&x).unwrap()
+        })
+        .collect();
+    for batch in [300, 100, 7] {
+        let got = model.predict(&test, batch).unwrap();
+        assert_eq!(got.len(), alone.len());
+        for (i, (a, b)) in got.chunks_exact(10).zip(alone.chunks_exact(10)).enumerate() {
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-5, "batch {batch}, image {i}: differs by {worst}");
+            assert_eq!(
+                scrawl::kernels::argmax(a),
+                scrawl::kernels::argmax(b),
+                "batch {batch}, image {i}"
+            );
+        }
+    }
+}
