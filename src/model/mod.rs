@@ -717,12 +717,55 @@ impl Sequential {
                 "compile the model (choose an optimizer) before training it",
             ));
         }
-        let stats = self.forward_loss(data, indices, true, true);
-        if stats.loss_sum.is_finite() {
-            self.backward_pass();
-            self.apply_gradients();
+        let chunk = self.training_chunk(indices.len());
+        if chunk >= indices.len() {
+            let stats = self.forward_loss(data, indices, true, true);
+            if stats.loss_sum.is_finite() {
+                self.backward_pass();
+                self.apply_gradients();
+            }
+            return Ok(stats);
         }
+        // The batch in chunks that keep the activations in cache: each chunk's
+        // forward and backward, its loss gradient scaled from the chunk's mean to the
+        // batch's, adds its share to the parameters' gradients; then one update.
+        let mut stats = BatchStats::default();
+        for part in indices.chunks(chunk) {
+            let s = self.forward_loss(data, part, true, true);
+            stats.loss_sum += s.loss_sum;
+            stats.correct += s.correct;
+            if !s.loss_sum.is_finite() {
+                // As an unchunked step: no update, and no gradient left behind.
+                for layer in &mut self.layers {
+                    layer.for_each_param_mut(&mut |p| p.grad.fill(0.0));
+                }
+                return Ok(stats);
+            }
+            let share = part.len() as f32 / indices.len() as f32;
+            let last = self.layers.len();
+            self.grads[last]
+                .data_mut()
+                .iter_mut()
+                .for_each(|g| *g *= share);
+            self.backward_pass();
+        }
+        self.apply_gradients();
         Ok(stats)
+    }
+
+    /// Images per forward and backward pass within a training batch of `batch`: as
+    /// for inference ([`INFERENCE_CACHE_BYTES`]), so the first convolution's output
+    /// and gradients are read back from cache; the whole batch at once when a layer
+    /// needs the batch's statistics (BatchNormalization) or the batch is small.
+    fn training_chunk(&self, batch: usize) -> usize {
+        let batch_statistics = self
+            .layers
+            .iter()
+            .any(|l| matches!(l.config(), LayerConfig::BatchNormalization { .. }));
+        if batch_statistics {
+            return batch;
+        }
+        self.inference_chunk(batch)
     }
 
     /// Computes the loss gradient of one batch into the parameters' `grad` (without

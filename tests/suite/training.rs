@@ -264,3 +264,55 @@ fn lr_find_suggests_a_sensible_rate_for_adam() {
         assert!(err.contains(needle), "{err}");
     }
 }
+
+/// A batch whose first convolution's output would not stay in cache runs forward and
+/// backward in chunks (`speedrun` at batch 200: chunks of 75 images), each chunk's
+/// loss gradient scaled to the batch's mean: one SGD step moves every weight by
+/// `-lr ·` the whole batch's gradient, as computed in one pass, to rounding.
+#[test]
+fn a_batch_trained_in_chunks_takes_the_whole_batch_gradient() {
+    let data = common::random_dataset(200, [28, 28, 1], 10, 21);
+    let idx: Vec<usize> = (0..200).collect();
+    let lr = 0.5f32;
+    let sgd = OptimizerConfig::Sgd {
+        learning_rate: lr,
+        momentum: 0.0,
+        nesterov: false,
+        decay: 0.0,
+    };
+    let mut whole = Sequential::new(preset("speedrun").unwrap(), 3).unwrap();
+    let before: Vec<Vec<f32>> = whole
+        .named_params()
+        .iter()
+        .map(|(_, p)| p.value.clone())
+        .collect();
+    let loss = whole.compute_gradients(&data, &idx, true);
+    let want: Vec<Vec<f32>> = whole
+        .named_params()
+        .iter()
+        .zip(&before)
+        .map(|((_, p), w)| w.iter().zip(&p.grad).map(|(w, g)| w - lr * g).collect())
+        .collect();
+    let mut chunked = Sequential::new(preset("speedrun").unwrap(), 3).unwrap();
+    chunked.compile(&sgd, Loss::default()).unwrap();
+    let stats = chunked.train_on_batch(&data, &idx).unwrap();
+    assert!(
+        (stats.loss_sum / 200.0 - loss).abs() < 1e-5,
+        "{} vs {loss}",
+        stats.loss_sum / 200.0
+    );
+    for ((name, p), (want, before)) in chunked.named_params().iter().zip(want.iter().zip(&before)) {
+        let moved = before
+            .iter()
+            .zip(want)
+            .map(|(b, w)| (b - w).abs())
+            .fold(0f32, f32::max);
+        assert!(moved > 0.0, "{name} did not move");
+        for (j, (&got, &w)) in p.value.iter().zip(want).enumerate() {
+            assert!(
+                (got - w).abs() <= 1e-4 * moved + 1e-7,
+                "{name}[{j}]: {got}, want {w} (largest step {moved})"
+            );
+        }
+    }
+}
