@@ -3,8 +3,8 @@
 //!
 //! Max pooling's backward routes each gradient to the cell that won, found again by
 //! comparing the input with the output (the first cell in window order equal to the
-//! maximum, the one forward's running maximum kept). Average pooling divides by the number of
-//! window cells inside the image (TensorFlow's rule for `same` padding) and backward
+//! maximum, the one forward's running maximum kept). Average pooling divides by the
+//! number of window cells inside the image (TensorFlow's rule for `same` padding) and backward
 //! spreads each gradient evenly over them. Images are independent, so the batch is
 //! processed one image per task.
 
@@ -170,6 +170,26 @@ impl Pooling2D {
             });
         }
     }
+
+    /// Spreads output pixel `pix`'s gradient `g` evenly over its window's cells.
+    fn spread(&self, pix: usize, g: &[f32], dxi: &mut [f32]) {
+        let c = self.channels;
+        let (oy, ox) = (pix / self.cols.output, pix % self.cols.output);
+        let (ylo, yhi, ys) = self.rows.span(oy);
+        let (xlo, xhi, xs) = self.cols.span(ox);
+        let inv = 1.0 / ((yhi - ylo) * (xhi - xlo)).max(1) as f32;
+        for ky in ylo..yhi {
+            for kx in xlo..xhi {
+                let iy = (ys + ky as isize) as usize;
+                let ix = (xs + kx as isize) as usize;
+                let cell = (iy * self.cols.input + ix) * c;
+                dxi[cell..cell + c]
+                    .iter_mut()
+                    .zip(g)
+                    .for_each(|(d, v)| *d += v * inv);
+            }
+        }
+    }
 }
 
 impl Layer for Pooling2D {
@@ -232,28 +252,6 @@ impl Layer for Pooling2D {
                     this.spread(pix, g, dxi);
                 }
             }),
-        }
-    }
-}
-
-impl Pooling2D {
-    /// Spreads output pixel `pix`'s gradient `g` evenly over its window's cells.
-    fn spread(&self, pix: usize, g: &[f32], dxi: &mut [f32]) {
-        let c = self.channels;
-        let (oy, ox) = (pix / self.cols.output, pix % self.cols.output);
-        let (ylo, yhi, ys) = self.rows.span(oy);
-        let (xlo, xhi, xs) = self.cols.span(ox);
-        let inv = 1.0 / ((yhi - ylo) * (xhi - xlo)).max(1) as f32;
-        for ky in ylo..yhi {
-            for kx in xlo..xhi {
-                let iy = (ys + ky as isize) as usize;
-                let ix = (xs + kx as isize) as usize;
-                let cell = (iy * self.cols.input + ix) * c;
-                dxi[cell..cell + c]
-                    .iter_mut()
-                    .zip(g)
-                    .for_each(|(d, v)| *d += v * inv);
-            }
         }
     }
 }
