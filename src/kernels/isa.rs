@@ -40,13 +40,13 @@ pub fn isa() -> Isa {
             Ok("avx2") => Isa::Avx2,
             _ => Isa::Avx512,
         };
-        detect().max_by_cap(cap)
+        detect().capped_at(cap)
     })
 }
 
 impl Isa {
-    /// The narrower of `self` and `cap`.
-    fn max_by_cap(self, cap: Isa) -> Isa {
+    /// `self`, or `cap` when that is narrower.
+    fn capped_at(self, cap: Isa) -> Isa {
         let rank = |i: Isa| match i {
             Isa::Avx512 => 2,
             Isa::Avx2 => 1,
@@ -239,8 +239,8 @@ mod tests {
 
     #[test]
     fn a_cap_never_widens() {
-        assert_eq!(Isa::Avx2.max_by_cap(Isa::Avx512), Isa::Avx2);
-        assert_eq!(Isa::Avx512.max_by_cap(Isa::Avx2), Isa::Avx2);
-        assert_eq!(Isa::Avx512.max_by_cap(Isa::Baseline), Isa::Baseline);
+        assert_eq!(Isa::Avx2.capped_at(Isa::Avx512), Isa::Avx2);
+        assert_eq!(Isa::Avx512.capped_at(Isa::Avx2), Isa::Avx2);
+        assert_eq!(Isa::Avx512.capped_at(Isa::Baseline), Isa::Baseline);
     }
 }

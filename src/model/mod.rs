@@ -220,6 +220,9 @@ pub struct Sequential {
     /// backward stops there, and computes no input gradient for it, since nothing
     /// before it learns (a Rescaling first, or frozen layers).
     first_trained: usize,
+    /// Whether a layer normalizes by the batch's statistics (BatchNormalization), so
+    /// that a training batch cannot be cut into chunks.
+    batch_statistics: bool,
 }
 
 impl std::fmt::Debug for Sequential {
@@ -307,6 +310,10 @@ impl Sequential {
             )));
         }
         let n = layers.len() + 1;
+        let batch_statistics = config
+            .layers
+            .iter()
+            .any(|l| matches!(l, LayerConfig::BatchNormalization { .. }));
         let mut model = Sequential {
             config,
             layers,
@@ -319,6 +326,7 @@ impl Sequential {
             logits_grad: false,
             optimizer: None,
             first_trained: 0,
+            batch_statistics,
         };
         model.set_loss(Loss::default());
         Ok(model)
@@ -749,11 +757,7 @@ impl Sequential {
     /// and gradients are read back from cache; the whole batch at once when a layer
     /// needs the batch's statistics (BatchNormalization) or the batch is small.
     fn training_chunk(&self, batch: usize) -> usize {
-        let batch_statistics = self
-            .layers
-            .iter()
-            .any(|l| matches!(l.config(), LayerConfig::BatchNormalization { .. }));
-        if batch_statistics {
+        if self.batch_statistics {
             return batch;
         }
         self.inference_chunk(batch)

@@ -186,3 +186,42 @@ pub fn served_address(stdout: &mut impl std::io::Read) -> std::net::SocketAddr {
         .parse()
         .unwrap()
 }
+
+/// Checks every `every`-th gradient a model holds (after `compute_gradients` on the
+/// same batch) against central differences of its batch loss, step 2e-3 (small, so
+/// that relu kinks rarely fall between x-h and x+h), within a relative error of 1e-2.
+pub fn check_model_gradients(
+    m: &mut scrawl::model::Sequential,
+    data: &Dataset,
+    idx: &[usize],
+    training: bool,
+    every: usize,
+) {
+    let grads: Vec<(String, Vec<f32>)> = m
+        .named_params()
+        .into_iter()
+        .map(|(n, p)| (n, p.grad.clone()))
+        .collect();
+    let h = 2e-3f32;
+    for (name, grad) in grads {
+        for (j, &g) in grad.iter().enumerate().step_by(every) {
+            let bump = |m: &mut scrawl::model::Sequential, d: f32| {
+                m.for_each_param_mut(|n, p| {
+                    if n == name {
+                        p.value[j] += d;
+                    }
+                })
+            };
+            bump(m, h);
+            let lp = m.batch_loss(data, idx, training);
+            bump(m, -2.0 * h);
+            let lm = m.batch_loss(data, idx, training);
+            bump(m, h);
+            let num = (lp - lm) / (2.0 * h as f64);
+            assert!(
+                rel_err(g as f64, num) < 1e-2,
+                "{name}[{j}]: analytic {g} numeric {num}"
+            );
+        }
+    }
+}

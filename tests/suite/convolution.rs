@@ -4,9 +4,7 @@
 
 use crate::common;
 
-use common::{
-    check_layer_gradients, check_layer_gradients_at, random_dataset, random_vec, rel_err,
-};
+use common::{check_layer_gradients, check_layer_gradients_at, random_dataset, random_vec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scrawl::activations::Activation;
@@ -534,28 +532,7 @@ fn rescaling_first_model_gradients() {
         .map(|(n, p)| (n, p.grad.clone()))
         .collect();
     assert_eq!(params, full);
-    let h = 2e-3f32;
-    for (name, grad) in params {
-        for (j, &g) in grad.iter().enumerate().step_by(3) {
-            let bump = |m: &mut Sequential, d: f32| {
-                m.for_each_param_mut(|n, p| {
-                    if n == name {
-                        p.value[j] += d;
-                    }
-                })
-            };
-            bump(&mut m, h);
-            let lp = m.batch_loss(&data, &idx, true);
-            bump(&mut m, -2.0 * h);
-            let lm = m.batch_loss(&data, &idx, true);
-            bump(&mut m, h);
-            let num = (lp - lm) / (2.0 * h as f64);
-            assert!(
-                rel_err(g as f64, num) < 1e-2,
-                "{name}[{j}]: analytic {g} numeric {num}"
-            );
-        }
-    }
+    common::check_model_gradients(&mut m, &data, &idx, true, 3);
 }
 
 /// `Rescaling`: `x · scale + offset` forward, `dy · scale` backward.
@@ -691,28 +668,7 @@ fn whole_cnn_gradients() {
         .map(|(n, p)| (n, p.grad.clone()))
         .collect();
     assert_eq!(params.len(), 8);
-    let h = 2e-3f32;
-    for (name, grad) in params {
-        for (j, &g) in grad.iter().enumerate().step_by(3) {
-            let bump = |m: &mut Sequential, d: f32| {
-                m.for_each_param_mut(|n, p| {
-                    if n == name {
-                        p.value[j] += d;
-                    }
-                })
-            };
-            bump(&mut m, h);
-            let lp = m.batch_loss(&data, &idx, true);
-            bump(&mut m, -2.0 * h);
-            let lm = m.batch_loss(&data, &idx, true);
-            bump(&mut m, h);
-            let num = (lp - lm) / (2.0 * h as f64);
-            assert!(
-                rel_err(g as f64, num) < 1e-2,
-                "{name}[{j}]: analytic {g} numeric {num}"
-            );
-        }
-    }
+    common::check_model_gradients(&mut m, &data, &idx, true, 3);
 }
 
 #[test]

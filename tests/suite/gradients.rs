@@ -330,33 +330,6 @@ fn whole_network_gradients() {
         };
         let mut m = Sequential::new(cfg, 5).unwrap();
         m.compute_gradients(&data, &idx, false);
-        let names: Vec<(String, Vec<f32>)> = m
-            .named_params()
-            .into_iter()
-            .map(|(n, p)| (n, p.grad.clone()))
-            .collect();
-        // A small step: relu kinks inside the net must not fall between x-h and x+h.
-        let h = 2e-3f32;
-        for (name, grad) in names {
-            for (j, &g) in grad.iter().enumerate() {
-                let bump = |m: &mut Sequential, d: f32| {
-                    m.for_each_param_mut(|n, p| {
-                        if n == name {
-                            p.value[j] += d;
-                        }
-                    })
-                };
-                bump(&mut m, h);
-                let lp = m.batch_loss(&data, &idx, false);
-                bump(&mut m, -2.0 * h);
-                let lm = m.batch_loss(&data, &idx, false);
-                bump(&mut m, h);
-                let num = (lp - lm) / (2.0 * h as f64);
-                assert!(
-                    rel_err(g as f64, num) < 1e-2,
-                    "{name}[{j}]: analytic {g} numeric {num}"
-                );
-            }
-        }
+        common::check_model_gradients(&mut m, &data, &idx, false, 1);
     }
 }

@@ -31,7 +31,6 @@ pub(super) fn fits(g: &Geometry) -> bool {
         && g.rows.stride == 1
         && g.cols.stride == 1
         && g.filters.is_multiple_of(FILTER_GROUP)
-        && g.rows.window * g.cols.window <= 64
 }
 
 /// The sizes the kernels need, for one image.
