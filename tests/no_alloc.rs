@@ -48,7 +48,7 @@ fn training_steps_allocate_nothing_outside_gemm() {
     scrawl::init_threads(Some(1)).unwrap();
     assert_eq!(rayon::current_num_threads(), 1);
     let dense = common::random_dataset(512, [28, 28, 1], 10, 0);
-    // Five pixels in six zero, as in MNIST: the first Dense layer's sparse paths.
+    // Five pixels in six zero, as in MNIST: the first Dense and Conv2D layers' sparse paths.
     let mut pixels = dense.images.clone();
     pixels
         .iter_mut()
@@ -57,6 +57,9 @@ fn training_steps_allocate_nothing_outside_gemm() {
     let sparse = scrawl::data::Dataset::new(pixels, dense.labels.clone(), [28, 28, 1], 10).unwrap();
     for (model, opt, batch) in [
         ("mlp-512-512 sparse", OptimizerConfig::rmsprop(), 32),
+        ("mlp-512 sparse", OptimizerConfig::adam(), 200),
+        // Standardized pixels: the direct convolution's kernel gradient off a background.
+        ("speedrun sparse", OptimizerConfig::adam(), 64),
         ("mlp-512", OptimizerConfig::adam(), 200),
         ("mlp-512-512", OptimizerConfig::rmsprop(), 32),
         (

@@ -166,13 +166,45 @@ fn for_each_tap(case: &Case, mut tap: impl FnMut(usize, usize, usize)) {
     }
 }
 
+/// Each case's inputs: dense random values, and for one-channel cases also sparse
+/// versions (a fifth of the pixels off a background of 0 or of -0.42, as MNIST's
+/// pixels raw and standardized), whose kernel gradient the direct path computes by
+/// skipping the background.
+fn inputs(case: &Case, seed: u64) -> Vec<(Tensor, &'static str)> {
+    let &(h, w, c, _, _, _, _, n) = case;
+    let dense = random_vec(n * h * w * c, seed);
+    let shape = [n, h, w, c];
+    let mut out = vec![(Tensor::from_vec(dense.clone(), &shape), "dense")];
+    if c == 1 {
+        for (background, name) in [(0.0, "sparse"), (-0.42, "sparse off -0.42")] {
+            let sparse = dense
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if (i * 7919 + 2) % 5 == 0 {
+                        v
+                    } else {
+                        background
+                    }
+                })
+                .collect();
+            out.push((Tensor::from_vec(sparse, &shape), name));
+        }
+    }
+    out
+}
+
 #[test]
 fn conv2d_forward_matches_naive_loops() {
     // Training (im2col) and inference (Winograd where it applies).
-    for (case, training) in CASES.iter().flat_map(|case| [(case, true), (case, false)]) {
+    let runs = CASES.iter().flat_map(|case| {
+        let xs = inputs(case, 1);
+        xs.into_iter()
+            .flat_map(move |(x, name)| [(case, x.clone(), name, true), (case, x, name, false)])
+    });
+    for (case, x, inputs, training) in runs {
         let &(h, w, c, f, k, s, pad, n) = case;
         let mut l = build(conv_cfg(f, k, s, pad, Activation::Linear), &[h, w, c]);
-        let x = Tensor::from_vec(random_vec(n * h * w * c, 1), &[n, h, w, c]);
         let mut y = Tensor::default();
         // A first pass with the initial weights: inference caches a transformed
         // kernel, which the weight change below must invalidate.
@@ -200,7 +232,7 @@ fn conv2d_forward_matches_naive_loops() {
         for (yi, (&got, &want)) in y.data().iter().zip(&want).enumerate() {
             assert!(
                 (want - got as f64).abs() < 1e-4,
-                "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?} training={training}: y[{yi}] = {got}, want {want}"
+                "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?} training={training} {inputs}: y[{yi}] = {got}, want {want}"
             );
         }
     }
@@ -212,10 +244,14 @@ fn conv2d_forward_matches_naive_loops() {
 /// are themselves rounded.
 #[test]
 fn conv2d_backward_matches_naive_loops() {
-    for case in CASES {
-        let &(h, w, c, f, k, s, pad, n) = case;
+    let runs = CASES.iter().flat_map(|case| {
+        inputs(case, 4)
+            .into_iter()
+            .map(move |(x, name)| (case, x, name))
+    });
+    for (case, x, inputs) in runs {
+        let &(h, w, c, f, k, s, pad, _) = case;
         let mut l = build(conv_cfg(f, k, s, pad, Activation::Tanh), &[h, w, c]);
-        let x = Tensor::from_vec(random_vec(n * h * w * c, 4), &[n, h, w, c]);
         let mut y = Tensor::default();
         l.forward(&x, &mut y, true);
         let dy0 = random_vec(y.data().len(), 5);
@@ -243,7 +279,7 @@ fn conv2d_backward_matches_naive_loops() {
             want_dx[xi] += g[yi] * wt[wi] as f64;
             want_dw[wi] += g[yi] * x.data()[xi] as f64;
         });
-        let case = format!("case {h}x{w}x{c} f{f} k{k:?} s{s:?} {pad:?}");
+        let case = format!("case {h}x{w}x{c} f{f} k{k:?} s{s:?} {pad:?} {inputs}");
         for (what, got, want) in [
             ("dx", dx.data(), &want_dx),
             ("dW", &dw[..], &want_dw),

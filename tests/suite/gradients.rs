@@ -97,8 +97,8 @@ fn dense_gradients_with_zero_input_columns() {
 }
 
 /// A batch of mostly-zero inputs (as MNIST's pixels, a sixth nonzero) small enough
-/// for the kernel gradient that skips zeros: finite differences, and `dW = xᵀ · dz`
-/// against f64 loops, for batches on both sides of the sparse path's limit.
+/// for the kernel gradient that skips zeros: finite differences, the training
+/// forward pass and `dW = xᵀ · dz` against f64 loops, for batches on both sides of the sparse path's limit.
 #[test]
 fn dense_gradients_on_sparse_inputs() {
     let k = 100;
@@ -126,6 +126,22 @@ fn dense_gradients_on_sparse_inputs() {
         common::check_layer_gradients_at(l.as_mut(), &x, true, 13);
         let mut y = Tensor::default();
         l.forward(&x, &mut y, true);
+        // The training forward pass skips the zeros too: y = tanh(x · W + b) in f64.
+        let (w, b) = (&l.params()[0].value, &l.params()[1].value);
+        for i in 0..n {
+            for u in 0..40 {
+                let z: f64 = b[u] as f64
+                    + (0..k)
+                        .map(|p| x.data()[i * k + p] as f64 * w[p * 40 + u] as f64)
+                        .sum::<f64>();
+                let got = y.data()[i * 40 + u] as f64;
+                assert!(
+                    (got - z.tanh()).abs() < 1e-5,
+                    "batch {n}: y[{i}][{u}] = {got}, want {}",
+                    z.tanh()
+                );
+            }
+        }
         let dy0 = common::random_vec(n * 40, 14);
         let mut dy = Tensor::from_vec(dy0.clone(), &[n, 40]);
         l.for_each_param_mut(&mut |p| p.grad.fill(0.0));

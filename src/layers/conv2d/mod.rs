@@ -142,6 +142,8 @@ struct ThreadBuffers {
     kernel_grad: Vec<f32>,
     /// This thread's share of the bias gradient.
     bias_grad: Vec<f32>,
+    /// The direct path's list of an image's nonzero pixels.
+    pixels: Vec<direct::Pixel>,
 }
 
 /// A 2-D convolution layer over NHWC images.
@@ -367,7 +369,9 @@ impl Conv2D {
                         im2col::kernel_grad(g, xc, dz, &mut t.patches, &mut t.kernel_grad)
                     }
                     GradMethod::Direct => {
-                        direct::kernel_grad(g, xc, dz, &mut t.patches, &mut t.kernel_grad)
+                        let (patches, pixels) = (&mut t.patches, &mut t.pixels);
+                        let sums = &t.bias_grad;
+                        direct::kernel_grad(g, xc, dz, sums, patches, pixels, &mut t.kernel_grad)
                     }
                 }
             });
