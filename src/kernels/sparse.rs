@@ -1,12 +1,15 @@
 //! `c = a · b` when most of `a` is zeros: MNIST images entering the first Dense layer
 //! (four fifths of their pixels are 0). A dense GEMM multiplies every zero; this
-//! kernel lists each row's nonzeros once and adds only their rows of `b`.
+//! kernel lists the nonzeros once and adds only their rows of `b`. The same for the
+//! layer's kernel gradient `aᵀ · b` ([`sparse_transposed_matmul_add`]).
 //!
-//! Each row's output is built one column tile at a time, the tile's accumulators in
-//! vector registers while the row's nonzeros pass, and written once. A task's rows
-//! share each tile of `b` (`k × 64` floats: 200 KiB for 784 inputs), so it is read
-//! from L2 rather than memory. Every row is summed in the same order (its nonzeros
-//! in column order) on any number of threads: the result is deterministic.
+//! Both kernels are bound by loading rows of `b` (from L2), so both build two rows of
+//! the output at once from one pass over their merged nonzeros: each row of `b`
+//! loaded serves two rows' sums, held in vector registers a tile of columns at a time
+//! and written once. Where only one of the two has a nonzero the other adds `0 · b`,
+//! which leaves its sum unchanged. A task's rows share each tile of `b`, so it is read
+//! from L2 rather than memory. Every output sums its terms in the same order on any
+//! number of threads: the result is deterministic.
 
 use std::cell::RefCell;
 
@@ -14,7 +17,7 @@ use rayon::prelude::*;
 
 use super::isa::{Vector, dispatch};
 
-/// Columns per tile: 64 accumulators, eight AVX registers.
+/// Columns a thread takes at least when one row is cut by columns.
 const TILE: usize = 64;
 
 /// Rows per parallel task: enough to reuse each tile of `b` many times.
@@ -30,11 +33,14 @@ pub const MAX_DENSITY: f64 = 0.25;
 /// Rows sampled by [`looks_sparse`]: the decision costs a glance, not a pass.
 const SAMPLE_ROWS: usize = 8;
 
-thread_local! {
+/// One column of a pair of rows of `a`: (column, [value in the first row, value in
+/// the second]), listed where either is nonzero.
+type PairEntry = (u32, [f32; 2]);
 
-    /// Each worker's list of (column, value) nonzeros for its task's rows; it grows
-    /// to the largest task once and is reused.
-    static NONZEROS: RefCell<Vec<(u32, f32)>> = const { RefCell::new(Vec::new()) };
+thread_local! {
+    /// Each worker's list of [`PairEntry`]s for its task's rows; it grows to the
+    /// largest task once and is reused.
+    static NONZEROS: RefCell<Vec<PairEntry>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Whether the first rows of `a` (`m × k`, row-major) are sparse enough for
@@ -96,30 +102,27 @@ fn block(
     let rows = out.len() / width;
     NONZEROS.with(|cell| {
         let mut nz = cell.borrow_mut();
-        let mut starts = [0usize; ROWS_PER_TASK + 1];
-        list_nonzeros(&a_rows[..rows * k], k, &mut nz, &mut starts[..=rows]);
+        let mut starts = [0usize; ROWS_PER_TASK / 2 + 1];
+        let pairs = rows.div_ceil(2);
+        list_pair_nonzeros(&a_rows[..rows * k], k, &mut nz, &mut starts[..=pairs]);
         let task = Task {
             nz: &nz,
-            starts: &starts[..=rows],
+            starts: &starts[..=pairs],
             b,
             n,
             col0,
             width,
         };
-        let end = col0 + width;
-        // Whole register tiles first, then 8-wide vectors, then single columns.
-        let col = task.columns::<TILE>(col0, end, out);
-        let col = task.columns::<8>(col, end, out);
-        task.columns::<1>(col, end, out);
+        fill(&task, out);
     });
 }
 
-/// One task's rows, their nonzeros listed, and the columns `col0..col0 + width` of
-/// `c` they fill.
+/// One task's rows, their nonzeros listed by pairs of rows, and the columns
+/// `col0..col0 + width` of `c` they fill.
 struct Task<'a> {
-    /// Every row's (column, value) nonzeros, row after row.
-    nz: &'a [(u32, f32)],
-    /// Where each row's nonzeros begin in `nz`, and (last) where they end.
+    /// Every pair's entries, pair after pair.
+    nz: &'a [PairEntry],
+    /// Where each pair's entries begin in `nz`, and (last) where they end.
     starts: &'a [usize],
     b: &'a [f32],
     n: usize,
@@ -127,102 +130,156 @@ struct Task<'a> {
     width: usize,
 }
 
-impl Task<'_> {
-    /// Fills columns from `col` in whole tiles of `W` for every row, and returns the
-    /// first column left (fewer than `W` before `end`).
-    fn columns<const W: usize>(&self, mut col: usize, end: usize, out: &mut [f32]) -> usize {
-        while col + W <= end {
-            for (r, se) in self.starts.windows(2).enumerate() {
-                let row_out = &mut out[r * self.width + col - self.col0..];
-                tile::<W>(&self.nz[se[0]..se[1]], self.b, self.n, col, row_out);
-            }
-            col += W;
-        }
-        col
-    }
-}
-
-/// Fills `nz` with each row's (column, value) nonzeros, row after row, and
-/// `starts[r]` with where row `r`'s begin (`starts[rows]` = the total). Branch-free:
-/// every value is written, and the end moves on only past a nonzero.
-fn list_nonzeros(a_block: &[f32], k: usize, nz: &mut Vec<(u32, f32)>, starts: &mut [usize]) {
-    let rows = starts.len() - 1;
-    if nz.len() < rows * k + 1 {
-        nz.resize(rows * k + 1, (0, 0.0));
+/// Fills `nz` with the [`PairEntry`]s of each pair of rows (rows 0 and 1, 2 and 3, ...;
+/// an odd last row is paired with zeros), pair after pair, and `starts[q]` with where
+/// pair `q`'s begin (`starts[pairs]` = the total). Branch-free: every entry is
+/// written, and the end moves on only past a nonzero.
+fn list_pair_nonzeros(a_block: &[f32], k: usize, nz: &mut Vec<PairEntry>, starts: &mut [usize]) {
+    let pairs = starts.len() - 1;
+    if nz.len() < pairs * k + 1 {
+        nz.resize(pairs * k + 1, (0, [0.0; 2]));
     }
     let mut len = 0;
-    for (r, row) in a_block.chunks_exact(k).enumerate() {
-        starts[r] = len;
-        for (p, &v) in row.iter().enumerate() {
-            nz[len] = (p as u32, v);
-            len += (v != 0.0) as usize;
+    let mut rows = a_block.chunks_exact(k);
+    for start in &mut starts[..pairs] {
+        *start = len;
+        let first = rows.next().unwrap_or(&[]);
+        let second = rows.next().unwrap_or(&[]);
+        for (p, &v) in first.iter().enumerate() {
+            let pair = [v, second.get(p).copied().unwrap_or(0.0)];
+            nz[len] = (p as u32, pair);
+            len += (pair[0] != 0.0 || pair[1] != 0.0) as usize;
         }
     }
-    starts[rows] = len;
+    starts[pairs] = len;
 }
 
-/// The nonzeros of a batch, listed by column of `a` (which rows have a nonzero in
-/// column `p`, and its value), kept between batches so that a training step
-/// allocates nothing once the largest batch has run.
+dispatch!(
+    /// Fills the task's columns of `out`, every pair of rows at a time.
+    fn fill(task: &Task<'_>, out: &mut [f32]) => fill_body
+);
+
+/// Whole tiles of four vectors first, then single vectors, then single columns.
+#[inline(always)]
+fn fill_body<V: Vector>(task: &Task<'_>, out: &mut [f32]) {
+    let end = task.col0 + task.width;
+    let col = tiles::<V, 4>(task, task.col0, end, out);
+    let col = tiles::<V, 1>(task, col, end, out);
+    for col in col..end {
+        for (q, se) in task.starts.windows(2).enumerate() {
+            let mut acc = [0.0f32; 2];
+            for &(p, v) in &task.nz[se[0]..se[1]] {
+                let w = task.b[p as usize * task.n + col];
+                acc = [v[0].mul_add(w, acc[0]), v[1].mul_add(w, acc[1])];
+            }
+            for (r, v) in acc.into_iter().enumerate() {
+                if let Some(o) = out.get_mut((2 * q + r) * task.width + col - task.col0) {
+                    *o = v;
+                }
+            }
+        }
+    }
+}
+
+/// Fills columns from `col` in tiles of `A` vectors for every pair of rows, and
+/// returns the first column left (fewer than a tile before `end`). Each entry's row
+/// of `b` is loaded once for both rows of the pair: half the loads of one row at a
+/// time, which is what bounds this kernel (the tiles of `b` come from L2).
+#[inline(always)]
+fn tiles<V: Vector, const A: usize>(
+    task: &Task<'_>,
+    mut col: usize,
+    end: usize,
+    out: &mut [f32],
+) -> usize {
+    let l = V::LANES;
+    while col + A * l <= end {
+        for (q, se) in task.starts.windows(2).enumerate() {
+            let mut acc = [[V::zero(); A]; 2];
+            for &(p, v) in &task.nz[se[0]..se[1]] {
+                let row = &task.b[p as usize * task.n + col..][..A * l];
+                let s = [V::splat(v[0]), V::splat(v[1])];
+                for j in 0..A {
+                    let w = V::load(&row[j * l..]);
+                    acc[0][j] = acc[0][j].mul_add(s[0], w);
+                    acc[1][j] = acc[1][j].mul_add(s[1], w);
+                }
+            }
+            // The pair's rows of `out` (an odd last row has no second).
+            for (r, a) in acc.iter().enumerate() {
+                let at = (2 * q + r) * task.width + col - task.col0;
+                if at < out.len() {
+                    for (j, v) in a.iter().enumerate() {
+                        v.store(&mut out[at + j * l..]);
+                    }
+                }
+            }
+        }
+        col += A * l;
+    }
+    col
+}
+/// The nonzeros of a batch, listed by pair of columns of `a` (which rows have a
+/// nonzero in column `2q` or `2q + 1`, and the two values), kept between batches so
+/// that a training step allocates nothing once the largest batch has run.
 #[derive(Default, Debug)]
 pub struct SparseRows {
-    /// Row `r`'s (column, value) nonzeros at `nz[r·k..r·k + lens[r]]`.
-    nz: Vec<(u32, f32)>,
+    /// Row `r`'s (column pair, values) entries at `nz[r·pairs..r·pairs + lens[r]]`.
+    nz: Vec<PairEntry>,
     lens: Vec<usize>,
-    /// Column after column, each column's (row, value) nonzeros, rows in order.
-    entries: Vec<(u32, f32)>,
-    /// Where each column's begin in `entries`, and (last) where they end.
+    /// Column pair after column pair, each pair's (row, values) entries, rows in order.
+    entries: Vec<PairEntry>,
+    /// Where each column pair's entries begin in `entries`, and (last) where they end.
     at: Vec<usize>,
-    /// Each column's next free slot while `entries` is filled.
+    /// Each column pair's next free slot while `entries` is filled.
     cursor: Vec<usize>,
 }
 
 impl SparseRows {
-    /// Lists the nonzeros of `a` (`m × k`) by column: each row's list (rows in
-    /// parallel, row `r`'s at `nz[r·k..]`, its length in `lens[r]`), then a counting
-    /// sort of them.
-    fn index_columns(&mut self, m: usize, k: usize, a: &[f32]) {
-        if self.nz.len() < m * k {
-            self.nz.resize(m * k, (0, 0.0));
+    /// Lists the nonzeros of `a` (`m × k`) by pair of columns: each row's list (rows
+    /// in parallel, row `r`'s at `nz[r·pairs..]`, its length in `lens[r]`), then a
+    /// counting sort of them.
+    fn index_column_pairs(&mut self, m: usize, k: usize, a: &[f32]) {
+        let pairs = k.div_ceil(2);
+        if self.nz.len() < m * pairs {
+            self.nz.resize(m * pairs, (0, [0.0; 2]));
         }
         self.lens.resize(m, 0);
-        self.nz[..m * k]
-            .par_chunks_mut(k)
+        self.nz[..m * pairs]
+            .par_chunks_mut(pairs)
             .zip(self.lens.par_iter_mut())
             .zip(a[..m * k].par_chunks(k))
             .with_min_len(16)
             .for_each(|((list, len), row)| {
                 let mut n = 0;
-                for (p, &v) in row.iter().enumerate() {
-                    list[n] = (p as u32, v);
-                    n += (v != 0.0) as usize;
+                for (q, two) in row.chunks(2).enumerate() {
+                    let v = [two[0], two.get(1).copied().unwrap_or(0.0)];
+                    list[n] = (q as u32, v);
+                    n += (v[0] != 0.0 || v[1] != 0.0) as usize;
                 }
-                // The last slot may hold a zero written past the end: not counted.
+                // The last slot may hold a zero pair written past the end: not counted.
                 *len = n;
             });
-        let rows = || (0..m).map(|r| &self.nz[r * k..r * k + self.lens[r]]);
+        let rows = || (0..m).map(|r| &self.nz[r * pairs..r * pairs + self.lens[r]]);
         self.at.clear();
-        self.at.resize(k + 1, 0);
+        self.at.resize(pairs + 1, 0);
         for row in rows() {
-            for &(p, _) in row {
-                self.at[p as usize + 1] += 1;
+            for &(q, _) in row {
+                self.at[q as usize + 1] += 1;
             }
         }
-        for p in 0..k {
-            self.at[p + 1] += self.at[p];
+        for q in 0..pairs {
+            self.at[q + 1] += self.at[q];
         }
-        let total = self.at[k];
+        let total = self.at[pairs];
         self.cursor.clear();
-        self.cursor.extend_from_slice(&self.at[..k]);
+        self.cursor.extend_from_slice(&self.at[..pairs]);
         if self.entries.len() < total {
-            self.entries.resize(total, (0, 0.0));
+            self.entries.resize(total, (0, [0.0; 2]));
         }
-        for (i, row) in (0..m)
-            .map(|r| &self.nz[r * k..r * k + self.lens[r]])
-            .enumerate()
-        {
-            for &(p, v) in row {
-                let slot = &mut self.cursor[p as usize];
+        for (i, row) in rows().enumerate() {
+            for &(q, v) in row {
+                let slot = &mut self.cursor[q as usize];
                 self.entries[*slot] = (i as u32, v);
                 *slot += 1;
             }
@@ -233,8 +290,10 @@ impl SparseRows {
 /// `c += aᵀ · b` with `a` `m × k` mostly zeros, `b` `m × n` and `c` `k × n`, all
 /// row-major: a Dense layer's kernel gradient `dW += xᵀ · dz` on sparse inputs. Row
 /// `p` of `c` gains `Σ v · b[i]` over the nonzeros `a[i][p] = v`; the zeros cost
-/// nothing. Each row of `c` is built a tile of columns at a time, its sums in vector
-/// registers while the column's nonzeros pass.
+/// nothing. Rows of `c` are built two at a time (`2q` and `2q + 1`: neighbouring
+/// pixels, nonzero in mostly the same images), a tile of columns at a time, their
+/// sums in vector registers while the pair's entries pass: each row of `b` loaded
+/// serves both.
 ///
 /// The rows of `c` are cut into blocks, one task each, and every value of `c` sums its
 /// terms in row order of `a`: the same on any number of threads.
@@ -253,76 +312,87 @@ pub fn sparse_transposed_matmul_add(
     if m == 0 || n == 0 || k == 0 {
         return;
     }
-    rows.index_columns(m, k, a);
-    // Blocks of about 16 KiB of `c`, whole rows: many more than threads, so the
-    // uneven spread of nonzeros (MNIST's are in the middle pixels) still balances.
-    let per = (4096 / n).clamp(1, k);
+    rows.index_column_pairs(m, k, a);
+    // Blocks of about 16 KiB of `c`, whole pairs of rows: many more than threads, so
+    // the uneven spread of nonzeros (MNIST's are in the middle pixels) still balances.
+    let pairs_per_block = (2048 / n).clamp(1, k.div_ceil(2));
     let (entries, at) = (&rows.entries[..], &rows.at[..]);
     c[..k * n]
-        .par_chunks_mut(per * n)
+        .par_chunks_mut(2 * pairs_per_block * n)
         .enumerate()
         .for_each(|(t, block)| {
-            for (r, out) in block.chunks_exact_mut(n).enumerate() {
-                let p = t * per + r;
-                let column = &entries[at[p]..at[p + 1]];
+            // Each pair's one or two rows of `c`.
+            for (r, out) in block.chunks_mut(2 * n).enumerate() {
+                let q = t * pairs_per_block + r;
+                let column = &entries[at[q]..at[q + 1]];
                 if !column.is_empty() {
-                    add_column(column, b, n, out);
+                    add_column_pair(column, b, n, out);
                 }
             }
         });
 }
 
 dispatch!(
-    /// `out[j] += Σ v · b[i][j]` over the (row `i`, value `v`) list.
-    fn add_column(column: &[(u32, f32)], b: &[f32], n: usize, out: &mut [f32]) => add_column_body
+    /// `out[r][j] += Σ v[r] · b[i][j]` over the (row `i`, values `v`) list, for the one
+    /// or two rows `r` of `out` (each `n` long).
+    fn add_column_pair(column: &[PairEntry], b: &[f32], n: usize, out: &mut [f32]) => add_column_pair_body
 );
 
+/// Tiles of four vectors of columns, then one vector, then single columns.
 #[inline(always)]
-fn add_column_body<V: Vector>(column: &[(u32, f32)], b: &[f32], n: usize, out: &mut [f32]) {
-    let l = V::LANES;
-    let mut col = 0;
-    // Four vectors of columns at a time, then one, then single columns.
-    while col + 4 * l <= n {
-        let mut acc: [V; 4] = std::array::from_fn(|j| V::load(&out[col + j * l..]));
+fn add_column_pair_body<V: Vector>(column: &[PairEntry], b: &[f32], n: usize, out: &mut [f32]) {
+    let two = out.len() > n;
+    let col = add_tiles::<V, 4>(column, b, n, 0, two, out);
+    let col = add_tiles::<V, 1>(column, b, n, col, two, out);
+    for j in col..n {
+        let mut acc = [out[j], if two { out[n + j] } else { 0.0 }];
         for &(i, v) in column {
-            let row = &b[i as usize * n + col..][..4 * l];
-            let vv = V::splat(v);
-            for (j, a) in acc.iter_mut().enumerate() {
-                *a = a.mul_add(vv, V::load(&row[j * l..]));
-            }
+            let w = b[i as usize * n + j];
+            acc = [v[0].mul_add(w, acc[0]), v[1].mul_add(w, acc[1])];
         }
-        for (j, a) in acc.into_iter().enumerate() {
-            a.store(&mut out[col + j * l..]);
-        }
-        col += 4 * l;
-    }
-    while col + l <= n {
-        let mut acc = V::load(&out[col..]);
-        for &(i, v) in column {
-            acc = acc.mul_add(V::splat(v), V::load(&b[i as usize * n + col..]));
-        }
-        acc.store(&mut out[col..]);
-        col += l;
-    }
-    for (j, o) in out.iter_mut().enumerate().take(n).skip(col) {
-        for &(i, v) in column {
-            *o = v.mul_add(b[i as usize * n + j], *o);
+        out[j] = acc[0];
+        if two {
+            out[n + j] = acc[1];
         }
     }
 }
 
-/// One row's `W` output columns from `col`: `out[j] = Σ v · b[p][col + j]` over the
-/// row's nonzeros `(p, v)`, the `W` sums held in registers throughout.
+/// Adds tiles of `A` vectors of columns from `col` to the one or two (`two`) rows of
+/// `out`, and returns the first column left.
 #[inline(always)]
-fn tile<const W: usize>(nz: &[(u32, f32)], b: &[f32], n: usize, col: usize, out: &mut [f32]) {
-    let mut acc = [0.0f32; W];
-    for &(p, v) in nz {
-        let w: &[f32; W] = b[p as usize * n + col..][..W].try_into().unwrap();
-        for j in 0..W {
-            acc[j] = v.mul_add(w[j], acc[j]);
+fn add_tiles<V: Vector, const A: usize>(
+    column: &[PairEntry],
+    b: &[f32],
+    n: usize,
+    mut col: usize,
+    two: bool,
+    out: &mut [f32],
+) -> usize {
+    let l = V::LANES;
+    while col + A * l <= n {
+        let mut acc = [[V::zero(); A]; 2];
+        for (r, a) in acc.iter_mut().enumerate().take(1 + two as usize) {
+            for (j, v) in a.iter_mut().enumerate() {
+                *v = V::load(&out[r * n + col + j * l..]);
+            }
         }
+        for &(i, v) in column {
+            let row = &b[i as usize * n + col..][..A * l];
+            let s = [V::splat(v[0]), V::splat(v[1])];
+            for j in 0..A {
+                let w = V::load(&row[j * l..]);
+                acc[0][j] = acc[0][j].mul_add(s[0], w);
+                acc[1][j] = acc[1][j].mul_add(s[1], w);
+            }
+        }
+        for (r, a) in acc.iter().enumerate().take(1 + two as usize) {
+            for (j, v) in a.iter().enumerate() {
+                v.store(&mut out[r * n + col + j * l..]);
+            }
+        }
+        col += A * l;
     }
-    out[..W].copy_from_slice(&acc);
+    col
 }
 
 #[cfg(test)]
@@ -344,6 +414,7 @@ mod tests {
         };
         for (m, k, n) in [
             (1, 1, 1),
+            (1, 784, 300), // one row, cut by columns between threads
             (3, 784, 10),
             (33, 50, 73),
             (70, 784, 512),

@@ -4,9 +4,9 @@
 //!   dW += xᵀ · dz      db += Σ_rows dz      dx = dz · Wᵀ
 //!
 //! When `x` is mostly zeros (MNIST's pixels entering the first layer: four fifths are
-//! 0), `x · W` (in training as in inference) and small training batches' `xᵀ · dz`
-//! skip them (`kernels::sparse`); a sample of the batch's rows decides, so the same
-//! data always takes the same path.
+//! 0), `x · W` (in training as in inference) and `xᵀ · dz` skip them
+//! (`kernels::sparse`); a sample of the batch's rows decides, so the same data always
+//! takes the same path.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -21,13 +21,6 @@ use crate::tensor::Tensor;
 
 /// Inference batches up to this size use the zero-skipping product at any density.
 const SMALL_BATCH: usize = 4;
-
-/// Training batches up to this size compute a sparse input's kernel gradient by
-/// skipping its zeros; larger ones by the GEMM, which then has a deep enough inner
-/// dimension (the batch) to run near its peak. Measured on a 2-core Zen 4 EPYC with
-/// AVX-512 (docs/PERFORMANCE.md): `mlp-512-512` at batch 32 4% faster an epoch with
-/// the sparse gradient, `mlp-512` at batch 200 5% slower.
-const SPARSE_GRAD_MAX_BATCH: usize = 64;
 
 /// A fully connected layer with a fused bias and activation.
 pub struct Dense {
@@ -150,7 +143,7 @@ impl Layer for Dense {
             });
         }
         let dz = dy.data();
-        if n <= SPARSE_GRAD_MAX_BATCH && looks_sparse(n, self.inputs, x.data()) {
+        if looks_sparse(n, self.inputs, x.data()) {
             sparse_transposed_matmul_add(
                 (n, self.inputs, self.units),
                 x.data(),

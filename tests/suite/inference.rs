@@ -1,5 +1,6 @@
 //! Inference through `&self`: one model shared by many threads, each with a
-//! workspace of its own, gives every thread the bits a lone caller gets, and a change
+//! workspace of its own or one the model lends, gives every thread the bits a lone
+//! caller gets, and a change
 //! of weights (which marks Conv2D's Winograd kernel stale) is seen by the next pass.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,11 @@ fn one_model_serves_many_threads_with_the_same_bits() {
                         let i = (t + round) % n;
                         let one = model.predict_with(&x[i * len..(i + 1) * len], &mut ws);
                         assert_eq!(one.unwrap(), &single[i][..], "{name}: item {i}");
+                        // The model's own workspaces, lent to every thread in turn
+                        // (`predict_values` keeps them between calls).
+                        let lent = model.predict_values(&x[i * len..(i + 1) * len]);
+                        assert_eq!(lent.unwrap(), single[i], "{name}: lent, item {i}");
+                        assert_eq!(model.predict_values(x).unwrap(), *whole, "{name}: lent");
                     }
                 });
             }
