@@ -159,12 +159,19 @@ dispatch!(
     fn fill(task: &Task<'_>, out: &mut [f32]) => fill_body
 );
 
-/// Whole tiles of four vectors first, then single vectors, then single columns.
+/// Whole tiles first, then single vectors, then single columns. A block of one row
+/// (one image at inference) runs the one-row kernel with tiles twice as wide, rather
+/// than a pair whose second row is all zeros.
 #[inline(always)]
 fn fill_body<V: Vector>(task: &Task<'_>, out: &mut [f32]) {
     let end = task.col0 + task.width;
-    let col = tiles::<V, 4>(task, task.col0, end, out);
-    let col = tiles::<V, 1>(task, col, end, out);
+    let col = if out.len() == task.width {
+        let col = tiles::<V, 8, 1>(task, task.col0, end, out);
+        tiles::<V, 1, 1>(task, col, end, out)
+    } else {
+        let col = tiles::<V, 4, 2>(task, task.col0, end, out);
+        tiles::<V, 1, 2>(task, col, end, out)
+    };
     for col in col..end {
         for (q, se) in task.starts.windows(2).enumerate() {
             let mut acc = [0.0f32; 2];
@@ -181,12 +188,13 @@ fn fill_body<V: Vector>(task: &Task<'_>, out: &mut [f32]) {
     }
 }
 
-/// Fills columns from `col` in tiles of `A` vectors for every pair of rows, and
-/// returns the first column left (fewer than a tile before `end`). Each entry's row
-/// of `b` is loaded once for both rows of the pair: half the loads of one row at a
-/// time, which is what bounds this kernel (the tiles of `b` come from L2).
+/// Fills columns from `col` in tiles of `A` vectors for every pair of rows (`R` = 2;
+/// or for the first row of each pair only, `R` = 1), and returns the first column
+/// left (fewer than a tile before `end`). Each entry's row of `b` is loaded once for
+/// both rows of a pair: half the loads of one row at a time, which is what bounds
+/// this kernel (the tiles of `b` come from L2).
 #[inline(always)]
-fn tiles<V: Vector, const A: usize>(
+fn tiles<V: Vector, const A: usize, const R: usize>(
     task: &Task<'_>,
     mut col: usize,
     end: usize,
@@ -195,14 +203,15 @@ fn tiles<V: Vector, const A: usize>(
     let l = V::LANES;
     while col + A * l <= end {
         for (q, se) in task.starts.windows(2).enumerate() {
-            let mut acc = [[V::zero(); A]; 2];
+            let mut acc = [[V::zero(); A]; R];
             for &(p, v) in &task.nz[se[0]..se[1]] {
                 let row = &task.b[p as usize * task.n + col..][..A * l];
-                let s = [V::splat(v[0]), V::splat(v[1])];
+                let s: [V; R] = std::array::from_fn(|r| V::splat(v[r]));
                 for j in 0..A {
                     let w = V::load(&row[j * l..]);
-                    acc[0][j] = acc[0][j].mul_add(s[0], w);
-                    acc[1][j] = acc[1][j].mul_add(s[1], w);
+                    for r in 0..R {
+                        acc[r][j] = acc[r][j].mul_add(s[r], w);
+                    }
                 }
             }
             // The pair's rows of `out` (an odd last row has no second).
@@ -219,6 +228,7 @@ fn tiles<V: Vector, const A: usize>(
     }
     col
 }
+
 /// The nonzeros of a batch, listed by pair of columns of `a` (which rows have a
 /// nonzero in column `2q` or `2q + 1`, and the two values), kept between batches so
 /// that a training step allocates nothing once the largest batch has run.
