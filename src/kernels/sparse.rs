@@ -6,10 +6,10 @@
 //! Both kernels are bound by loading rows of `b` (from L2), so both build two rows of
 //! the output at once from one pass over their merged nonzeros: each row of `b`
 //! loaded serves two rows' sums, held in vector registers a tile of columns at a time
-//! and written once. Where only one of the two has a nonzero the other adds `0 · b`,
-//! which leaves its sum unchanged. A task's rows share each tile of `b`, so it is read
-//! from L2 rather than memory. Every output sums its terms in the same order on any
-//! number of threads: the result is deterministic.
+//! and written once. Where only one of the two has a nonzero the other adds `0 · b`
+//! (finite weights leave its sum unchanged). A task's rows share each tile of `b`, so
+//! it is read from L2 rather than memory. Every output sums its terms in the same
+//! order on any number of threads: the result is deterministic.
 
 use std::cell::RefCell;
 
