@@ -57,8 +57,10 @@ pub fn looks_sparse(m: usize, k: usize, a: &[f32]) -> bool {
 }
 
 /// `c = a · b` with `a` `m × k` and `b` `k × n`, all row-major, skipping the zeros of
-/// `a`. Tasks of 32 rows run on every thread of the pool; a single
-/// row with enough work (one image at inference) is cut by columns instead.
+/// `a`. Tasks of up to 32 rows run on every thread of the pool (a batch of 32 as two
+/// tasks of 16 on two threads, not one of 32 on one); a single row with enough work
+/// (one image at inference) is cut by columns instead. Each row's sums are the same
+/// whatever the tasks: the result does not depend on the thread count.
 pub fn sparse_matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     assert!(k <= u32::MAX as usize, "sparse_matmul: k = {k} too large");
@@ -67,25 +69,28 @@ pub fn sparse_matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut
     }
     let threads = rayon::current_num_threads();
     let c = &mut c[..m * n];
-    if m == 1 && threads > 1 && n >= 2 * TILE && k * n >= PARALLEL_MIN_MACS {
+    let parallel = threads > 1 && m * k * n >= PARALLEL_MIN_MACS;
+    if m == 1 && parallel && n >= 2 * TILE {
         // Whole tiles per thread; each output column is summed as in the serial path.
         let per = n.div_ceil(threads).div_ceil(TILE) * TILE;
         c.par_chunks_mut(per).enumerate().for_each(|(t, out)| {
             let width = out.len();
             block(&a[..k], k, b, n, t * per, width, out);
         });
-    } else if m <= ROWS_PER_TASK || threads == 1 {
+    } else if !parallel {
         for (t, out) in c.chunks_mut(ROWS_PER_TASK * n).enumerate() {
             block(&a[t * ROWS_PER_TASK * k..], k, b, n, 0, n, out);
         }
     } else {
-        c.par_chunks_mut(ROWS_PER_TASK * n)
+        // An even number of rows a task (rows are paired), at most ROWS_PER_TASK.
+        let per = m.div_ceil(threads).next_multiple_of(2).min(ROWS_PER_TASK);
+        c.par_chunks_mut(per * n)
             .enumerate()
-            .for_each(|(t, out)| block(&a[t * ROWS_PER_TASK * k..], k, b, n, 0, n, out));
+            .for_each(|(t, out)| block(&a[t * per * k..], k, b, n, 0, n, out));
     }
 }
 
-/// Below this many multiply-adds (counting zeros) a single row stays on one thread.
+/// Below this many multiply-adds (counting zeros) a product stays on one thread.
 const PARALLEL_MIN_MACS: usize = 1 << 16;
 
 /// Columns `col0..col0 + width` of the rows of `c` held in `out` (row stride `width`,
@@ -424,7 +429,9 @@ mod tests {
         };
         for (m, k, n) in [
             (1, 1, 1),
-            (1, 784, 300), // one row, cut by columns between threads
+            (1, 784, 300),  // one row, cut by columns between threads
+            (4, 784, 512),  // tasks of two rows
+            (32, 784, 512), // a batch of 32: two tasks of 16
             (3, 784, 10),
             (33, 50, 73),
             (70, 784, 512),
