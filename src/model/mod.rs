@@ -864,7 +864,11 @@ impl Sequential {
 
     /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]).
     pub fn predict_values(&self, x: &[f32]) -> Result<Vec<f32>> {
-        self.spare.with(|ws| Ok(self.predict_with(x, ws)?.to_vec()))
+        // A workspace that ran a large batch in one pass holds that batch's activations:
+        // it is dropped after the call rather than kept.
+        let small = x.len() <= WorkspacePool::KEEP_ITEMS * self.input_len();
+        self.spare
+            .with(small, |ws| Ok(self.predict_with(x, ws)?.to_vec()))
     }
 
     /// Probabilities for already-scaled inputs (`n × input_len` values in [0, 1]),
@@ -921,7 +925,8 @@ impl Sequential {
         // cache (the outputs of a batch are the same, image by image, whatever the
         // chunks).
         let chunk = self.inference_chunk(batch_size);
-        self.spare.with(|ws| {
+        // Passes of `chunk` images keep the workspace's buffers within a few MiB.
+        self.spare.with(true, |ws| {
             self.batches_in(ws, data, (batch_size, chunk), &mut f);
             Ok(())
         })
@@ -1013,24 +1018,27 @@ pub struct Workspace {
 
 /// The workspaces a model keeps between its own `predict` calls: each call borrows
 /// one (or makes one when every kept one is in use by another thread) and gives it
-/// back. At most [`WorkspacePool::KEEP`] are kept, so memory stays bounded however
-/// many threads once called at the same time.
+/// back. At most [`WorkspacePool::KEEP`] are kept, each sized for a chunk or a small
+/// batch, so memory stays bounded however many threads once called at the same time.
 #[derive(Debug, Default)]
 struct WorkspacePool(std::sync::Mutex<Vec<Workspace>>);
 
 impl WorkspacePool {
     /// Workspaces kept at most: a server's or a user's few prediction threads.
     const KEEP: usize = 4;
+    /// `predict_values` keeps the workspace of a call of at most this many items (a
+    /// few MiB of activations even for `cnn`).
+    const KEEP_ITEMS: usize = 32;
 
-    /// Runs `f` with a workspace lent from the pool.
-    fn with<T>(&self, f: impl FnOnce(&mut Workspace) -> T) -> T {
+    /// Runs `f` with a workspace lent from the pool, given back afterwards if `keep`.
+    fn with<T>(&self, keep: bool, f: impl FnOnce(&mut Workspace) -> T) -> T {
         // A panic while a workspace was out leaves at worst a half-written workspace,
         // which every pass rewrites before reading: the lock is safe to take again.
         let lent = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut ws = lent.unwrap_or_default();
         let out = f(&mut ws);
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() < Self::KEEP {
+        if keep && kept.len() < Self::KEEP {
             kept.push(ws);
         }
         out
