@@ -180,10 +180,7 @@ fn fill_body<V: Vector>(task: &Task<'_>, out: &mut [f32]) {
     for col in col..end {
         for (q, se) in task.starts.windows(2).enumerate() {
             let mut acc = [0.0f32; 2];
-            for &(p, v) in &task.nz[se[0]..se[1]] {
-                let w = task.b[p as usize * task.n + col];
-                acc = [v[0].mul_add(w, acc[0]), v[1].mul_add(w, acc[1])];
-            }
+            accumulate_column(&task.nz[se[0]..se[1]], task.b, task.n, col, &mut acc);
             for (r, v) in acc.into_iter().enumerate() {
                 if let Some(o) = out.get_mut((2 * q + r) * task.width + col - task.col0) {
                     *o = v;
@@ -209,16 +206,7 @@ fn tiles<V: Vector, const A: usize, const R: usize>(
     while col + A * l <= end {
         for (q, se) in task.starts.windows(2).enumerate() {
             let mut acc = [[V::zero(); A]; R];
-            for &(p, v) in &task.nz[se[0]..se[1]] {
-                let row = &task.b[p as usize * task.n + col..][..A * l];
-                let s: [V; R] = std::array::from_fn(|r| V::splat(v[r]));
-                for j in 0..A {
-                    let w = V::load(&row[j * l..]);
-                    for r in 0..R {
-                        acc[r][j] = acc[r][j].mul_add(s[r], w);
-                    }
-                }
-            }
+            accumulate(&task.nz[se[0]..se[1]], task.b, task.n, col, &mut acc);
             // The pair's rows of `out` (an odd last row has no second).
             for (r, a) in acc.iter().enumerate() {
                 let at = (2 * q + r) * task.width + col - task.col0;
@@ -232,6 +220,39 @@ fn tiles<V: Vector, const A: usize, const R: usize>(
         col += A * l;
     }
     col
+}
+
+/// Both kernels' inner loop: `acc[r][j] += v[r] · b[i][col + j·lanes ..]` for each
+/// (row `i` of `b`, values `v`) entry, in entry order. The row of `b` is loaded once
+/// for the `R` sums (`R` = 1 reads only the first value).
+#[inline(always)]
+fn accumulate<V: Vector, const A: usize, const R: usize>(
+    entries: &[PairEntry],
+    b: &[f32],
+    n: usize,
+    col: usize,
+    acc: &mut [[V; A]; R],
+) {
+    let l = V::LANES;
+    for &(i, v) in entries {
+        let row = &b[i as usize * n + col..][..A * l];
+        let s: [V; R] = std::array::from_fn(|r| V::splat(v[r]));
+        for j in 0..A {
+            let w = V::load(&row[j * l..]);
+            for r in 0..R {
+                acc[r][j] = acc[r][j].mul_add(s[r], w);
+            }
+        }
+    }
+}
+
+/// [`accumulate`] for the single column `col`, the columns left after whole vectors.
+#[inline(always)]
+fn accumulate_column(entries: &[PairEntry], b: &[f32], n: usize, col: usize, acc: &mut [f32; 2]) {
+    for &(i, v) in entries {
+        let w = b[i as usize * n + col];
+        *acc = [v[0].mul_add(w, acc[0]), v[1].mul_add(w, acc[1])];
+    }
 }
 
 /// The nonzeros of a batch, listed by pair of columns of `a` (which rows have a
@@ -361,10 +382,7 @@ fn add_column_pair_body<V: Vector>(column: &[PairEntry], b: &[f32], n: usize, ou
     let col = add_tiles::<V, 1>(column, b, n, col, two, out);
     for j in col..n {
         let mut acc = [out[j], if two { out[n + j] } else { 0.0 }];
-        for &(i, v) in column {
-            let w = b[i as usize * n + j];
-            acc = [v[0].mul_add(w, acc[0]), v[1].mul_add(w, acc[1])];
-        }
+        accumulate_column(column, b, n, j, &mut acc);
         out[j] = acc[0];
         if two {
             out[n + j] = acc[1];
@@ -391,15 +409,7 @@ fn add_tiles<V: Vector, const A: usize>(
                 *v = V::load(&out[r * n + col + j * l..]);
             }
         }
-        for &(i, v) in column {
-            let row = &b[i as usize * n + col..][..A * l];
-            let s = [V::splat(v[0]), V::splat(v[1])];
-            for j in 0..A {
-                let w = V::load(&row[j * l..]);
-                acc[0][j] = acc[0][j].mul_add(s[0], w);
-                acc[1][j] = acc[1][j].mul_add(s[1], w);
-            }
-        }
+        accumulate(column, b, n, col, &mut acc);
         for (r, a) in acc.iter().enumerate().take(1 + two as usize) {
             for (j, v) in a.iter().enumerate() {
                 v.store(&mut out[r * n + col + j * l..]);
