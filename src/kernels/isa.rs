@@ -167,6 +167,37 @@ impl Vector for Scalar8 {
     type Eight = Scalar8;
 }
 
+/// One lane, for the values left over after the vectors. Its multiply-add is fused
+/// (`f32::mul_add`), as the vector instruction sets' are.
+impl Vector for f32 {
+    const LANES: usize = 1;
+    #[inline(always)]
+    fn zero() -> Self {
+        0.0
+    }
+    #[inline(always)]
+    fn splat(v: f32) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        s[0]
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        s[0] = self;
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        a.mul_add(b, self)
+    }
+    #[inline(always)]
+    fn add_to(self, s: &mut [f32]) {
+        s[0] += self;
+    }
+    type Eight = Scalar8;
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::Vector;

@@ -3,6 +3,7 @@
 //! the gathers of Winograd's input and output-gradient tiles.
 
 use super::super::geometry::Axis;
+use super::transforms::Window;
 
 /// Values of `X̂` one band holds (1 MiB): a band of rows is im2col'ed, multiplied,
 /// and discarded while still in cache.
@@ -149,6 +150,29 @@ impl Geometry {
             let src = (iy as usize * w_in as usize + (x0 + lo as isize) as usize) * c;
             row[lo * c..hi * c].copy_from_slice(&image[src..src + (hi - lo) * c]);
         }
+    }
+
+    /// The `n×n` input window of Winograd output tile (`ty`, `tx`) read in place from
+    /// one NHWC `image`, when it lies wholly inside the image (no padding, no edge);
+    /// `None` otherwise, and the caller gathers it with [`Self::gather_tile`].
+    pub(super) fn tile_in_place<'a>(
+        &self,
+        m: usize,
+        n: usize,
+        image: &'a [f32],
+        ty: usize,
+        tx: usize,
+    ) -> Option<Window<'a>> {
+        let y0 = (ty * m).checked_sub(self.rows.pad)?;
+        let x0 = (tx * m).checked_sub(self.cols.pad)?;
+        if y0 + n > self.rows.input || x0 + n > self.cols.input {
+            return None;
+        }
+        let row = self.cols.input * self.channels;
+        Some(Window {
+            values: &image[y0 * row + x0 * self.channels..],
+            row,
+        })
     }
 
     /// Copies Winograd output tile (`ty`, `tx`) of one image's output gradient

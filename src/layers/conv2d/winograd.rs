@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::geometry::Geometry;
 use super::im2col::grow;
-use super::transforms::Transforms;
+use super::transforms::{Transforms, Window};
 use super::{Epilogue, ThreadBuffers};
 use crate::kernels::{Dims, Operand, Store, matmul_serial};
 
@@ -121,9 +121,9 @@ impl WinogradConv<'_> {
                         let (img, ty) = (unit / th, unit % th);
                         let image = &x[img * in_len..][..in_len];
                         for tx in 0..tw {
-                            g.gather_tile(m, nn, image, ty, tx, tile);
+                            let d = input_window(g, m, nn, image, ty, tx, tile);
                             let t = gi * tw + tx;
-                            tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
+                            tr.input_tile(d, c, tmp, &mut v[t * c..], cap * c);
                         }
                     }
                     let tiles = grp.len() * tw;
@@ -168,6 +168,27 @@ impl WinogradConv<'_> {
     }
 }
 
+/// The input window of output tile (`ty`, `tx`): read in place when it lies inside
+/// the image (most tiles: no copy), else gathered into `tile` with its padding.
+fn input_window<'a>(
+    g: Geometry,
+    m: usize,
+    n: usize,
+    image: &'a [f32],
+    ty: usize,
+    tx: usize,
+    tile: &'a mut [f32],
+) -> Window<'a> {
+    if let Some(w) = g.tile_in_place(m, n, image, ty, tx) {
+        return w;
+    }
+    g.gather_tile(m, n, image, ty, tx, tile);
+    Window {
+        values: tile,
+        row: n * g.channels,
+    }
+}
+
 /// The kernel gradient in Winograd's domain for one chunk of `images`: adds
 /// `Σ_tiles V[ξ]ᵀ · dM[ξ]` onto `du` (`[n², channels, filters]`), where `V` are the
 /// input tiles' transforms (computed again rather than kept from forward: they would
@@ -203,8 +224,8 @@ pub(super) fn kernel_grad(
             let dz_image = &dz[img * g.out_len()..][..g.out_len()];
             for tx in 0..tw {
                 let t = gi * tw + tx;
-                g.gather_tile(m, nn, image, ty, tx, tile);
-                tr.input_tile(tile, c, tmp, &mut v[t * c..], cap * c);
+                let d = input_window(g, m, nn, image, ty, tx, tile);
+                tr.input_tile(d, c, tmp, &mut v[t * c..], cap * c);
                 g.gather_output_tile(m, dz_image, ty, tx, tile);
                 tr.output_grad_tile(tile, f, tmp, &mut dm[t * f..], cap * f);
             }
