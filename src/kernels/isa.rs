@@ -129,9 +129,47 @@ pub trait Vector: Copy {
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// Adds the lanes to the first `LANES` values of `s`.
     fn add_to(self, s: &mut [f32]);
+    /// `self + other`, lane by lane.
+    fn add(self, other: Self) -> Self;
+    /// `self` where it is greater than `other`, else `other` (so `other` where
+    /// either is NaN), lane by lane: the x86 `max` instruction's rule.
+    fn max(self, other: Self) -> Self;
+    /// `self` where `gate > 0` (or is NaN), zero where `gate ≤ 0`: relu's derivative
+    /// applied to a gradient, with `gate` relu's output.
+    fn zero_where_nonpositive(self, gate: Self) -> Self;
+    /// `self` split lane by lane into (where `a == b`, where `a != b`), zero in the
+    /// other part: max pooling's backward routing a gradient to the cell that won.
+    fn split_eq(self, a: Self, b: Self) -> (Self, Self);
     /// A vector of 8 lanes (`Self` when it has 8), for what is left after the
     /// multiples of `LANES`.
     type Eight: Vector;
+}
+
+/// Work over one run of `W::LANES` consecutive channels from `start`, written once
+/// for any vector width, so that [`over_lanes`] can cover a row of any length.
+pub trait Lanes {
+    /// Does the work for channels `start..start + W::LANES`.
+    fn run<W: Vector>(&mut self, start: usize);
+}
+
+/// Runs `work` over the channels `0..len`: whole vectors `V` first, then vectors of
+/// 8, then one channel at a time (so 24 channels under AVX-512 are one vector of 16
+/// and one of 8, not a scalar loop).
+#[inline(always)]
+pub fn over_lanes<V: Vector>(len: usize, work: &mut impl Lanes) {
+    let mut start = 0;
+    while start + V::LANES <= len {
+        work.run::<V>(start);
+        start += V::LANES;
+    }
+    while start + 8 <= len {
+        work.run::<V::Eight>(start);
+        start += 8;
+    }
+    while start < len {
+        work.run::<f32>(start);
+        start += 1;
+    }
 }
 
 /// Eight lanes in plain Rust, for CPUs without AVX2 (and other architectures).
@@ -164,6 +202,25 @@ impl Vector for Scalar8 {
     fn add_to(self, s: &mut [f32]) {
         s[..8].iter_mut().zip(self.0).for_each(|(o, v)| *o += v);
     }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i] + other.0[i]))
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| self.0[i].max_rule(other.0[i])))
+    }
+    #[inline(always)]
+    fn zero_where_nonpositive(self, gate: Self) -> Self {
+        Scalar8(std::array::from_fn(|i| {
+            self.0[i].zero_where_nonpositive(gate.0[i])
+        }))
+    }
+    #[inline(always)]
+    fn split_eq(self, a: Self, b: Self) -> (Self, Self) {
+        let parts: [(f32, f32); 8] = std::array::from_fn(|i| self.0[i].split_eq(a.0[i], b.0[i]));
+        (Scalar8(parts.map(|p| p.0)), Scalar8(parts.map(|p| p.1)))
+    }
     type Eight = Scalar8;
 }
 
@@ -195,7 +252,36 @@ impl Vector for f32 {
     fn add_to(self, s: &mut [f32]) {
         s[0] += self;
     }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+    #[inline(always)]
+    fn max(self, other: Self) -> Self {
+        self.max_rule(other)
+    }
+    #[inline(always)]
+    fn zero_where_nonpositive(self, gate: Self) -> Self {
+        if gate <= 0.0 { 0.0 } else { self }
+    }
+    #[inline(always)]
+    fn split_eq(self, a: Self, b: Self) -> (Self, Self) {
+        if a == b { (self, 0.0) } else { (0.0, self) }
+    }
     type Eight = Scalar8;
+}
+
+/// The x86 `max` instruction's rule on one lane, which [`Vector::max`] follows on
+/// every instruction set.
+trait MaxRule {
+    fn max_rule(self, other: Self) -> Self;
+}
+
+impl MaxRule for f32 {
+    #[inline(always)]
+    fn max_rule(self, other: f32) -> f32 {
+        if self > other { self } else { other }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -231,6 +317,28 @@ mod x86 {
         fn add_to(self, s: &mut [f32]) {
             unsafe { _mm256_add_ps(Self::load(s), self) }.store(s)
         }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            unsafe { _mm256_add_ps(self, other) }
+        }
+        #[inline(always)]
+        fn max(self, other: Self) -> Self {
+            unsafe { _mm256_max_ps(self, other) }
+        }
+        #[inline(always)]
+        fn zero_where_nonpositive(self, gate: Self) -> Self {
+            unsafe {
+                let off = _mm256_cmp_ps::<_CMP_LE_OQ>(gate, _mm256_setzero_ps());
+                _mm256_andnot_ps(off, self)
+            }
+        }
+        #[inline(always)]
+        fn split_eq(self, a: Self, b: Self) -> (Self, Self) {
+            unsafe {
+                let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(a, b);
+                (_mm256_and_ps(eq, self), _mm256_andnot_ps(eq, self))
+            }
+        }
         type Eight = __m256;
     }
 
@@ -260,6 +368,31 @@ mod x86 {
         fn add_to(self, s: &mut [f32]) {
             unsafe { _mm512_add_ps(Self::load(s), self) }.store(s)
         }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            unsafe { _mm512_add_ps(self, other) }
+        }
+        #[inline(always)]
+        fn max(self, other: Self) -> Self {
+            unsafe { _mm512_max_ps(self, other) }
+        }
+        #[inline(always)]
+        fn zero_where_nonpositive(self, gate: Self) -> Self {
+            unsafe {
+                let on = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(gate, _mm512_setzero_ps());
+                _mm512_maskz_mov_ps(on, self)
+            }
+        }
+        #[inline(always)]
+        fn split_eq(self, a: Self, b: Self) -> (Self, Self) {
+            unsafe {
+                let eq = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b);
+                (
+                    _mm512_maskz_mov_ps(eq, self),
+                    _mm512_maskz_mov_ps(!eq, self),
+                )
+            }
+        }
         type Eight = __m256;
     }
 }
@@ -267,6 +400,102 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Lanes covering the edge cases of the element-wise operations: ties, signed
+    /// zeros, NaNs, both signs.
+    const A: [f32; 16] = [
+        1.0,
+        -2.0,
+        0.0,
+        -0.0,
+        f32::NAN,
+        3.0,
+        5.0,
+        -1.0,
+        0.5,
+        2.0,
+        -0.0,
+        7.0,
+        f32::NAN,
+        1.0,
+        -3.0,
+        0.0,
+    ];
+    const B: [f32; 16] = [
+        1.0,
+        2.0,
+        -0.0,
+        0.0,
+        1.0,
+        f32::NAN,
+        -5.0,
+        -1.0,
+        0.25,
+        2.0,
+        0.0,
+        -7.0,
+        f32::NAN,
+        4.0,
+        -3.0,
+        -1.0,
+    ];
+
+    /// The element-wise operations of one vector type, lane by lane, as bits.
+    fn ops<V: Vector>() -> Vec<[u32; 5]> {
+        let mut out = Vec::new();
+        for i in (0..16).step_by(V::LANES) {
+            let (a, b) = (V::load(&A[i..]), V::load(&B[i..]));
+            let d = V::splat(0.75);
+            let (won, rest) = d.split_eq(a, b);
+            let mut lanes = [[0.0f32; 16]; 5];
+            a.add(b).store(&mut lanes[0]);
+            a.max(b).store(&mut lanes[1]);
+            d.zero_where_nonpositive(a).store(&mut lanes[2]);
+            won.store(&mut lanes[3]);
+            rest.store(&mut lanes[4]);
+            for l in 0..V::LANES {
+                out.push(std::array::from_fn(|k| lanes[k][l].to_bits()));
+            }
+        }
+        out
+    }
+
+    /// Every vector type computes the same bits as one plain lane: the kernels' results
+    /// do not depend on which run of channels a value falls in.
+    #[test]
+    fn element_wise_operations_agree_across_widths() {
+        let one = ops::<f32>();
+        // The rules themselves, on one lane: max takes the second operand on NaN and
+        // ties; the relu gate keeps NaN gates; split_eq routes only equal lanes.
+        assert_eq!(f32::from_bits(one[4][1]), 1.0); // max(NaN, 1) = 1
+        assert!(f32::from_bits(one[5][1]).is_nan()); // max(3, NaN) = NaN
+        assert_eq!(one[3][1], 0.0f32.to_bits()); // max(-0, 0) = 0 (the second)
+        assert_eq!(f32::from_bits(one[1][2]), 0.0); // gate -2: zero
+        assert_eq!(f32::from_bits(one[4][2]), 0.75); // gate NaN: kept
+        assert_eq!(f32::from_bits(one[3][2]), 0.0); // gate -0: zero
+        assert_eq!((one[2][3], one[2][4]), (0.75f32.to_bits(), 0)); // 0 == -0: won
+        assert_eq!((one[12][3], one[12][4]), (0, 0.75f32.to_bits())); // NaN: not won
+        assert_eq!(ops::<Scalar8>(), one);
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2() -> Vec<[u32; 5]> {
+                ops::<std::arch::x86_64::__m256>()
+            }
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            fn avx512() -> Vec<[u32; 5]> {
+                ops::<std::arch::x86_64::__m512>()
+            }
+            if isa() != Isa::Baseline {
+                // SAFETY: isa() found AVX2 and FMA on this CPU.
+                assert_eq!(unsafe { avx2() }, one);
+            }
+            if isa() == Isa::Avx512 {
+                // SAFETY: isa() found AVX-512 F/VL on this CPU.
+                assert_eq!(unsafe { avx512() }, one);
+            }
+        }
+    }
 
     #[test]
     fn a_cap_never_widens() {

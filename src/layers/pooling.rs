@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::geometry::{Axis, Padding, Size2};
 use super::{Layer, LayerConfig, LayerScratch};
+use crate::kernels::isa::{Lanes, Vector, dispatch, over_lanes};
 use crate::tensor::Tensor;
 
 /// Which reduction a pooling window applies.
@@ -100,6 +101,9 @@ impl Pooling2D {
 
     /// Pools one image `xi` into `yi`.
     fn pool_image(&self, xi: &[f32], yi: &mut [f32]) {
+        if self.kind == PoolKind::Max {
+            return max_image(self, xi, yi);
+        }
         let c = self.channels;
         self.for_each_cell(|o, cell, first| {
             let out = &mut yi[o..o + c];
@@ -111,18 +115,13 @@ impl Pooling2D {
             if first {
                 out.copy_from_slice(src);
             } else {
-                match self.kind {
-                    PoolKind::Max => out.iter_mut().zip(src).for_each(|(a, &v)| *a = a.max(v)),
-                    PoolKind::Average => out.iter_mut().zip(src).for_each(|(a, v)| *a += v),
-                }
+                out.iter_mut().zip(src).for_each(|(a, v)| *a += v);
             }
         });
-        if self.kind == PoolKind::Average {
-            for (pix, out) in yi.chunks_exact_mut(c).enumerate() {
-                let (oy, ox) = (pix / self.cols.output, pix % self.cols.output);
-                let inv = 1.0 / self.cells(oy, ox).max(1) as f32;
-                out.iter_mut().for_each(|v| *v *= inv);
-            }
+        for (pix, out) in yi.chunks_exact_mut(c).enumerate() {
+            let (oy, ox) = (pix / self.cols.output, pix % self.cols.output);
+            let inv = 1.0 / self.cells(oy, ox).max(1) as f32;
+            out.iter_mut().for_each(|v| *v *= inv);
         }
     }
 
@@ -133,42 +132,11 @@ impl Pooling2D {
         (yhi - ylo) * (xhi - xlo)
     }
 
-    /// Max pooling's backward for one image: each output's gradient goes to the first
-    /// cell of its window (in row-major order) that holds the output's value, which is
-    /// the cell forward's running maximum kept. Recomputing the winner from `x` and `y`
-    /// costs one comparison per cell and saves forward from recording it.
-    fn max_grad(&self, xi: &[f32], yi: &[f32], dyi: &[f32], dxi: &mut [f32]) {
-        const BLOCK: usize = 64;
-        let c = self.channels;
-        // Windows that tile the image write every cell once; otherwise cells are
-        // shared or left out, and gradients add onto zeros.
-        let tiles = [self.rows, self.cols]
+    /// Whether the windows tile the image: every input cell in exactly one window.
+    fn tiles(&self) -> bool {
+        [self.rows, self.cols]
             .iter()
-            .all(|a| a.stride == a.window && a.pad == 0 && a.output * a.stride == a.input);
-        if !tiles {
-            dxi.fill(0.0);
-        }
-        // Per block of channels, so the gradient still to route fits on the stack.
-        for j0 in (0..c).step_by(BLOCK) {
-            let width = BLOCK.min(c - j0);
-            let mut left = [0.0f32; BLOCK];
-            self.for_each_cell(|o, cell, first| {
-                let Some(cell) = cell else { return };
-                let (o, cell) = (o + j0, cell + j0);
-                let left = &mut left[..width];
-                if first {
-                    left.copy_from_slice(&dyi[o..o + width]);
-                }
-                let (x, y) = (&xi[cell..cell + width], &yi[o..o + width]);
-                let dx = &mut dxi[cell..cell + width];
-                for (((d, l), &xv), &yv) in dx.iter_mut().zip(left.iter_mut()).zip(x).zip(y) {
-                    let won = xv == yv;
-                    let g = if won { *l } else { 0.0 };
-                    *d = if tiles { g } else { *d + g };
-                    *l = if won { 0.0 } else { *l };
-                }
-            });
-        }
+            .all(|a| a.stride == a.window && a.pad == 0 && a.output * a.stride == a.input)
     }
 
     /// Spreads output pixel `pix`'s gradient `g` evenly over its window's cells.
@@ -244,7 +212,7 @@ impl Layer for Pooling2D {
             .zip(x.data().par_chunks(il).zip(y.data().par_chunks(ol)));
         match self.kind {
             PoolKind::Max => {
-                images.for_each(|((dxi, dyi), (xi, yi))| this.max_grad(xi, yi, dyi, dxi))
+                images.for_each(|((dxi, dyi), (xi, yi))| max_grad(this, xi, yi, dyi, dxi))
             }
             PoolKind::Average => images.for_each(|((dxi, dyi), _)| {
                 dxi.fill(0.0);
@@ -253,6 +221,115 @@ impl Layer for Pooling2D {
                 }
             }),
         }
+    }
+}
+
+dispatch!(
+    /// Max pooling of one image `xi` into `yi`.
+    fn max_image(pool: &Pooling2D, xi: &[f32], yi: &mut [f32]) => max_image_body
+);
+
+#[inline(always)]
+fn max_image_body<V: Vector>(pool: &Pooling2D, xi: &[f32], yi: &mut [f32]) {
+    /// One window cell's channels: `src` into the running maximum `out`.
+    struct Cell<'a> {
+        src: &'a [f32],
+        out: &'a mut [f32],
+        first: bool,
+    }
+    impl Lanes for Cell<'_> {
+        #[inline(always)]
+        fn run<W: Vector>(&mut self, start: usize) {
+            let (v, out) = (W::load(&self.src[start..]), &mut self.out[start..]);
+            // The running maximum keeps the earlier cell on a tie, as backward
+            // assumes (`max` returns its second operand unless the first is larger).
+            if self.first { v } else { v.max(W::load(out)) }.store(out);
+        }
+    }
+    let c = pool.channels;
+    pool.for_each_cell(|o, cell, first| {
+        let out = &mut yi[o..o + c];
+        match cell {
+            Some(cell) => {
+                let src = &xi[cell..cell + c];
+                over_lanes::<V>(c, &mut Cell { src, out, first });
+            }
+            None => out.fill(0.0),
+        }
+    });
+}
+
+dispatch!(
+    /// Max pooling's backward for one image: each output's gradient goes to the first
+    /// cell of its window (in row-major order) that holds the output's value, which is
+    /// the cell forward's running maximum kept. Recomputing the winner from `x` and `y`
+    /// costs one comparison per cell and saves forward from recording it.
+    fn max_grad(pool: &Pooling2D, xi: &[f32], yi: &[f32], dyi: &[f32], dxi: &mut [f32])
+        => max_grad_body
+);
+
+#[inline(always)]
+fn max_grad_body<V: Vector>(
+    pool: &Pooling2D,
+    xi: &[f32],
+    yi: &[f32],
+    dyi: &[f32],
+    dxi: &mut [f32],
+) {
+    /// One window cell's channels: the part of `left` (the window's gradient not yet
+    /// routed) where the cell `x` equals the output `y` goes to `dx`.
+    struct Cell<'a> {
+        x: &'a [f32],
+        y: &'a [f32],
+        left: &'a mut [f32],
+        dx: &'a mut [f32],
+        tiles: bool,
+    }
+    impl Lanes for Cell<'_> {
+        #[inline(always)]
+        fn run<W: Vector>(&mut self, start: usize) {
+            let (x, y) = (W::load(&self.x[start..]), W::load(&self.y[start..]));
+            let (won, rest) = W::load(&self.left[start..]).split_eq(x, y);
+            rest.store(&mut self.left[start..]);
+            if self.tiles {
+                won.store(&mut self.dx[start..]);
+            } else {
+                won.add_to(&mut self.dx[start..]);
+            }
+        }
+    }
+    // Windows that tile the image write every cell once; otherwise cells are shared
+    // or left out, and gradients add onto zeros.
+    let tiles = pool.tiles();
+    if !tiles {
+        dxi.fill(0.0);
+    }
+    let c = pool.channels;
+    // Per block of channels, so the gradient still to route fits on the stack.
+    const BLOCK: usize = 64;
+    let mut left = [0.0f32; BLOCK];
+    for j0 in (0..c).step_by(BLOCK) {
+        let width = BLOCK.min(c - j0);
+        let left = &mut left[..width];
+        pool.for_each_cell(|o, cell, first| {
+            let Some(cell) = cell else { return };
+            let (o, cell) = (o + j0, cell + j0);
+            if first {
+                left.copy_from_slice(&dyi[o..o + width]);
+            }
+            let (x, y) = (&xi[cell..cell + width], &yi[o..o + width]);
+            let dx = &mut dxi[cell..cell + width];
+            over_lanes::<V>(
+                width,
+                &mut Cell {
+                    x,
+                    y,
+                    left: &mut *left,
+                    dx,
+                    tiles,
+                },
+            );
+        });
     }
 }
 

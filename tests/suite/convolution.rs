@@ -202,9 +202,13 @@ fn conv2d_forward_matches_naive_loops() {
         xs.into_iter()
             .flat_map(move |(x, name)| [(case, x.clone(), name, true), (case, x, name, false)])
     });
-    for (case, x, inputs, training) in runs {
+    // Linear, and relu, which the kernels apply with the bias as they store outputs.
+    let runs = runs.flat_map(|(case, x, name, training)| {
+        [Activation::Linear, Activation::Relu].map(|act| (case, x.clone(), name, training, act))
+    });
+    for (case, x, inputs, training, act) in runs {
         let &(h, w, c, f, k, s, pad, n) = case;
-        let mut l = build(conv_cfg(f, k, s, pad, Activation::Linear), &[h, w, c]);
+        let mut l = build(conv_cfg(f, k, s, pad, act), &[h, w, c]);
         let mut y = Tensor::default();
         // A first pass with the initial weights: inference caches a transformed
         // kernel, which the weight change below must invalidate.
@@ -229,29 +233,32 @@ fn conv2d_forward_matches_naive_loops() {
         for_each_tap(case, |yi, xi, wi| {
             want[yi] += x.data()[xi] as f64 * wt[wi] as f64;
         });
+        if act == Activation::Relu {
+            want.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
         for (yi, (&got, &want)) in y.data().iter().zip(&want).enumerate() {
             assert!(
                 (want - got as f64).abs() < 1e-4,
-                "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?} training={training} {inputs}: y[{yi}] = {got}, want {want}"
+                "case {h}x{w}x{c} k{k:?} s{s:?} {pad:?} {act:?} training={training} {inputs}: y[{yi}] = {got}, want {want}"
             );
         }
     }
 }
 
 /// Backward against naive loops in f64: `dx`, `dW` and `db` for a random `dy`
-/// through a tanh, on every case (stride-1 square kernels on 8+ channels compute `dx`
-/// and `dW` by Winograd). Tighter than finite differences, whose f32 forward passes
-/// are themselves rounded.
+/// through a tanh and through a relu, on every case (stride-1 square kernels on 8+
+/// channels compute `dx` and `dW` by Winograd). Tighter than finite differences,
+/// whose f32 forward passes are themselves rounded.
 #[test]
 fn conv2d_backward_matches_naive_loops() {
     let runs = CASES.iter().flat_map(|case| {
-        inputs(case, 4)
-            .into_iter()
-            .map(move |(x, name)| (case, x, name))
+        inputs(case, 4).into_iter().flat_map(move |(x, name)| {
+            [Activation::Tanh, Activation::Relu].map(|act| (case, x.clone(), name, act))
+        })
     });
-    for (case, x, inputs) in runs {
+    for (case, x, inputs, act) in runs {
         let &(h, w, c, f, k, s, pad, _) = case;
-        let mut l = build(conv_cfg(f, k, s, pad, Activation::Tanh), &[h, w, c]);
+        let mut l = build(conv_cfg(f, k, s, pad, act), &[h, w, c]);
         let mut y = Tensor::default();
         l.forward(&x, &mut y, true);
         let dy0 = random_vec(y.data().len(), 5);
@@ -262,12 +269,16 @@ fn conv2d_backward_matches_naive_loops() {
         assert_eq!(dx.shape(), x.shape());
         let p = l.params();
         let (wt, dw, db) = (&p[0].value, &p[0].grad, &p[1].grad);
-        // The gradient at each output, through the tanh.
+        // The gradient at each output, through the activation.
         let g: Vec<f64> = y
             .data()
             .iter()
             .zip(&dy0)
-            .map(|(&out, &d)| d as f64 * (1.0 - out as f64 * out as f64))
+            .map(|(&out, &d)| match act {
+                Activation::Relu if out > 0.0 => d as f64,
+                Activation::Relu => 0.0,
+                _ => d as f64 * (1.0 - out as f64 * out as f64),
+            })
             .collect();
         let mut want_db = vec![0.0f64; f];
         for (yi, gi) in g.iter().enumerate() {
@@ -279,7 +290,7 @@ fn conv2d_backward_matches_naive_loops() {
             want_dx[xi] += g[yi] * wt[wi] as f64;
             want_dw[wi] += g[yi] * x.data()[xi] as f64;
         });
-        let case = format!("case {h}x{w}x{c} f{f} k{k:?} s{s:?} {pad:?} {inputs}");
+        let case = format!("case {h}x{w}x{c} f{f} k{k:?} s{s:?} {pad:?} {act:?} {inputs}");
         for (what, got, want) in [
             ("dx", dx.data(), &want_dx),
             ("dW", &dw[..], &want_dw),
@@ -388,7 +399,15 @@ fn pool_cfg(max: bool, size: usize, strides: Option<usize>, pad: Padding) -> Lay
 
 #[test]
 fn pooling_forward_matches_naive_loops() {
-    let (n, h, w, c) = (2, 7, 6, 3);
+    // 27 channels cross every vector path: 16 + 8 + 3 lanes under AVX-512, 3 × 8 + 3
+    // under AVX2.
+    for c in [3, 27] {
+        pooling_forward_matches_naive_loops_on(c);
+    }
+}
+
+fn pooling_forward_matches_naive_loops_on(c: usize) {
+    let (n, h, w) = (2, 7, 6);
     let x = Tensor::from_vec(random_vec(n * h * w * c, 5), &[n, h, w, c]);
     for max in [true, false] {
         for (size, stride, pad) in [

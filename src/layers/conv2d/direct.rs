@@ -30,6 +30,7 @@
 
 use rayon::prelude::*;
 
+use super::epilogue::InRegister;
 use super::geometry::Geometry;
 use super::im2col::grow;
 use super::{Epilogue, ThreadBuffers};
@@ -162,6 +163,8 @@ pub(super) fn forward(
         threads.resize_with(parts, ThreadBuffers::default);
     }
     let (il, ol) = (g.in_len(), g.out_len());
+    // The bias and relu as the kernel stores its outputs; another activation after.
+    let (in_register, rest) = out.split();
     y[..n * ol]
         .par_chunks_mut(per * ol)
         .zip(x[..n * il].par_chunks(per * il))
@@ -170,8 +173,8 @@ pub(super) fn forward(
             grow(&mut t.patches, s.padded_len());
             for (yi, xi) in yc.chunks_exact_mut(ol).zip(xc.chunks_exact(il)) {
                 pad_image(&g, &s, xi, &mut t.patches);
-                forward_image(s, &t.patches, kernel, yi);
-                out.apply(yi, g.filters);
+                forward_image(s, &t.patches, kernel, in_register, yi);
+                rest.apply(yi, g.filters);
             }
         });
 }
@@ -225,8 +228,10 @@ fn sparse_kernel_grad(
 }
 
 dispatch!(
-    /// The convolution of one padded image, before the epilogue.
-    fn forward_image(s: Shape, xp: &[f32], w: &[f32], y: &mut [f32]) => forward_body
+    /// The convolution of one padded image, with the bias and relu applied as it is
+    /// stored.
+    fn forward_image(s: Shape, xp: &[f32], w: &[f32], out: InRegister, y: &mut [f32])
+        => forward_body
 );
 
 dispatch!(
@@ -244,28 +249,35 @@ dispatch!(
 const PIXELS: usize = 8;
 
 #[inline(always)]
-fn forward_body<V: Vector>(s: Shape, xp: &[f32], w: &[f32], y: &mut [f32]) {
+fn forward_body<V: Vector>(s: Shape, xp: &[f32], w: &[f32], out: InRegister, y: &mut [f32]) {
     let mut fg = 0;
     while fg + V::LANES <= s.f {
-        forward_group::<V>(s, fg, xp, w, y);
+        forward_group::<V>(s, fg, xp, w, out, y);
         fg += V::LANES;
     }
     while fg < s.f {
-        forward_group::<V::Eight>(s, fg, xp, w, y);
+        forward_group::<V::Eight>(s, fg, xp, w, out, y);
         fg += FILTER_GROUP;
     }
 }
 
 #[inline(always)]
-fn forward_group<V: Vector>(s: Shape, fg: usize, xp: &[f32], w: &[f32], y: &mut [f32]) {
+fn forward_group<V: Vector>(
+    s: Shape,
+    fg: usize,
+    xp: &[f32],
+    w: &[f32],
+    out: InRegister,
+    y: &mut [f32],
+) {
     for oy in 0..s.oh {
         let mut ox = 0;
         while ox + PIXELS <= s.ow {
-            forward_block::<V, PIXELS>(s, fg, oy, ox, xp, w, y);
+            forward_block::<V, PIXELS>(s, (fg, oy, ox), xp, w, out, y);
             ox += PIXELS;
         }
         while ox < s.ow {
-            forward_block::<V, 1>(s, fg, oy, ox, xp, w, y);
+            forward_block::<V, 1>(s, (fg, oy, ox), xp, w, out, y);
             ox += 1;
         }
     }
@@ -275,11 +287,10 @@ fn forward_group<V: Vector>(s: Shape, fg: usize, xp: &[f32], w: &[f32], y: &mut 
 #[inline(always)]
 fn forward_block<V: Vector, const P: usize>(
     s: Shape,
-    fg: usize,
-    oy: usize,
-    ox: usize,
+    (fg, oy, ox): (usize, usize, usize),
     xp: &[f32],
     w: &[f32],
+    out: InRegister,
     y: &mut [f32],
 ) {
     let mut acc = [V::zero(); P];
@@ -294,7 +305,8 @@ fn forward_block<V: Vector, const P: usize>(
         }
     }
     for (p, a) in acc.into_iter().enumerate() {
-        a.store(&mut y[(oy * s.ow + ox + p) * s.f + fg..]);
+        out.finish(a, fg)
+            .store(&mut y[(oy * s.ow + ox + p) * s.f + fg..]);
     }
 }
 

@@ -25,6 +25,7 @@
 //! in chunk order, so the result depends on the thread count but not on scheduling.
 
 mod direct;
+mod epilogue;
 mod geometry;
 mod im2col;
 mod transforms;
@@ -40,6 +41,7 @@ use super::geometry::{Axis, Padding, Size2};
 use super::{Layer, LayerConfig, LayerScratch, Param};
 use crate::activations::Activation;
 use crate::tensor::Tensor;
+use epilogue::Epilogue;
 use geometry::Geometry;
 use transforms::Transforms;
 use winograd::{TileBuffers, WinogradConv};
@@ -88,35 +90,6 @@ struct TransformedKernel {
     values: Vec<f32>,
     partial: Vec<f32>,
     stale: bool,
-}
-
-/// What is applied to each output pixel after the product: the bias, then the
-/// activation.
-#[derive(Clone, Copy)]
-struct Epilogue<'a> {
-    bias: Option<&'a [f32]>,
-    act: Activation,
-}
-
-impl Epilogue<'_> {
-    /// Nothing: `dx`'s convolution has no bias or activation.
-    const NONE: Epilogue<'static> = Epilogue {
-        bias: None,
-        act: Activation::Linear,
-    };
-
-    /// Applies the epilogue to every pixel (`filters` values each) of `y`.
-    fn apply(&self, y: &mut [f32], filters: usize) {
-        if self.bias.is_none() && self.act == Activation::Linear {
-            return;
-        }
-        for px in y.chunks_exact_mut(filters) {
-            if let Some(bias) = self.bias {
-                px.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-            }
-            self.act.forward_row(px);
-        }
-    }
 }
 
 /// How `parameter_grads` computes the kernel gradient.
@@ -340,16 +313,9 @@ impl Conv2D {
             .zip(x.par_chunks(per * g.in_len()))
             .zip(self.threads.par_iter_mut())
             .for_each(|(((dz, yc), xc), t)| {
-                if act != Activation::Linear {
-                    for (d, yr) in dz.chunks_exact_mut(f).zip(yc.chunks_exact(f)) {
-                        act.backward_row(yr, d);
-                    }
-                }
                 t.bias_grad.clear();
                 t.bias_grad.resize(f, 0.0);
-                for row in dz.chunks_exact(f) {
-                    t.bias_grad.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                }
+                epilogue::backward(act, yc, dz, f, &mut t.bias_grad);
                 t.kernel_grad.clear();
                 t.kernel_grad.resize(partial_len, 0.0);
                 match method {

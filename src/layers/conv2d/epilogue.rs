@@ -1,0 +1,179 @@
+//! What a convolution applies to each output pixel after its product, and the
+//! gradient of that:
+//!   forward:  y = act(z + b)            per pixel, `b` and the rows `filters` long
+//!   backward: dz = dy ⊙ act'(y)         db = Σ_pixels dz
+//!
+//! Rows are as long as the layer's filter count (24 or 32 in MNIST's networks),
+//! too short for LLVM's vectorized loops, which unroll to 32 values and leave such
+//! a row to their scalar remainder. So the bias and relu run here over explicit
+//! vectors, a run of channels at a time across all pixels ([`over_lanes`]); other
+//! activations are element-wise and run over the whole buffer at once.
+
+use crate::activations::Activation;
+use crate::kernels::isa::{Lanes, Vector, dispatch, over_lanes};
+
+/// The bias, then the activation, applied to every output pixel.
+#[derive(Clone, Copy)]
+pub(super) struct Epilogue<'a> {
+    /// Added to each pixel's `filters` values; `None` for a layer without bias.
+    pub bias: Option<&'a [f32]>,
+    /// Applied after the bias.
+    pub act: Activation,
+}
+
+impl Epilogue<'_> {
+    /// Nothing: `dx`'s convolution has no bias or activation.
+    pub const NONE: Epilogue<'static> = Epilogue {
+        bias: None,
+        act: Activation::Linear,
+    };
+
+    /// Applies the epilogue to every pixel (`filters` values each) of `y`.
+    pub fn apply(&self, y: &mut [f32], filters: usize) {
+        let (in_register, rest) = self.split();
+        if in_register.bias.is_some() || in_register.relu {
+            bias_relu(y, filters, in_register);
+        }
+        rest.apply_activation(y, filters);
+    }
+
+    /// The part a kernel can apply to each vector as it stores it (the bias, and the
+    /// activation if it is relu), and the rest, applied afterwards by [`Self::apply`].
+    pub fn split(&self) -> (InRegister<'_>, Epilogue<'static>) {
+        let relu = self.act == Activation::Relu;
+        let rest = match self.act {
+            Activation::Linear | Activation::Relu => Epilogue::NONE,
+            act => Epilogue { bias: None, act },
+        };
+        let bias = self.bias;
+        (InRegister { bias, relu }, rest)
+    }
+}
+
+impl Epilogue<'static> {
+    /// The activation alone (no bias), over the whole buffer.
+    fn apply_activation(&self, y: &mut [f32], filters: usize) {
+        match self.act {
+            Activation::Linear => {}
+            // Softmax normalizes over a pixel's channels; the others are element-wise.
+            Activation::Softmax => y
+                .chunks_exact_mut(filters)
+                .for_each(|px| self.act.forward_row(px)),
+            act => act.forward_row(y),
+        }
+    }
+}
+
+/// The bias and a relu, applied to one vector of channels on its way to memory.
+#[derive(Clone, Copy)]
+pub(super) struct InRegister<'a> {
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+impl InRegister<'_> {
+    /// `v` (channels `start..start + W::LANES` of one pixel) plus the bias, then
+    /// relu'd if the layer's activation is relu.
+    #[inline(always)]
+    pub fn finish<W: Vector>(&self, v: W, start: usize) -> W {
+        let v = match self.bias {
+            Some(b) => v.add(W::load(&b[start..])),
+            None => v,
+        };
+        if self.relu { v.max(W::zero()) } else { v }
+    }
+}
+
+/// Turns `dy` (the gradient at the outputs `y`, pixels of `filters` values) into
+/// `dz` in place, and adds `Σ_pixels dz` to `sums` (`filters` long): the bias
+/// gradient's share of these pixels, each channel summed in pixel order.
+pub(super) fn backward(
+    act: Activation,
+    y: &[f32],
+    dy: &mut [f32],
+    filters: usize,
+    sums: &mut [f32],
+) {
+    match act {
+        Activation::Linear => {}
+        Activation::Relu => return relu_grad_sums(y, dy, filters, sums, Gate::Relu),
+        Activation::Softmax => dy
+            .chunks_exact_mut(filters)
+            .zip(y.chunks_exact(filters))
+            .for_each(|(d, yr)| act.backward_row(yr, d)),
+        act => act.backward_row(y, dy),
+    }
+    relu_grad_sums(y, dy, filters, sums, Gate::None);
+}
+
+dispatch!(
+    /// The bias, then relu if so, on every pixel of `y`.
+    fn bias_relu(y: &mut [f32], filters: usize, out: InRegister) => bias_relu_body
+);
+
+#[inline(always)]
+fn bias_relu_body<V: Vector>(y: &mut [f32], filters: usize, out: InRegister) {
+    struct Pixel<'a> {
+        px: &'a mut [f32],
+        out: InRegister<'a>,
+    }
+    impl Lanes for Pixel<'_> {
+        #[inline(always)]
+        fn run<W: Vector>(&mut self, start: usize) {
+            let at = &mut self.px[start..];
+            self.out.finish(W::load(at), start).store(at);
+        }
+    }
+    for px in y.chunks_exact_mut(filters) {
+        over_lanes::<V>(filters, &mut Pixel { px, out });
+    }
+}
+
+/// Whether [`relu_grad_sums`] zeroes the gradient where relu's output is not positive.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Relu,
+    None,
+}
+
+dispatch!(
+    /// Under [`Gate::Relu`], `dz = dy` where `y > 0`, else 0, in place; then
+    /// `sums += Σ_pixels dz`.
+    fn relu_grad_sums(y: &[f32], dz: &mut [f32], filters: usize, sums: &mut [f32], gate: Gate)
+        => relu_grad_sums_body
+);
+
+#[inline(always)]
+fn relu_grad_sums_body<V: Vector>(
+    y: &[f32],
+    dz: &mut [f32],
+    filters: usize,
+    sums: &mut [f32],
+    gate: Gate,
+) {
+    // Pixel by pixel, the sums in memory (they stay in L1): a pass per run of
+    // channels would read a chunk's gradient from L2 once per run.
+    struct Pixel<'a> {
+        y: &'a [f32],
+        dz: &'a mut [f32],
+        sums: &'a mut [f32],
+        gate: Gate,
+    }
+    impl Lanes for Pixel<'_> {
+        #[inline(always)]
+        fn run<W: Vector>(&mut self, start: usize) {
+            let at = &mut self.dz[start..];
+            let mut v = W::load(at);
+            if self.gate == Gate::Relu {
+                v = v.zero_where_nonpositive(W::load(&self.y[start..]));
+                v.store(at);
+            }
+            v.add_to(&mut self.sums[start..]);
+        }
+    }
+    let pixels = dz.chunks_exact_mut(filters).zip(y.chunks_exact(filters));
+    for (dz, y) in pixels {
+        let sums = &mut *sums;
+        over_lanes::<V>(filters, &mut Pixel { y, dz, sums, gate });
+    }
+}
