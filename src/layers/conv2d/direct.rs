@@ -245,24 +245,44 @@ dispatch!(
         => sparse_grad_body
 );
 
-/// Output pixels per register block in forward.
-const PIXELS: usize = 8;
-
+/// Forward's register tiles: `G` vectors of filters by `P` output pixels, chosen so
+/// the `G·P` accumulators, `G` weight vectors and one broadcast pixel fill the
+/// registers (16 under AVX2, 32 under AVX-512), and each tap's loads (`G + P`) feed
+/// `G·P` multiply-adds. The filters are a multiple of 8 ([`fits`]).
 #[inline(always)]
 fn forward_body<V: Vector>(s: Shape, xp: &[f32], w: &[f32], out: InRegister, y: &mut [f32]) {
     let mut fg = 0;
-    while fg + V::LANES <= s.f {
-        forward_group::<V>(s, fg, xp, w, out, y);
-        fg += V::LANES;
+    if V::LANES == 16 {
+        // AVX-512: two vectors of 16 by 12 pixels; 24 filters as three vectors of 8
+        // (the 32 registers are there for 8-lane vectors too) by 8 pixels.
+        while fg + 32 <= s.f {
+            forward_group::<V, 2, 12>(s, fg, xp, w, out, y);
+            fg += 32;
+        }
+        while fg + 24 <= s.f {
+            forward_group::<V::Eight, 3, 8>(s, fg, xp, w, out, y);
+            fg += 24;
+        }
+    } else {
+        // AVX2 (and the baseline): three vectors by 4 pixels, or two by 6.
+        while (s.f - fg).is_multiple_of(24) && fg + 24 <= s.f {
+            forward_group::<V::Eight, 3, 4>(s, fg, xp, w, out, y);
+            fg += 24;
+        }
+        while fg + 16 <= s.f {
+            forward_group::<V::Eight, 2, 6>(s, fg, xp, w, out, y);
+            fg += 16;
+        }
     }
     while fg < s.f {
-        forward_group::<V::Eight>(s, fg, xp, w, out, y);
+        forward_group::<V::Eight, 1, 8>(s, fg, xp, w, out, y);
         fg += FILTER_GROUP;
     }
 }
 
+/// Filters `fg..fg + G·W::LANES` of every output pixel, in tiles of `P` pixels.
 #[inline(always)]
-fn forward_group<V: Vector>(
+fn forward_group<W: Vector, const G: usize, const P: usize>(
     s: Shape,
     fg: usize,
     xp: &[f32],
@@ -272,20 +292,21 @@ fn forward_group<V: Vector>(
 ) {
     for oy in 0..s.oh {
         let mut ox = 0;
-        while ox + PIXELS <= s.ow {
-            forward_block::<V, PIXELS>(s, (fg, oy, ox), xp, w, out, y);
-            ox += PIXELS;
+        while ox + P <= s.ow {
+            forward_tile::<W, G, P>(s, (fg, oy, ox), xp, w, out, y);
+            ox += P;
         }
         while ox < s.ow {
-            forward_block::<V, 1>(s, (fg, oy, ox), xp, w, out, y);
+            forward_tile::<W, G, 1>(s, (fg, oy, ox), xp, w, out, y);
             ox += 1;
         }
     }
 }
 
-/// Output pixels `ox..ox + P` of row `oy`, filters `fg..fg + V::LANES`.
+/// Output pixels `ox..ox + P` of row `oy`, filters `fg..fg + G·W::LANES`; each
+/// output sums its taps in the kernel's order, whatever the tile.
 #[inline(always)]
-fn forward_block<V: Vector, const P: usize>(
+fn forward_tile<W: Vector, const G: usize, const P: usize>(
     s: Shape,
     (fg, oy, ox): (usize, usize, usize),
     xp: &[f32],
@@ -293,20 +314,27 @@ fn forward_block<V: Vector, const P: usize>(
     out: InRegister,
     y: &mut [f32],
 ) {
-    let mut acc = [V::zero(); P];
+    let mut acc = [[W::zero(); G]; P];
     for ky in 0..s.kh {
         let row = &xp[(oy + ky) * s.pw + ox..][..P + s.kw - 1];
         for kx in 0..s.kw {
-            let wk = V::load(&w[(ky * s.kw + kx) * s.f + fg..]);
+            let taps = &w[(ky * s.kw + kx) * s.f + fg..];
+            let wk: [W; G] = std::array::from_fn(|g| W::load(&taps[g * W::LANES..]));
             let xs = &row[kx..kx + P];
             for p in 0..P {
-                acc[p] = acc[p].mul_add(V::splat(xs[p]), wk);
+                let x = W::splat(xs[p]);
+                for g in 0..G {
+                    acc[p][g] = acc[p][g].mul_add(x, wk[g]);
+                }
             }
         }
     }
-    for (p, a) in acc.into_iter().enumerate() {
-        out.finish(a, fg)
-            .store(&mut y[(oy * s.ow + ox + p) * s.f + fg..]);
+    for (p, vectors) in acc.into_iter().enumerate() {
+        let at = &mut y[(oy * s.ow + ox + p) * s.f + fg..];
+        for (g, a) in vectors.into_iter().enumerate() {
+            let start = fg + g * W::LANES;
+            out.finish(a, start).store(&mut at[g * W::LANES..]);
+        }
     }
 }
 
