@@ -453,9 +453,7 @@ mod tests {
             d.zero_where_nonpositive(a).store(&mut lanes[2]);
             won.store(&mut lanes[3]);
             rest.store(&mut lanes[4]);
-            for l in 0..V::LANES {
-                out.push(std::array::from_fn(|k| lanes[k][l].to_bits()));
-            }
+            out.extend((0..V::LANES).map(|l| std::array::from_fn(|k| lanes[k][l].to_bits())));
         }
         out
     }
