@@ -247,6 +247,18 @@ fn max_image_body<V: Vector>(pool: &Pooling2D, xi: &[f32], yi: &mut [f32]) {
         }
     }
     let c = pool.channels;
+    if pool.tiles() {
+        return pool.for_each_window(|o, cells| {
+            over_lanes::<V>(
+                c,
+                &mut TiledMax {
+                    cells,
+                    xi,
+                    y: &mut yi[o..o + c],
+                },
+            )
+        });
+    }
     pool.for_each_cell(|o, cell, first| {
         let out = &mut yi[o..o + c];
         match cell {
@@ -305,6 +317,21 @@ fn max_grad_body<V: Vector>(
         dxi.fill(0.0);
     }
     let c = pool.channels;
+    if tiles {
+        return pool.for_each_window(|o, cells| {
+            let (y, dy) = (&yi[o..o + c], &dyi[o..o + c]);
+            over_lanes::<V>(
+                c,
+                &mut TiledMaxGrad {
+                    cells,
+                    xi,
+                    y,
+                    dy,
+                    dxi: &mut *dxi,
+                },
+            )
+        });
+    }
     // Per block of channels, so the gradient still to route fits on the stack.
     const BLOCK: usize = 64;
     let mut left = [0.0f32; BLOCK];
@@ -330,6 +357,103 @@ fn max_grad_body<V: Vector>(
                 },
             );
         });
+    }
+}
+
+/// The cells of one window that lies wholly inside the image: `first`, the offset of
+/// its top-left cell's first channel, then `rows` rows of `cols` cells, rows `row`
+/// apart and cells `channels` apart.
+#[derive(Clone, Copy)]
+struct Window {
+    first: usize,
+    rows: usize,
+    cols: usize,
+    row: usize,
+    channels: usize,
+}
+
+impl Window {
+    /// The offset of cell `(r, k)`'s first channel.
+    #[inline(always)]
+    fn cell(&self, r: usize, k: usize) -> usize {
+        self.first + r * self.row + k * self.channels
+    }
+}
+
+impl Pooling2D {
+    /// Calls `f(out_offset, window)` for every output pixel of one image whose windows
+    /// tile it ([`Self::tiles`]): every window inside the image, no cell shared.
+    #[inline(always)]
+    fn for_each_window(&self, mut f: impl FnMut(usize, Window)) {
+        let (c, w) = (self.channels, self.cols.input);
+        let (rows, cols) = (self.rows.window, self.cols.window);
+        for oy in 0..self.rows.output {
+            for ox in 0..self.cols.output {
+                let first = (oy * rows * w + ox * cols) * c;
+                let window = Window {
+                    first,
+                    rows,
+                    cols,
+                    row: w * c,
+                    channels: c,
+                };
+                f((oy * self.cols.output + ox) * c, window);
+            }
+        }
+    }
+}
+
+/// One output pixel's maximum over a tiling window, a run of channels at a time, in
+/// registers.
+struct TiledMax<'a> {
+    cells: Window,
+    xi: &'a [f32],
+    y: &'a mut [f32],
+}
+
+impl Lanes for TiledMax<'_> {
+    #[inline(always)]
+    fn run<W: Vector>(&mut self, start: usize) {
+        let w = self.cells;
+        let mut m = W::load(&self.xi[w.first + start..]);
+        for r in 0..w.rows {
+            for k in 0..w.cols {
+                if r + k > 0 {
+                    // The earlier cell stays on a tie (`max` returns its second operand
+                    // unless the first is larger), as backward assumes.
+                    m = W::load(&self.xi[w.cell(r, k) + start..]).max(m);
+                }
+            }
+        }
+        m.store(&mut self.y[start..]);
+    }
+}
+
+/// One output pixel's gradient routed to the first cell of its tiling window that
+/// equals the output, a run of channels at a time, in registers; every cell of the
+/// window is written.
+struct TiledMaxGrad<'a> {
+    cells: Window,
+    xi: &'a [f32],
+    y: &'a [f32],
+    dy: &'a [f32],
+    dxi: &'a mut [f32],
+}
+
+impl Lanes for TiledMaxGrad<'_> {
+    #[inline(always)]
+    fn run<W: Vector>(&mut self, start: usize) {
+        let w = self.cells;
+        let y = W::load(&self.y[start..]);
+        let mut left = W::load(&self.dy[start..]);
+        for r in 0..w.rows {
+            for k in 0..w.cols {
+                let at = w.cell(r, k) + start;
+                let (won, rest) = left.split_eq(W::load(&self.xi[at..]), y);
+                won.store(&mut self.dxi[at..]);
+                left = rest;
+            }
+        }
     }
 }
 
