@@ -289,13 +289,12 @@ fn max_grad_body<V: Vector>(
     dxi: &mut [f32],
 ) {
     /// One window cell's channels: the part of `left` (the window's gradient not yet
-    /// routed) where the cell `x` equals the output `y` goes to `dx`.
+    /// routed) where the cell `x` equals the output `y` is added to `dx`.
     struct Cell<'a> {
         x: &'a [f32],
         y: &'a [f32],
         left: &'a mut [f32],
         dx: &'a mut [f32],
-        tiles: bool,
     }
     impl Lanes for Cell<'_> {
         #[inline(always)]
@@ -303,23 +302,15 @@ fn max_grad_body<V: Vector>(
             let (x, y) = (W::load(&self.x[start..]), W::load(&self.y[start..]));
             let (won, rest) = W::load(&self.left[start..]).split_eq(x, y);
             rest.store(&mut self.left[start..]);
-            if self.tiles {
-                won.store(&mut self.dx[start..]);
-            } else {
-                won.add_to(&mut self.dx[start..]);
-            }
+            won.add_to(&mut self.dx[start..]);
         }
     }
-    // Windows that tile the image write every cell once; otherwise cells are shared
-    // or left out, and gradients add onto zeros.
-    let tiles = pool.tiles();
-    if !tiles {
-        dxi.fill(0.0);
-    }
     let c = pool.channels;
-    if tiles {
+    if pool.tiles() {
+        // Every cell in one window: each is written once, in registers.
         return pool.for_each_window(|o, cells| {
             let (y, dy) = (&yi[o..o + c], &dyi[o..o + c]);
+            let dxi = &mut *dxi;
             over_lanes::<V>(
                 c,
                 &mut TiledMaxGrad {
@@ -327,11 +318,13 @@ fn max_grad_body<V: Vector>(
                     xi,
                     y,
                     dy,
-                    dxi: &mut *dxi,
+                    dxi,
                 },
             )
         });
     }
+    // Cells shared by windows or in none: gradients add onto zeros.
+    dxi.fill(0.0);
     // Per block of channels, so the gradient still to route fits on the stack.
     const BLOCK: usize = 64;
     let mut left = [0.0f32; BLOCK];
@@ -346,16 +339,8 @@ fn max_grad_body<V: Vector>(
             }
             let (x, y) = (&xi[cell..cell + width], &yi[o..o + width]);
             let dx = &mut dxi[cell..cell + width];
-            over_lanes::<V>(
-                width,
-                &mut Cell {
-                    x,
-                    y,
-                    left: &mut *left,
-                    dx,
-                    tiles,
-                },
-            );
+            let left = &mut *left;
+            over_lanes::<V>(width, &mut Cell { x, y, left, dx });
         });
     }
 }

@@ -254,7 +254,8 @@ fn forward_body<V: Vector>(s: Shape, xp: &[f32], w: &[f32], out: InRegister, y: 
     let mut fg = 0;
     if V::LANES == 16 {
         // AVX-512: two vectors of 16 by 12 pixels; 24 filters as three vectors of 8
-        // (the 32 registers are there for 8-lane vectors too) by 8 pixels.
+        // (the 32 registers are there for 8-lane vectors too) by 8 pixels; 16 as one
+        // vector by 16 pixels.
         while fg + 32 <= s.f {
             forward_group::<V, 2, 12>(s, fg, xp, w, out, y);
             fg += 32;
@@ -262,6 +263,10 @@ fn forward_body<V: Vector>(s: Shape, xp: &[f32], w: &[f32], out: InRegister, y: 
         while fg + 24 <= s.f {
             forward_group::<V::Eight, 3, 8>(s, fg, xp, w, out, y);
             fg += 24;
+        }
+        while fg + 16 <= s.f {
+            forward_group::<V, 1, 16>(s, fg, xp, w, out, y);
+            fg += 16;
         }
     } else {
         // AVX2 (and the baseline): three vectors by 4 pixels, or two by 6.

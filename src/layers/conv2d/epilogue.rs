@@ -6,8 +6,8 @@
 //! Rows are as long as the layer's filter count (24 or 32 in MNIST's networks),
 //! too short for LLVM's vectorized loops, which unroll to 32 values and leave such
 //! a row to their scalar remainder. So the bias and relu run here over explicit
-//! vectors, a run of channels at a time across all pixels ([`over_lanes`]); other
-//! activations are element-wise and run over the whole buffer at once.
+//! vectors, pixel by pixel, each pixel's channels in whole vectors ([`over_lanes`]);
+//! other activations are element-wise and run over the whole buffer at once.
 
 use crate::activations::Activation;
 use crate::kernels::isa::{Lanes, Vector, dispatch, over_lanes};
