@@ -140,6 +140,11 @@ pub trait Vector: Copy {
     /// `self` split lane by lane into (where `a == b`, where `a != b`), zero in the
     /// other part: max pooling's backward routing a gradient to the cell that won.
     fn split_eq(self, a: Self, b: Self) -> (Self, Self);
+    /// One step of a running maximum and where it was found, lane by lane:
+    /// `(self, here)` where `self > best`, else `(best, at)`; the maximum follows
+    /// [`Vector::max`]'s rule (`self.max(best)`), and `at` keeps the first position
+    /// of a tie.
+    fn running_max(self, best: Self, at: Self, here: Self) -> (Self, Self);
     /// A vector of 8 lanes (`Self` when it has 8), for what is left after the
     /// multiples of `LANES`.
     type Eight: Vector;
@@ -221,6 +226,12 @@ impl Vector for Scalar8 {
         let parts: [(f32, f32); 8] = std::array::from_fn(|i| self.0[i].split_eq(a.0[i], b.0[i]));
         (Scalar8(parts.map(|p| p.0)), Scalar8(parts.map(|p| p.1)))
     }
+    #[inline(always)]
+    fn running_max(self, best: Self, at: Self, here: Self) -> (Self, Self) {
+        let parts: [(f32, f32); 8] =
+            std::array::from_fn(|i| self.0[i].running_max(best.0[i], at.0[i], here.0[i]));
+        (Scalar8(parts.map(|p| p.0)), Scalar8(parts.map(|p| p.1)))
+    }
     type Eight = Scalar8;
 }
 
@@ -267,6 +278,14 @@ impl Vector for f32 {
     #[inline(always)]
     fn split_eq(self, a: Self, b: Self) -> (Self, Self) {
         if a == b { (self, 0.0) } else { (0.0, self) }
+    }
+    #[inline(always)]
+    fn running_max(self, best: Self, at: Self, here: Self) -> (Self, Self) {
+        if self > best {
+            (self, here)
+        } else {
+            (best, at)
+        }
     }
     type Eight = Scalar8;
 }
@@ -339,6 +358,16 @@ mod x86 {
                 (_mm256_and_ps(eq, self), _mm256_andnot_ps(eq, self))
             }
         }
+        #[inline(always)]
+        fn running_max(self, best: Self, at: Self, here: Self) -> (Self, Self) {
+            unsafe {
+                let gt = _mm256_cmp_ps::<_CMP_GT_OQ>(self, best);
+                (
+                    _mm256_blendv_ps(best, self, gt),
+                    _mm256_blendv_ps(at, here, gt),
+                )
+            }
+        }
         type Eight = __m256;
     }
 
@@ -393,6 +422,16 @@ mod x86 {
                 )
             }
         }
+        #[inline(always)]
+        fn running_max(self, best: Self, at: Self, here: Self) -> (Self, Self) {
+            unsafe {
+                let gt = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(self, best);
+                (
+                    _mm512_mask_mov_ps(best, gt, self),
+                    _mm512_mask_mov_ps(at, gt, here),
+                )
+            }
+        }
         type Eight = __m256;
     }
 }
@@ -441,18 +480,21 @@ mod tests {
     ];
 
     /// The element-wise operations of one vector type, lane by lane, as bits.
-    fn ops<V: Vector>() -> Vec<[u32; 5]> {
+    fn ops<V: Vector>() -> Vec<[u32; 7]> {
         let mut out = Vec::new();
         for i in (0..16).step_by(V::LANES) {
             let (a, b) = (V::load(&A[i..]), V::load(&B[i..]));
             let d = V::splat(0.75);
             let (won, rest) = d.split_eq(a, b);
-            let mut lanes = [[0.0f32; 16]; 5];
+            let (m, at) = a.running_max(b, V::splat(0.5), V::splat(1.5));
+            let mut lanes = [[0.0f32; 16]; 7];
             a.add(b).store(&mut lanes[0]);
             a.max(b).store(&mut lanes[1]);
             d.zero_where_nonpositive(a).store(&mut lanes[2]);
             won.store(&mut lanes[3]);
             rest.store(&mut lanes[4]);
+            m.store(&mut lanes[5]);
+            at.store(&mut lanes[6]);
             out.extend((0..V::LANES).map(|l| std::array::from_fn(|k| lanes[k][l].to_bits())));
         }
         out
@@ -473,15 +515,21 @@ mod tests {
         assert_eq!(f32::from_bits(one[3][2]), 0.0); // gate -0: zero
         assert_eq!((one[2][3], one[2][4]), (0.75f32.to_bits(), 0)); // 0 == -0: won
         assert_eq!((one[12][3], one[12][4]), (0, 0.75f32.to_bits())); // NaN: not won
+        // running_max's maximum is max's, lane for lane; it moves only when larger.
+        assert!(one.iter().all(|lane| lane[5] == lane[1]));
+        assert_eq!(f32::from_bits(one[0][6]), 0.5); // 1 > 1: a tie keeps
+        assert_eq!(f32::from_bits(one[6][6]), 1.5); // 5 > -5: moves
+        assert_eq!(f32::from_bits(one[3][6]), 0.5); // -0 > 0: no
+        assert_eq!(f32::from_bits(one[4][6]), 0.5); // NaN > 1: no
         assert_eq!(ops::<Scalar8>(), one);
         #[cfg(target_arch = "x86_64")]
         {
             #[target_feature(enable = "avx2,fma")]
-            fn avx2() -> Vec<[u32; 5]> {
+            fn avx2() -> Vec<[u32; 7]> {
                 ops::<std::arch::x86_64::__m256>()
             }
             #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            fn avx512() -> Vec<[u32; 5]> {
+            fn avx512() -> Vec<[u32; 7]> {
                 ops::<std::arch::x86_64::__m512>()
             }
             if isa() != Isa::Baseline {

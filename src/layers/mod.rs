@@ -189,6 +189,15 @@ pub trait Layer: Send + Sync {
         false
     }
 
+    /// Offered the layer after this one when the model is built. A layer that can
+    /// compute `next` within its own pass (a convolution pooling its output as it
+    /// writes it) takes it and returns true: the model then gives this layer
+    /// `next`'s output and output gradient, and never calls `next`, which stays in
+    /// the model unchanged (its config, name and summary line).
+    fn fuse_next(&mut self, _next: &dyn Layer) -> bool {
+        false
+    }
+
     /// Floating-point operations of the forward pass per item, counting the
     /// matrix products only (2 per multiply-add); backward costs twice that (once
     /// for the parameter gradients, once for the input gradient).

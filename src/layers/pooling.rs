@@ -62,11 +62,13 @@ impl Pooling2D {
         })
     }
 
-    fn in_len(&self) -> usize {
+    /// Values in one input image.
+    pub(crate) fn in_len(&self) -> usize {
         self.rows.input * self.cols.input * self.channels
     }
 
-    fn out_len(&self) -> usize {
+    /// Values in one output image.
+    pub(crate) fn out_len(&self) -> usize {
         self.out_shape.iter().product()
     }
 
@@ -99,8 +101,15 @@ impl Pooling2D {
         }
     }
 
+    /// Whether a layer before this one may pool its own output as it writes it
+    /// ([`crate::layers::Layer::fuse_next`]): max pooling over windows that tile the
+    /// image, so that [`max_image_winners`] and [`route_to_winners`] cover it.
+    pub(crate) fn fusable(&self) -> bool {
+        self.kind == PoolKind::Max && self.tiles()
+    }
+
     /// Pools one image `xi` into `yi`.
-    fn pool_image(&self, xi: &[f32], yi: &mut [f32]) {
+    pub(crate) fn pool_image(&self, xi: &[f32], yi: &mut [f32]) {
         if self.kind == PoolKind::Max {
             return max_image(self, xi, yi);
         }
@@ -442,6 +451,109 @@ impl Lanes for TiledMaxGrad<'_> {
     }
 }
 
+dispatch!(
+    /// Max pooling of one image over tiling windows ([`Pooling2D::fusable`]), as
+    /// `max_image` computes it, also writing into `winners` (as long as `yi`) the
+    /// position in window order (0.0, 1.0, ...) of the cell each output came from:
+    /// the first equal to the maximum, the cell backward routes the gradient to.
+    pub(crate) fn max_image_winners(pool: &Pooling2D, xi: &[f32], yi: &mut [f32], winners: &mut [f32])
+        => max_winners_body
+);
+
+#[inline(always)]
+fn max_winners_body<V: Vector>(pool: &Pooling2D, xi: &[f32], yi: &mut [f32], winners: &mut [f32]) {
+    let c = pool.channels;
+    pool.for_each_window(|o, cells| {
+        let (y, winners) = (&mut yi[o..o + c], &mut winners[o..o + c]);
+        over_lanes::<V>(
+            c,
+            &mut TiledMaxWinners {
+                cells,
+                xi,
+                y,
+                winners,
+            },
+        );
+    });
+}
+
+/// One output pixel's maximum over a tiling window and the first cell that holds
+/// it (its position in window order), a run of channels at a time, in registers.
+struct TiledMaxWinners<'a> {
+    cells: Window,
+    xi: &'a [f32],
+    y: &'a mut [f32],
+    winners: &'a mut [f32],
+}
+
+impl Lanes for TiledMaxWinners<'_> {
+    #[inline(always)]
+    fn run<W: Vector>(&mut self, start: usize) {
+        let w = self.cells;
+        let (mut m, mut at) = (W::load(&self.xi[w.first + start..]), W::zero());
+        for r in 0..w.rows {
+            for k in 0..w.cols {
+                if r + k > 0 {
+                    // As `TiledMax`: a later cell replaces the maximum only when larger.
+                    let here = W::splat((r * w.cols + k) as f32);
+                    (m, at) = W::load(&self.xi[w.cell(r, k) + start..]).running_max(m, at, here);
+                }
+            }
+        }
+        m.store(&mut self.y[start..]);
+        at.store(&mut self.winners[start..]);
+    }
+}
+
+dispatch!(
+    /// Max pooling's backward from recorded winners ([`max_image_winners`]): every
+    /// cell of `dxi` (one input image) gets its window's gradient `gi` where it won
+    /// and 0 elsewhere, the values `max_grad` writes.
+    pub(crate) fn route_to_winners(pool: &Pooling2D, winners: &[f32], gi: &[f32], dxi: &mut [f32])
+        => route_body
+);
+
+#[inline(always)]
+fn route_body<V: Vector>(pool: &Pooling2D, winners: &[f32], gi: &[f32], dxi: &mut [f32]) {
+    let c = pool.channels;
+    pool.for_each_window(|o, cells| {
+        let (winners, g, dxi) = (&winners[o..o + c], &gi[o..o + c], &mut *dxi);
+        over_lanes::<V>(
+            c,
+            &mut Route {
+                cells,
+                winners,
+                g,
+                dxi,
+            },
+        );
+    });
+}
+
+/// One window's gradient to the cell its winner names, zeros to the others, a run
+/// of channels at a time.
+struct Route<'a> {
+    cells: Window,
+    winners: &'a [f32],
+    g: &'a [f32],
+    dxi: &'a mut [f32],
+}
+
+impl Lanes for Route<'_> {
+    #[inline(always)]
+    fn run<W: Vector>(&mut self, start: usize) {
+        let w = self.cells;
+        let winner = W::load(&self.winners[start..]);
+        let g = W::load(&self.g[start..]);
+        for r in 0..w.rows {
+            for k in 0..w.cols {
+                let (won, _) = g.split_eq(winner, W::splat((r * w.cols + k) as f32));
+                won.store(&mut self.dxi[w.cell(r, k) + start..]);
+            }
+        }
+    }
+}
+
 /// `GlobalAveragePooling2D`: the mean of each channel over the whole image.
 pub struct GlobalAveragePooling2D {
     name: String,
@@ -506,5 +618,58 @@ impl Layer for GlobalAveragePooling2D {
                     px.iter_mut().zip(g).for_each(|(d, v)| *d = v * inv);
                 }
             });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The recorded winners give `max_image`'s output and `max_grad`'s routing, to the
+    /// bit, ties included, over 27 channels (16-, 8- and 1-lane paths) and 3×2 windows.
+    #[test]
+    fn winners_pool_and_route_as_max_pooling_does() {
+        let (h, w, c) = (6, 8, 27);
+        let window = Size2([3, 2]);
+        let pool = Pooling2D::new(
+            "p".into(),
+            PoolKind::Max,
+            [h, w, c],
+            window,
+            window,
+            Padding::Valid,
+        )
+        .unwrap();
+        assert!(pool.fusable());
+        // Few distinct values, so windows hold ties; some all equal (all zero).
+        let x: Vec<f32> = (0..h * w * c)
+            .map(|i| {
+                if i % 11 == 0 {
+                    0.0
+                } else {
+                    ((i * 7919) % 5) as f32 - 2.0
+                }
+            })
+            .collect();
+        let dy: Vec<f32> = (0..pool.out_len()).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let mut y = vec![0.0; pool.out_len()];
+        max_image(&pool, &x, &mut y);
+        let (mut y2, mut winners) = (vec![0.0; y.len()], vec![-1.0; y.len()]);
+        max_image_winners(&pool, &x, &mut y2, &mut winners);
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&y), bits(&y2));
+        assert!(
+            winners
+                .iter()
+                .all(|&k| (0.0..6.0).contains(&k) && k.fract() == 0.0)
+        );
+        let mut dx = vec![f32::NAN; x.len()];
+        max_grad(&pool, &x, &y, &dy, &mut dx);
+        let mut dx2 = vec![f32::NAN; x.len()];
+        route_to_winners(&pool, &winners, &dy, &mut dx2);
+        assert_eq!(bits(&dx), bits(&dx2));
+        // Each window's gradient went to exactly one cell.
+        let routed = dx2.iter().filter(|v| **v != 0.0).count();
+        assert_eq!(routed, dy.iter().filter(|v| **v != 0.0).count());
     }
 }

@@ -202,6 +202,9 @@ impl Output {
 pub struct Sequential {
     config: ModelConfig,
     pub(crate) layers: Vec<Box<dyn Layer>>,
+    /// `fused[i]`: layer `i` also runs layer `i + 1` ([`Layer::fuse_next`]), which the
+    /// passes then skip; `acts[i + 1]` and `grads[i + 1]` stay unused.
+    fused: Vec<bool>,
     acts: Vec<Tensor>,
     grads: Vec<Tensor>,
     labels: Vec<u8>,
@@ -318,9 +321,11 @@ impl Sequential {
             .layers
             .iter()
             .any(|l| matches!(l, LayerConfig::BatchNormalization { .. }));
+        let fused = fuse_layers(&mut layers);
         let mut model = Sequential {
             config,
             layers,
+            fused,
             acts: vec![Tensor::default(); n],
             grads: vec![Tensor::default(); n],
             labels: Vec::new(),
@@ -415,6 +420,17 @@ impl Sequential {
             .iter()
             .position(|l| l.params().iter().any(|p| p.trainable))
             .unwrap_or(self.layers.len());
+    }
+
+    /// The pairs of layers that run as one pass, by name ([`Layer::fuse_next`]): a
+    /// convolution and the max pooling after it. Their output, gradients and weights
+    /// are the same, to the bit, as those of the two layers run apart.
+    pub fn fused_layers(&self) -> Vec<(&str, &str)> {
+        let pairs = self.layers.windows(2).zip(&self.fused);
+        pairs
+            .filter(|(_, fused)| **fused)
+            .map(|(pair, _)| (pair[0].name(), pair[1].name()))
+            .collect()
     }
 
     /// Every parameter with its full name (`dense/kernel`, `dense/bias`, ...), in order.
@@ -614,15 +630,22 @@ impl Sequential {
             scratch,
             ..
         } = ws;
-        // Two buffers, used in turn: layer i writes `a` when i is even, `b` when odd.
-        for (i, (layer, s)) in self.layers.iter().zip(scratch.iter_mut()).enumerate() {
-            match i {
-                0 => layer.infer(input, a, s),
-                _ if i % 2 == 1 => layer.infer(a, b, s),
-                _ => layer.infer(b, a, s),
+        // Two buffers, used in turn: each layer reads the one the last wrote (the
+        // input first) and writes the other.
+        let mut last: Option<usize> = None;
+        for i in Self::steps(&self.fused) {
+            let (layer, s) = (&self.layers[i], &mut scratch[i]);
+            match last {
+                None => layer.infer(input, a, s),
+                Some(0) => layer.infer(a, b, s),
+                Some(_) => layer.infer(b, a, s),
             }
+            last = Some(last.map_or(0, |k| 1 - k));
         }
-        let out = if self.layers.len() % 2 == 1 { a } else { b };
+        let out = match last {
+            Some(0) => a,
+            _ => b,
+        };
         match self.output {
             Output::Probabilities => out,
             Output::Logits => {
@@ -640,9 +663,10 @@ impl Sequential {
     /// Runs every layer on the input buffer; a model that emits logits then also
     /// turns them into probabilities (into `probs`, keeping the logits for backward).
     fn forward_pass(&mut self, training: bool) {
-        for (i, layer) in self.layers.iter_mut().enumerate() {
+        for i in Self::steps(&self.fused) {
             let (head, tail) = self.acts.split_at_mut(i + 1);
-            layer.forward(&head[i], &mut tail[0], training);
+            let out = &mut tail[usize::from(self.fused[i])];
+            self.layers[i].forward(&head[i], out, training);
         }
         if self.output == Output::Logits {
             let logits = &self.acts[self.layers.len()];
@@ -657,15 +681,24 @@ impl Sequential {
 
     /// Runs every layer's backward, last to first, from the loss gradient in `grads[L]`.
     fn backward_pass(&mut self) {
-        for i in (self.first_trained..self.layers.len()).rev() {
+        let steps = Self::steps(&self.fused).rev();
+        for i in steps.filter(|&i| i >= self.first_trained) {
             let (lo, hi) = self.grads.split_at_mut(i + 1);
             let dx = if i > self.first_trained {
                 Some(&mut lo[i])
             } else {
                 None
             };
-            self.layers[i].backward(&self.acts[i], &self.acts[i + 1], &mut hi[0], dx);
+            let out = i + 1 + usize::from(self.fused[i]);
+            let dy = &mut hi[out - i - 1];
+            self.layers[i].backward(&self.acts[i], &self.acts[out], dy, dx);
         }
+    }
+
+    /// The layers the passes call, in order (`fused`: [`Sequential::fused`]): all but
+    /// those another layer runs.
+    fn steps(fused: &[bool]) -> impl DoubleEndedIterator<Item = usize> + '_ {
+        (0..fused.len()).filter(|&i| i == 0 || !fused[i - 1])
     }
 
     fn apply_gradients(&mut self) {
@@ -978,6 +1011,19 @@ impl Sequential {
             .clamp(floor, batch_size.max(floor))
             .min(batch_size.max(1))
     }
+}
+
+/// Offers each layer the one after it ([`Layer::fuse_next`]); returns which took
+/// it. A layer that another runs is not offered the next.
+fn fuse_layers(layers: &mut [Box<dyn Layer>]) -> Vec<bool> {
+    let mut fused = vec![false; layers.len()];
+    let mut i = 0;
+    while i + 1 < layers.len() {
+        let (head, tail) = layers.split_at_mut(i + 1);
+        fused[i] = head[i].fuse_next(&*tail[0]);
+        i += 1 + usize::from(fused[i]);
+    }
+    fused
 }
 
 /// A pixel scaled to [0, 1]: `p / 255` in f32, which is exactly what NumPy computes

@@ -17,6 +17,7 @@ mod dlfs_convnets;
 mod drawing;
 mod errors;
 mod examples;
+mod fusion;
 mod gradients;
 mod guide;
 mod hostile;

@@ -36,6 +36,7 @@ use super::im2col::grow;
 use super::{Epilogue, ThreadBuffers};
 use crate::kernels::isa::{Vector, dispatch};
 use crate::kernels::sparse::MAX_DENSITY;
+use crate::layers::pooling::{Pooling2D, max_image_winners};
 
 /// Filters are processed in groups of this many (the narrowest vector).
 pub(super) const FILTER_GROUP: usize = 8;
@@ -179,6 +180,97 @@ pub(super) fn forward(
         });
 }
 
+/// `y = pool(act(conv(x) + b))` for `n` images, where `pool` is max pooling over
+/// tiling windows ([`Pooling2D::fusable`]): each image's convolution goes to the
+/// thread's `map` (it stays in cache) and is pooled from there into `y`, each
+/// window's winning cell into the thread's `winners` for backward (which cuts the
+/// batch into the same chunks).
+pub(super) fn forward_pooled(
+    g: Geometry,
+    (kernel, out): (&[f32], Epilogue),
+    pool: &Pooling2D,
+    (x, n): (&[f32], usize),
+    y: &mut [f32],
+    threads: &mut Vec<ThreadBuffers>,
+) {
+    let s = Shape::of(&g);
+    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let parts = n.div_ceil(per);
+    if threads.len() < parts {
+        threads.resize_with(parts, ThreadBuffers::default);
+    }
+    let (il, ol, pl) = (g.in_len(), g.out_len(), pool.out_len());
+    let (in_register, rest) = out.split();
+    y[..n * pl]
+        .par_chunks_mut(per * pl)
+        .zip(x[..n * il].par_chunks(per * il))
+        .zip(threads.par_iter_mut())
+        .for_each(|((yc, xc), t)| {
+            grow(&mut t.patches, s.padded_len());
+            grow(&mut t.map, ol);
+            grow(&mut t.winners, per * pl);
+            let images = yc.chunks_exact_mut(pl).zip(xc.chunks_exact(il));
+            for ((yi, xi), wi) in images.zip(t.winners.chunks_exact_mut(pl)) {
+                pad_image(&g, &s, xi, &mut t.patches);
+                let map = &mut t.map[..ol];
+                forward_image(s, &t.patches, kernel, in_register, map);
+                rest.apply(map, g.filters);
+                max_image_winners(pool, map, yi, wi);
+            }
+        });
+}
+
+/// One chunk's kernel gradient, added image by image: `dW += Σ xp ⊗ dz`, by the
+/// sparse kernels when the chunk's images are mostly one background value.
+pub(super) struct ChunkKernelGrad {
+    s: Shape,
+    background: Option<f32>,
+}
+
+impl ChunkKernelGrad {
+    /// Decides the method for the chunk `x` (its images, from the first).
+    pub(super) fn new(g: &Geometry, x: &[f32]) -> Self {
+        let s = Shape::of(g);
+        ChunkKernelGrad {
+            s,
+            background: background(g, &s, x),
+        }
+    }
+
+    /// Adds image `xi`'s part, with its output gradient `dzi`, to `dw`.
+    pub(super) fn add_image(
+        &self,
+        g: &Geometry,
+        (xi, dzi): (&[f32], &[f32]),
+        (padded, pixels): (&mut Vec<f32>, &mut Vec<Pixel>),
+        dw: &mut [f32],
+    ) {
+        match self.background {
+            Some(c) => {
+                list_pixels(g, &self.s, xi, c, pixels);
+                sparse_kernel_grad_image(self.s, pixels, dzi, dw);
+            }
+            None => {
+                grow(padded, self.s.padded_len());
+                pad_image(g, &self.s, xi, padded);
+                kernel_grad_image(self.s, padded, dzi, dw);
+            }
+        }
+    }
+
+    /// Adds the background's part, the same for every tap (`c · Σ dz[·, f]`, with
+    /// `dz_sums` the chunk's `Σ dz[·, f]`), once every image is in.
+    pub(super) fn finish(&self, dz_sums: &[f32], dw: &mut [f32]) {
+        let Some(c) = self.background.filter(|&c| c != 0.0) else {
+            return;
+        };
+        let s = self.s;
+        for tap in dw[..s.kh * s.kw * s.f].chunks_exact_mut(s.f) {
+            tap.iter_mut().zip(dz_sums).for_each(|(d, v)| *d += c * v);
+        }
+    }
+}
+
 /// `dW += Σ xp ⊗ dz` over one chunk of images (`x` and `dz` start at its first);
 /// `dz_sums` is `Σ dz[·, f]` over the chunk (its share of the bias gradient).
 pub(super) fn kernel_grad(
@@ -190,41 +282,11 @@ pub(super) fn kernel_grad(
     pixels: &mut Vec<Pixel>,
     dw: &mut [f32],
 ) {
-    let s = Shape::of(&g);
-    let Some(c) = background(&g, &s, x) else {
-        let (il, ol) = (g.in_len(), g.out_len());
-        grow(padded, s.padded_len());
-        for (xi, dzi) in x.chunks_exact(il).zip(dz.chunks_exact(ol)) {
-            pad_image(&g, &s, xi, padded);
-            kernel_grad_image(s, padded, dzi, dw);
-        }
-        return;
-    };
-    sparse_kernel_grad(g, x, dz, dz_sums, c, pixels, dw);
-}
-
-/// `dW += Σ xp ⊗ dz` over one chunk of images, skipping the cells equal to `c`.
-fn sparse_kernel_grad(
-    g: Geometry,
-    x: &[f32],
-    dz: &[f32],
-    dz_sums: &[f32],
-    c: f32,
-    pixels: &mut Vec<Pixel>,
-    dw: &mut [f32],
-) {
-    let s = Shape::of(&g);
-    let (il, ol) = (g.in_len(), g.out_len());
-    for (xi, dzi) in x.chunks_exact(il).zip(dz.chunks_exact(ol)) {
-        list_pixels(&g, &s, xi, c, pixels);
-        sparse_kernel_grad_image(s, pixels, dzi, dw);
+    let grad = ChunkKernelGrad::new(&g, x);
+    for image in x.chunks_exact(g.in_len()).zip(dz.chunks_exact(g.out_len())) {
+        grad.add_image(&g, image, (&mut *padded, &mut *pixels), dw);
     }
-    if c != 0.0 {
-        // The background's part, the same for every tap: c · Σ dz[·, f].
-        for tap in dw[..s.kh * s.kw * s.f].chunks_exact_mut(s.f) {
-            tap.iter_mut().zip(dz_sums).for_each(|(d, v)| *d += c * v);
-        }
-    }
+    grad.finish(dz_sums, dw);
 }
 
 dispatch!(
@@ -549,7 +611,15 @@ mod tests {
             for row in dz.chunks_exact(g.filters) {
                 sums.iter_mut().zip(row).for_each(|(a, v)| *a += v);
             }
-            sparse_kernel_grad(g, &x, &dz, &sums, c, &mut Vec::new(), &mut sparse);
+            let grad = ChunkKernelGrad {
+                s: Shape::of(&g),
+                background: Some(c),
+            };
+            let images = x.chunks_exact(g.in_len()).zip(dz.chunks_exact(g.out_len()));
+            for image in images {
+                grad.add_image(&g, image, (&mut Vec::new(), &mut Vec::new()), &mut sparse);
+            }
+            grad.finish(&sums, &mut sparse);
             for (j, (a, b)) in dense.iter().zip(&sparse).enumerate() {
                 assert!(
                     (a - b).abs() < 1e-4,

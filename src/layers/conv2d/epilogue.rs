@@ -177,3 +177,50 @@ fn relu_grad_sums_body<V: Vector>(
         over_lanes::<V>(filters, &mut Pixel { y, dz, sums, gate });
     }
 }
+
+dispatch!(
+    /// `sums += Σ_pixels dz` (pixels of `filters` values), each channel in pixel
+    /// order: the bias gradient of a gradient already through the activation.
+    pub(super) fn bias_sums(dz: &[f32], filters: usize, sums: &mut [f32]) => bias_sums_body
+);
+
+#[inline(always)]
+fn bias_sums_body<V: Vector>(dz: &[f32], filters: usize, sums: &mut [f32]) {
+    struct Pixel<'a> {
+        dz: &'a [f32],
+        sums: &'a mut [f32],
+    }
+    impl Lanes for Pixel<'_> {
+        #[inline(always)]
+        fn run<W: Vector>(&mut self, start: usize) {
+            W::load(&self.dz[start..]).add_to(&mut self.sums[start..]);
+        }
+    }
+    for dz in dz.chunks_exact(filters) {
+        let sums = &mut *sums;
+        over_lanes::<V>(filters, &mut Pixel { dz, sums });
+    }
+}
+
+dispatch!(
+    /// `dz = dy` where `y > 0`, else 0, in place: relu's gradient, without sums.
+    pub(super) fn relu_gate(y: &[f32], dz: &mut [f32]) => relu_gate_body
+);
+
+#[inline(always)]
+fn relu_gate_body<V: Vector>(y: &[f32], dz: &mut [f32]) {
+    struct Gated<'a> {
+        y: &'a [f32],
+        dz: &'a mut [f32],
+    }
+    impl Lanes for Gated<'_> {
+        #[inline(always)]
+        fn run<W: Vector>(&mut self, start: usize) {
+            let at = &mut self.dz[start..];
+            W::load(at)
+                .zero_where_nonpositive(W::load(&self.y[start..]))
+                .store(at);
+        }
+    }
+    over_lanes::<V>(dz.len(), &mut Gated { y, dz });
+}

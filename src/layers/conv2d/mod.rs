@@ -28,6 +28,7 @@ mod direct;
 mod epilogue;
 mod geometry;
 mod im2col;
+mod pooled;
 mod transforms;
 mod winograd;
 
@@ -117,6 +118,12 @@ struct ThreadBuffers {
     bias_grad: Vec<f32>,
     /// The direct path's list of an image's nonzero pixels.
     pixels: Vec<direct::Pixel>,
+    /// One image's output, or its gradient, before the pooling the layer runs
+    /// ([`pooled`]).
+    map: Vec<f32>,
+    /// The winning cell of each pooling window of this thread's chunk, from forward
+    /// to backward ([`pooled`]).
+    winners: Vec<f32>,
 }
 
 /// A 2-D convolution layer over NHWC images.
@@ -136,6 +143,8 @@ pub struct Conv2D {
     /// plans, made in each backward that computes `dx`.
     flipped: Vec<f32>,
     threads: Vec<ThreadBuffers>,
+    /// The max pooling after this layer, when the layer runs it ([`pooled`]).
+    pooled: Option<Box<pooled::PooledOutput>>,
 }
 
 impl Conv2D {
@@ -183,6 +192,7 @@ impl Conv2D {
             plan: Self::plan(geom),
             flipped: Vec::new(),
             threads: Vec::new(),
+            pooled: None,
         })
     }
 
@@ -341,7 +351,14 @@ impl Conv2D {
                     }
                 }
             });
-        let shares = &self.threads[..n.div_ceil(per)];
+        self.add_shares(n.div_ceil(per), partial_len);
+    }
+
+    /// Adds the first `chunks` threads' shares of the parameter gradients, in chunk
+    /// order, to the parameters' gradients (`partial_len`: a kernel share's length).
+    fn add_shares(&mut self, chunks: usize, partial_len: usize) {
+        let (g, f) = (self.geom, self.geom.filters);
+        let shares = &self.threads[..chunks];
         if self.use_bias {
             for t in shares {
                 let grad = self.bias.grad.iter_mut();
@@ -435,15 +452,28 @@ impl Layer for Conv2D {
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {
         // Training's buffers stay with the layer, so a step allocates nothing.
         let mut threads = std::mem::take(&mut self.threads);
-        self.infer_with(x, y, &mut threads);
+        match &self.pooled {
+            Some(pooled) => self.pooled_forward(pooled, (x, y), &mut threads),
+            None => self.infer_with(x, y, &mut threads),
+        }
         self.threads = threads;
     }
 
     fn infer(&self, x: &Tensor, y: &mut Tensor, scratch: &mut LayerScratch) {
-        self.infer_with(x, y, scratch.get());
+        match &self.pooled {
+            Some(pooled) => self.pooled_forward(pooled, (x, y), scratch.get()),
+            None => self.infer_with(x, y, scratch.get()),
+        }
+    }
+
+    fn fuse_next(&mut self, next: &dyn Layer) -> bool {
+        self.fuse_pooling(next)
     }
 
     fn backward(&mut self, x: &Tensor, y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
+        if self.pooled.is_some() {
+            return self.pooled_backward(x, (y, dy), dx);
+        }
         let n = x.batch();
         if n == 0 {
             return;
