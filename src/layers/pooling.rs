@@ -372,6 +372,33 @@ impl Window {
     fn cell(&self, r: usize, k: usize) -> usize {
         self.first + r * self.row + k * self.channels
     }
+
+    /// Calls `f(position, offset)` for every cell after the first, in window order
+    /// (`position` counts from 0 at the first). 2×2 windows, every MNIST network's,
+    /// are unrolled: a loop over runtime sizes costs more than the work in it.
+    #[inline(always)]
+    fn each_after_first(&self, mut f: impl FnMut(usize, usize)) {
+        if (self.rows, self.cols) == (2, 2) {
+            f(1, self.cell(0, 1));
+            f(2, self.cell(1, 0));
+            f(3, self.cell(1, 1));
+            return;
+        }
+        for r in 0..self.rows {
+            for k in 0..self.cols {
+                if r + k > 0 {
+                    f(r * self.cols + k, self.cell(r, k));
+                }
+            }
+        }
+    }
+
+    /// Calls `f(position, offset)` for every cell, in window order.
+    #[inline(always)]
+    fn each(&self, mut f: impl FnMut(usize, usize)) {
+        f(0, self.first);
+        self.each_after_first(f);
+    }
 }
 
 impl Pooling2D {
@@ -410,15 +437,11 @@ impl Lanes for TiledMax<'_> {
     fn run<W: Vector>(&mut self, start: usize) {
         let w = self.cells;
         let mut m = W::load(&self.xi[w.first + start..]);
-        for r in 0..w.rows {
-            for k in 0..w.cols {
-                if r + k > 0 {
-                    // The earlier cell stays on a tie (`max` returns its second operand
-                    // unless the first is larger), as backward assumes.
-                    m = W::load(&self.xi[w.cell(r, k) + start..]).max(m);
-                }
-            }
-        }
+        w.each_after_first(|_, cell| {
+            // The earlier cell stays on a tie (`max` returns its second operand unless
+            // the first is larger), as backward assumes.
+            m = W::load(&self.xi[cell + start..]).max(m);
+        });
         m.store(&mut self.y[start..]);
     }
 }
@@ -440,14 +463,12 @@ impl Lanes for TiledMaxGrad<'_> {
         let w = self.cells;
         let y = W::load(&self.y[start..]);
         let mut left = W::load(&self.dy[start..]);
-        for r in 0..w.rows {
-            for k in 0..w.cols {
-                let at = w.cell(r, k) + start;
-                let (won, rest) = left.split_eq(W::load(&self.xi[at..]), y);
-                won.store(&mut self.dxi[at..]);
-                left = rest;
-            }
-        }
+        w.each(|_, cell| {
+            let at = cell + start;
+            let (won, rest) = left.split_eq(W::load(&self.xi[at..]), y);
+            won.store(&mut self.dxi[at..]);
+            left = rest;
+        });
     }
 }
 
@@ -491,15 +512,11 @@ impl Lanes for TiledMaxWinners<'_> {
     fn run<W: Vector>(&mut self, start: usize) {
         let w = self.cells;
         let (mut m, mut at) = (W::load(&self.xi[w.first + start..]), W::zero());
-        for r in 0..w.rows {
-            for k in 0..w.cols {
-                if r + k > 0 {
-                    // As `TiledMax`: a later cell replaces the maximum only when larger.
-                    let here = W::splat((r * w.cols + k) as f32);
-                    (m, at) = W::load(&self.xi[w.cell(r, k) + start..]).running_max(m, at, here);
-                }
-            }
-        }
+        w.each_after_first(|position, cell| {
+            // As `TiledMax`: a later cell replaces the maximum only when larger.
+            let here = W::splat(position as f32);
+            (m, at) = W::load(&self.xi[cell + start..]).running_max(m, at, here);
+        });
         m.store(&mut self.y[start..]);
         at.store(&mut self.winners[start..]);
     }
@@ -545,12 +562,10 @@ impl Lanes for Route<'_> {
         let w = self.cells;
         let winner = W::load(&self.winners[start..]);
         let g = W::load(&self.g[start..]);
-        for r in 0..w.rows {
-            for k in 0..w.cols {
-                let (won, _) = g.split_eq(winner, W::splat((r * w.cols + k) as f32));
-                won.store(&mut self.dxi[w.cell(r, k) + start..]);
-            }
-        }
+        w.each(|position, cell| {
+            let (won, _) = g.split_eq(winner, W::splat(position as f32));
+            won.store(&mut self.dxi[cell + start..]);
+        });
     }
 }
 

@@ -182,13 +182,13 @@ pub(super) fn forward(
 
 /// `y = pool(act(conv(x) + b))` for `n` images, where `pool` is max pooling over
 /// tiling windows ([`Pooling2D::fusable`]): each image's convolution goes to the
-/// thread's `map` (it stays in cache) and is pooled from there into `y`, each
-/// window's winning cell into the thread's `winners` for backward (which cuts the
-/// batch into the same chunks).
+/// thread's `map` (it stays in cache) and is pooled from there into `y`; with
+/// [`Winners::Record`], each window's winning cell goes into the thread's `winners`
+/// for backward (which cuts the batch into the same chunks).
 pub(super) fn forward_pooled(
     g: Geometry,
     (kernel, out): (&[f32], Epilogue),
-    pool: &Pooling2D,
+    (pool, winners): (&Pooling2D, Winners),
     (x, n): (&[f32], usize),
     y: &mut [f32],
     threads: &mut Vec<ThreadBuffers>,
@@ -208,16 +208,33 @@ pub(super) fn forward_pooled(
         .for_each(|((yc, xc), t)| {
             grow(&mut t.patches, s.padded_len());
             grow(&mut t.map, ol);
-            grow(&mut t.winners, per * pl);
+            if winners == Winners::Record {
+                grow(&mut t.winners, per * pl);
+            }
             let images = yc.chunks_exact_mut(pl).zip(xc.chunks_exact(il));
-            for ((yi, xi), wi) in images.zip(t.winners.chunks_exact_mut(pl)) {
+            for (i, (yi, xi)) in images.enumerate() {
                 pad_image(&g, &s, xi, &mut t.patches);
                 let map = &mut t.map[..ol];
                 forward_image(s, &t.patches, kernel, in_register, map);
                 rest.apply(map, g.filters);
-                max_image_winners(pool, map, yi, wi);
+                match winners {
+                    Winners::Record => {
+                        max_image_winners(pool, map, yi, &mut t.winners[i * pl..][..pl])
+                    }
+                    Winners::Skip => pool.pool_image(map, yi),
+                }
             }
         });
+}
+
+/// Whether [`forward_pooled`] records each pooling window's winner (training, for
+/// backward) or only pools (inference).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Winners {
+    /// Into the thread's `winners`.
+    Record,
+    /// Not at all.
+    Skip,
 }
 
 /// One chunk's kernel gradient, added image by image: `dW += Σ xp ⊗ dz`, by the

@@ -453,7 +453,10 @@ impl Layer for Conv2D {
         // Training's buffers stay with the layer, so a step allocates nothing.
         let mut threads = std::mem::take(&mut self.threads);
         match &self.pooled {
-            Some(pooled) => self.pooled_forward(pooled, (x, y), &mut threads),
+            Some(pooled) => {
+                let pooled = (&**pooled, direct::Winners::Record);
+                self.pooled_forward(pooled, (x, y), &mut threads)
+            }
             None => self.infer_with(x, y, &mut threads),
         }
         self.threads = threads;
@@ -461,7 +464,10 @@ impl Layer for Conv2D {
 
     fn infer(&self, x: &Tensor, y: &mut Tensor, scratch: &mut LayerScratch) {
         match &self.pooled {
-            Some(pooled) => self.pooled_forward(pooled, (x, y), scratch.get()),
+            Some(pooled) => {
+                let pooled = (&**pooled, direct::Winners::Skip);
+                self.pooled_forward(pooled, (x, y), scratch.get())
+            }
             None => self.infer_with(x, y, scratch.get()),
         }
     }

@@ -19,8 +19,9 @@
 
 use rayon::prelude::*;
 
+use super::direct::{self, Winners};
 use super::im2col::grow;
-use super::{Conv2D, Plan, ThreadBuffers, direct, epilogue};
+use super::{Conv2D, Plan, ThreadBuffers, epilogue};
 use crate::activations::Activation;
 use crate::layers::pooling::{PoolKind, Pooling2D, route_to_winners};
 use crate::layers::{Layer, LayerConfig};
@@ -71,10 +72,11 @@ impl Conv2D {
     }
 
     /// Forward and inference when the layer pools its output: `y` gets the pooled
-    /// output, and each thread's buffers the winners of its chunk's windows.
+    /// output; with [`Winners::Record`], each thread's buffers the winners of its
+    /// chunk's windows.
     pub(super) fn pooled_forward(
         &self,
-        pooled: &PooledOutput,
+        (pooled, winners): (&PooledOutput, Winners),
         (x, y): (&Tensor, &mut Tensor),
         threads: &mut Vec<ThreadBuffers>,
     ) {
@@ -83,7 +85,7 @@ impl Conv2D {
         y.set_shape(&[n, h, w, f]);
         if n > 0 {
             let (g, kernel) = (self.geom, &self.kernel.value[..]);
-            let (pool, y) = (&pooled.pool, y.data_mut());
+            let (pool, y) = ((&pooled.pool, winners), y.data_mut());
             direct::forward_pooled(
                 g,
                 (kernel, self.epilogue()),
