@@ -37,6 +37,14 @@ pub(super) struct PooledOutput {
     dz: Vec<f32>,
 }
 
+/// One thread's share of a backward batch: the pooled gradient and output, and the
+/// input images.
+struct Chunk<'a> {
+    dy: &'a mut [f32],
+    y: &'a [f32],
+    x: &'a [f32],
+}
+
 impl Conv2D {
     /// Takes `next` into this layer's pass if it is a max pooling this layer can run
     /// ([`PooledOutput`]); returns whether it did.
@@ -125,9 +133,14 @@ impl Conv2D {
             .par_chunks_mut(per * pl)
             .zip(y.data()[..n * pl].par_chunks(per * pl))
             .zip(x.data()[..n * il].par_chunks(per * il))
+            .map(|((dy, y), x)| Chunk { dy, y, x })
             .zip(self.threads.par_iter_mut());
-        let chunk = |(((dyc, yc), xc), t): (((&mut [f32], &[f32]), &[f32]), &mut ThreadBuffers),
-                     mut kept: Option<&mut [f32]>| {
+        let chunk = |(c, t): (Chunk, &mut ThreadBuffers), mut kept: Option<&mut [f32]>| {
+            let Chunk {
+                dy: dyc,
+                y: yc,
+                x: xc,
+            } = c;
             let ThreadBuffers {
                 patches,
                 kernel_grad,
