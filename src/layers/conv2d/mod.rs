@@ -20,6 +20,11 @@
 //!   `X̂`; `dx` by the flipped-kernel convolution when strides are 1 (and the padding
 //!   narrower than the window), else by scattering `dX̂` (col2im).
 //!
+//! A direct-plan layer with relu or no activation also takes in a max pooling after
+//! it whose windows tile its output, when the model is built ([`Layer::fuse_next`];
+//! `pooled.rs`): each image is convolved and pooled in cache, the same bits as the
+//! two layers apart.
+//!
 //! Backward cuts the batch into one chunk of images per thread; each thread keeps
 //! its own buffers ([`ThreadBuffers`]) and share of the parameter gradients, summed
 //! in chunk order, so the result depends on the thread count but not on scheduling.
