@@ -110,13 +110,6 @@ fn fused_convolution_after_a_trained_layer_and_linear() {
     // is the unfused layers', which tests/suite/convolution.rs checks).
     let cfg = ModelConfig {
         input_shape: vec![6, 6, 1],
-        layers: vec![
-            conv(1, 1, Activation::Linear),
-            conv(8, 3, Activation::Linear),
-            LayerConfig::max_pooling2d(2),
-            LayerConfig::Flatten,
-            dense(10, Activation::Softmax),
-        ],
         ..cfg
     };
     let data = common::random_dataset(2, [6, 6, 1], 10, 9);

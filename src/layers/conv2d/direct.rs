@@ -33,7 +33,7 @@ use rayon::prelude::*;
 use super::epilogue::InRegister;
 use super::geometry::Geometry;
 use super::im2col::grow;
-use super::{Epilogue, ThreadBuffers};
+use super::{Epilogue, ThreadBuffers, thread_chunks};
 use crate::kernels::isa::{Vector, dispatch};
 use crate::kernels::sparse::MAX_DENSITY;
 use crate::layers::pooling::{Pooling2D, max_image_winners};
@@ -158,11 +158,7 @@ pub(super) fn forward(
     threads: &mut Vec<ThreadBuffers>,
 ) {
     let s = Shape::of(&g);
-    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let parts = n.div_ceil(per);
-    if threads.len() < parts {
-        threads.resize_with(parts, ThreadBuffers::default);
-    }
+    let per = thread_chunks(n, threads);
     let (il, ol) = (g.in_len(), g.out_len());
     // The bias and relu as the kernel stores its outputs; another activation after.
     let (in_register, rest) = out.split();
@@ -194,11 +190,7 @@ pub(super) fn forward_pooled(
     threads: &mut Vec<ThreadBuffers>,
 ) {
     let s = Shape::of(&g);
-    let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-    let parts = n.div_ceil(per);
-    if threads.len() < parts {
-        threads.resize_with(parts, ThreadBuffers::default);
-    }
+    let per = thread_chunks(n, threads);
     let (il, ol, pl) = (g.in_len(), g.out_len(), pool.out_len());
     let (in_register, rest) = out.split();
     y[..n * pl]

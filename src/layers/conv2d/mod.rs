@@ -131,6 +131,17 @@ struct ThreadBuffers {
     winners: Vec<f32>,
 }
 
+/// Cuts `items` into one chunk per thread: returns the chunk length, and gives
+/// `threads` a buffer set for every chunk.
+fn thread_chunks(items: usize, threads: &mut Vec<ThreadBuffers>) -> usize {
+    let per = items.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let parts = items.div_ceil(per);
+    if threads.len() < parts {
+        threads.resize_with(parts, ThreadBuffers::default);
+    }
+    per
+}
+
 /// A 2-D convolution layer over NHWC images.
 pub struct Conv2D {
     name: String,
@@ -489,11 +500,7 @@ impl Layer for Conv2D {
         if n == 0 {
             return;
         }
-        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-        let chunks = n.div_ceil(per);
-        if self.threads.len() < chunks {
-            self.threads.resize_with(chunks, ThreadBuffers::default);
-        }
+        let per = thread_chunks(n, &mut self.threads);
         self.parameter_grads(x.data(), y.data(), dy.data_mut(), n, per);
         if let Some(dx) = dx {
             let g = self.geom;

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::direct::{self, Winners};
 use super::im2col::grow;
-use super::{Conv2D, Plan, ThreadBuffers, epilogue};
+use super::{Conv2D, Plan, ThreadBuffers, epilogue, thread_chunks};
 use crate::activations::Activation;
 use crate::layers::pooling::{PoolKind, Pooling2D, route_to_winners};
 use crate::layers::{Layer, LayerConfig};
@@ -121,11 +121,7 @@ impl Conv2D {
         };
         let (g, relu) = (self.geom, self.activation == Activation::Relu);
         let (il, ol, pl, f) = (g.in_len(), g.out_len(), pooled.pool.out_len(), g.filters);
-        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-        if self.threads.len() < n.div_ceil(per) {
-            self.threads
-                .resize_with(n.div_ceil(per), ThreadBuffers::default);
-        }
+        let per = thread_chunks(n, &mut self.threads);
         let PooledOutput { pool, dz, .. } = &mut *pooled;
         let pool = &*pool;
         let partial_len = g.patch() * f;
