@@ -544,21 +544,15 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
         v: &mut [f32],
         stride: usize,
     ) {
-        // t[x][a] = Σ_y Bᵀ[a][y] d[y][x]
-        let mut t = [[W::zero(); N]; N];
-        for (x, tx) in t.iter_mut().enumerate() {
-            let mut col = [W::zero(); N];
-            for (y, v) in col.iter_mut().enumerate() {
-                *v = W::load(&d[y * row + x * c + ch..]);
-            }
-            *tx = mat_vec(&Self::BT, &col);
-        }
+        // t[x][a] = Σ_y Bᵀ[a][y] d[y][x]. Built by `from_fn`, not zeroed first: a
+        // zeroed array this size spills, and the zeroing is a `memset` a tile.
+        let t: [[W; N]; N] = std::array::from_fn(|x| {
+            let col: [W; N] = std::array::from_fn(|y| W::load(&d[y * row + x * c + ch..]));
+            mat_vec(&Self::BT, &col)
+        });
         // v[a][b] = Σ_x t[x][a] Bᵀ[b][x]
         for a in 0..N {
-            let mut row = [W::zero(); N];
-            for (v, tx) in row.iter_mut().zip(&t) {
-                *v = tx[a];
-            }
+            let row: [W; N] = std::array::from_fn(|x| t[x][a]);
             for (b, s) in mat_vec(&Self::BT, &row).into_iter().enumerate() {
                 s.store(&mut v[(a * N + b) * stride + ch..]);
             }
@@ -574,20 +568,13 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
     #[inline(always)]
     fn output_channels<W: Vector>(mm: &[f32], f: usize, ch: usize, stride: usize, out: &mut [f32]) {
         // t[b][i] = Σ_a Aᵀ[i][a] M[a][b]
-        let mut t = [[W::zero(); 4]; N];
-        for (b, tb) in t.iter_mut().enumerate() {
-            let mut col = [W::zero(); N];
-            for (a, v) in col.iter_mut().enumerate() {
-                *v = W::load(&mm[(a * N + b) * stride + ch..]);
-            }
-            *tb = mat_vec(&Self::AT, &col);
-        }
+        let t: [[W; 4]; N] = std::array::from_fn(|b| {
+            let col: [W; N] = std::array::from_fn(|a| W::load(&mm[(a * N + b) * stride + ch..]));
+            mat_vec(&Self::AT, &col)
+        });
         // out[i][j] = Σ_b t[b][i] Aᵀ[j][b]
         for i in 0..4 {
-            let mut row = [W::zero(); N];
-            for (v, tb) in row.iter_mut().zip(&t) {
-                *v = tb[i];
-            }
+            let row: [W; N] = std::array::from_fn(|b| t[b][i]);
             for (j, s) in mat_vec(&Self::AT, &row).into_iter().enumerate() {
                 s.store(&mut out[(i * 4 + j) * f + ch..]);
             }
@@ -609,20 +596,13 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
         stride: usize,
     ) {
         // t[j][a] = Σ_i Aᵀ[i][a] dY[i][j]
-        let mut t = [[W::zero(); N]; 4];
-        for (j, tj) in t.iter_mut().enumerate() {
-            let mut col = [W::zero(); 4];
-            for (i, v) in col.iter_mut().enumerate() {
-                *v = W::load(&dy[(i * 4 + j) * f + ch..]);
-            }
-            *tj = mat_vec(&Self::A, &col);
-        }
+        let t: [[W; N]; 4] = std::array::from_fn(|j| {
+            let col: [W; 4] = std::array::from_fn(|i| W::load(&dy[(i * 4 + j) * f + ch..]));
+            mat_vec(&Self::A, &col)
+        });
         // dM[a][b] = Σ_j t[j][a] Aᵀ[j][b]
         for a in 0..N {
-            let mut row = [W::zero(); 4];
-            for (v, tj) in row.iter_mut().zip(&t) {
-                *v = tj[a];
-            }
+            let row: [W; 4] = std::array::from_fn(|j| t[j][a]);
             for (b, s) in mat_vec(&Self::A, &row).into_iter().enumerate() {
                 s.store(&mut dm[(a * N + b) * stride + ch..]);
             }
