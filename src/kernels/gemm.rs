@@ -1,4 +1,5 @@
-//! Matrix products, the bulk of every model's arithmetic, through the `gemm` crate.
+//! Matrix products, the bulk of every model's arithmetic, through the `gemm` crate
+//! (Winograd's small per-point products have their own kernel, `small_gemm.rs`).
 //!
 //! Measured on this project's 2-core AVX2 machine (docs/PERFORMANCE.md), `gemm` with
 //! rayon beat `matrixmultiply` on every shape scrawl uses: MLP forward and both
@@ -37,8 +38,8 @@ pub struct Dims {
 /// one stored the other way round (a `k × m` array used as `m × k`).
 #[derive(Debug, Clone, Copy)]
 pub struct Operand<'a> {
-    data: &'a [f32],
-    transposed: bool,
+    pub(super) data: &'a [f32],
+    pub(super) transposed: bool,
 }
 
 impl<'a> Operand<'a> {

@@ -6,11 +6,13 @@
 
 pub mod gemm;
 pub mod isa;
+pub mod small_gemm;
 pub mod sparse;
 
 use rayon::prelude::*;
 
 pub use gemm::{Dims, Operand, Store, matmul, matmul_serial};
+pub use small_gemm::small_matmul;
 pub use sparse::{looks_sparse, sparse_matmul};
 
 /// Below this many values a row loop runs on the calling thread.

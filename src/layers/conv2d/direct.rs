@@ -491,7 +491,9 @@ impl Shape {
     /// all of them lie inside the image.
     #[inline(always)]
     fn run_start<const R: usize>(&self, p: Pixel, ky: usize, kx0: usize) -> Option<usize> {
-        let oy = (p.row as usize).checked_sub(ky).filter(|&oy| oy < self.oh)?;
+        let oy = (p.row as usize)
+            .checked_sub(ky)
+            .filter(|&oy| oy < self.oh)?;
         let first = (p.col as usize).checked_sub(kx0 + R - 1)?;
         (first + R <= self.ow).then_some(oy * self.ow + first)
     }

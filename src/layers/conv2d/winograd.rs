@@ -14,7 +14,7 @@ use super::geometry::Geometry;
 use super::im2col::grow;
 use super::transforms::{Transforms, Window};
 use super::{Epilogue, ThreadBuffers};
-use crate::kernels::{Dims, Operand, Store, matmul_serial};
+use crate::kernels::{Dims, Operand, Store, small_matmul};
 
 /// Transformed tiles one band holds (inputs and products together), in values:
 /// 512 KiB, to stay in L2.
@@ -128,14 +128,14 @@ impl WinogradConv<'_> {
                     }
                     let tiles = grp.len() * tw;
                     for xi in 0..nn * nn {
-                        matmul_serial(
+                        small_matmul(
                             Dims {
                                 m: tiles,
                                 k: c,
                                 n: f,
                             },
                             Operand::new(&v[xi * cap * c..]),
-                            Operand::new(&u[xi * c * f..]),
+                            &u[xi * c * f..],
                             &mut mm[xi * cap * f..],
                             Store::Overwrite,
                         );
@@ -233,14 +233,14 @@ pub(super) fn kernel_grad(
         let tiles = grp.len() * tw;
         for xi in 0..nn * nn {
             let (vx, dmx) = (&v[xi * cap * c..], &dm[xi * cap * f..]);
-            matmul_serial(
+            small_matmul(
                 Dims {
                     m: c,
                     k: tiles,
                     n: f,
                 },
                 Operand::transposed(vx),
-                Operand::new(dmx),
+                dmx,
                 &mut du[xi * c * f..],
                 Store::Accumulate,
             );
