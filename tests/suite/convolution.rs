@@ -79,6 +79,8 @@ const CASES: &[Case] = &[
     (28, 28, 1, 32, [5, 5], [1, 1], Padding::Same, 1),
     (7, 7, 1, 16, [3, 3], [1, 1], Padding::Same, 3),
     (11, 9, 1, 8, [3, 4], [1, 1], Padding::Valid, 2),
+    // More taps (8×7 = 56) than forward holds as vectors on the stack.
+    (14, 12, 1, 16, [8, 7], [1, 1], Padding::Valid, 2),
     (
         9,
         10,

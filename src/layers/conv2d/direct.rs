@@ -367,18 +367,32 @@ fn forward_group<W: Vector, const G: usize, const P: usize>(
     out: InRegister,
     y: &mut [f32],
 ) {
+    // The group's weights as vectors, tap by tap (at most 7×7 taps; wider kernels
+    // load them from `w` as they go).
+    let taps = s.kh * s.kw;
+    let mut packed = [[W::zero(); G]; MAX_PACKED_TAPS];
+    let packed = (taps <= MAX_PACKED_TAPS).then(|| {
+        for (t, vectors) in packed[..taps].iter_mut().enumerate() {
+            let at = &w[t * s.f + fg..][..G * W::LANES];
+            *vectors = std::array::from_fn(|g| W::load(&at[g * W::LANES..]));
+        }
+        &packed[..taps]
+    });
     for oy in 0..s.oh {
         let mut ox = 0;
         while ox + P <= s.ow {
-            forward_tile::<W, G, P>(s, (fg, oy, ox), xp, w, out, y);
+            forward_tile::<W, G, P>(s, (fg, oy, ox), xp, (w, packed), out, y);
             ox += P;
         }
         while ox < s.ow {
-            forward_tile::<W, G, 1>(s, (fg, oy, ox), xp, w, out, y);
+            forward_tile::<W, G, 1>(s, (fg, oy, ox), xp, (w, packed), out, y);
             ox += 1;
         }
     }
 }
+
+/// Taps whose weight vectors [`forward_group`] holds on the stack (7×7).
+const MAX_PACKED_TAPS: usize = 49;
 
 /// Output pixels `ox..ox + P` of row `oy`, filters `fg..fg + G·W::LANES`; each
 /// output sums its taps in the kernel's order, whatever the tile.
@@ -387,7 +401,7 @@ fn forward_tile<W: Vector, const G: usize, const P: usize>(
     s: Shape,
     (fg, oy, ox): (usize, usize, usize),
     xp: &[f32],
-    w: &[f32],
+    (w, packed): (&[f32], Option<&[[W; G]]>),
     out: InRegister,
     y: &mut [f32],
 ) {
@@ -395,8 +409,14 @@ fn forward_tile<W: Vector, const G: usize, const P: usize>(
     for ky in 0..s.kh {
         let row = &xp[(oy + ky) * s.pw + ox..][..P + s.kw - 1];
         for kx in 0..s.kw {
-            let taps = &w[(ky * s.kw + kx) * s.f + fg..];
-            let wk: [W; G] = std::array::from_fn(|g| W::load(&taps[g * W::LANES..]));
+            let tap = ky * s.kw + kx;
+            let wk: [W; G] = match packed {
+                Some(packed) => packed[tap],
+                None => {
+                    let at = &w[tap * s.f + fg..];
+                    std::array::from_fn(|g| W::load(&at[g * W::LANES..]))
+                }
+            };
             let xs = &row[kx..kx + P];
             for p in 0..P {
                 let x = W::splat(xs[p]);
