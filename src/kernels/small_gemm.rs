@@ -6,8 +6,8 @@
 //!
 //! Both operands are read where they lie: a row of `b` as vectors, an entry of `a`
 //! broadcast. A block of `R` rows × `G` vectors of `c` keeps its sums in registers
-//! for the whole of `k` (6 × 2 vectors: 12 sums, 2 rows of `b` and one broadcast fill
-//! AVX2's 16 registers) and is written once. Every sum runs over `p` in order from
+//! for the whole of `k` (6 × 2 or 4 × 3 vectors: 12 sums, a row of `b` and one
+//! broadcast fill AVX2's 16 registers) and is written once. Every sum runs over `p` in order from
 //! zero, whatever the block, so the result depends on nothing but the operands.
 
 use super::gemm::{Dims, Operand, Store};
@@ -42,32 +42,42 @@ fn product_body<V: Vector>(p: Product, c: &mut [f32], store: Store) {
     let mut j = 0;
     if V::LANES == 16 {
         while j + 32 <= n {
-            columns::<V, 2>(p, j, c, store);
+            columns::<V, 2, 6>(p, j, c, store);
             j += 32;
         }
     }
+    // Three vectors by 4 rows where two would leave one over (24, 40 columns).
+    if (n - j) % 16 == 8 && n - j >= 24 {
+        columns::<V::Eight, 3, 4>(p, j, c, store);
+        j += 24;
+    }
     while j + 16 <= n {
-        columns::<V::Eight, 2>(p, j, c, store);
+        columns::<V::Eight, 2, 6>(p, j, c, store);
         j += 16;
     }
     while j + 8 <= n {
-        columns::<V::Eight, 1>(p, j, c, store);
+        columns::<V::Eight, 1, 6>(p, j, c, store);
         j += 8;
     }
     while j < n {
-        columns::<f32, 1>(p, j, c, store);
+        columns::<f32, 1, 6>(p, j, c, store);
         j += 1;
     }
 }
 
-/// Columns `j..j + G·W::LANES` of every row of `c`, in blocks of 6, 2 and 1 rows.
+/// Columns `j..j + G·W::LANES` of every row of `c`, in blocks of `R`, 2 and 1 rows.
 #[inline(always)]
-fn columns<W: Vector, const G: usize>(p: Product, j: usize, c: &mut [f32], store: Store) {
+fn columns<W: Vector, const G: usize, const R: usize>(
+    p: Product,
+    j: usize,
+    c: &mut [f32],
+    store: Store,
+) {
     let m = p.dims.m;
     let mut i = 0;
-    while i + 6 <= m {
-        block::<W, G, 6>(p, (i, j), c, store);
-        i += 6;
+    while i + R <= m {
+        block::<W, G, R>(p, (i, j), c, store);
+        i += R;
     }
     while i + 2 <= m {
         block::<W, G, 2>(p, (i, j), c, store);
@@ -132,7 +142,7 @@ fn block<W: Vector, const G: usize, const R: usize>(
 mod tests {
     use super::*;
 
-    /// Every block and column group (rows 1-13, columns 1-41), both layouts of `a`,
+    /// Every block and column group (rows 1-63, columns 1-48), both layouts of `a`,
     /// both stores, against a triple loop in f64.
     #[test]
     fn small_matmul_matches_a_naive_product() {
@@ -145,6 +155,7 @@ mod tests {
             (1, 1, 1),
             (13, 24, 32),
             (7, 5, 41),
+            (11, 9, 40),
             (6, 64, 24),
             (63, 32, 48),
         ] {
