@@ -218,16 +218,8 @@ mod tests {
     /// row counts cross the small-product path's boundary.
     #[test]
     fn matmul_matches_a_naive_product() {
-        let mut seed = 1u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            // Some exact zeros, as in images and ReLU outputs.
-            if seed >> 29 == 0 {
-                0.0
-            } else {
-                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            }
-        };
+        // Some exact zeros, as in images and ReLU outputs.
+        let mut next = crate::kernels::test_values(1, 1);
         for m in [1, 2, 3, 4, 5, 9] {
             for (k, n) in [(1, 1), (7, 13), (33, 20), (784, 64)] {
                 for transpose_a in [false, true] {

@@ -15,6 +15,21 @@ pub use gemm::{Dims, Operand, Store, matmul, matmul_serial};
 pub use small_gemm::small_matmul;
 pub use sparse::{looks_sparse, sparse_matmul};
 
+/// The kernels' tests' operands: values in [-0.5, 0.5) from a fixed-seed linear
+/// congruential generator (the same on every machine), `zeros_in_8` draws in 8 (on
+/// average) exact zeros, as in images and relu outputs.
+#[cfg(test)]
+pub(crate) fn test_values(mut seed: u32, zeros_in_8: u32) -> impl FnMut() -> f32 {
+    move || {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        if seed >> 29 < zeros_in_8 {
+            0.0
+        } else {
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        }
+    }
+}
+
 /// Below this many values a row loop runs on the calling thread.
 const PARALLEL_MIN_VALUES: usize = 1 << 15;
 

@@ -146,11 +146,7 @@ mod tests {
     /// both stores, against a triple loop in f64.
     #[test]
     fn small_matmul_matches_a_naive_product() {
-        let mut seed = 7u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut next = crate::kernels::test_values(7, 0);
         for (m, k, n) in [
             (1, 1, 1),
             (13, 24, 32),

@@ -428,15 +428,7 @@ mod tests {
     /// f64, on one and two threads with bit-identical results.
     #[test]
     fn sparse_matmul_matches_a_naive_product_on_any_thread_count() {
-        let mut seed = 7u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            if seed >> 30 != 0 {
-                0.0 // three quarters zeros
-            } else {
-                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            }
-        };
+        let mut next = crate::kernels::test_values(7, 6); // three quarters zeros
         for (m, k, n) in [
             (1, 1, 1),
             (1, 784, 300),  // one row, cut by columns between threads
@@ -480,15 +472,7 @@ mod tests {
     /// vector and a tail, on one and two threads with bit-identical results.
     #[test]
     fn sparse_transposed_product_matches_a_naive_sum_on_any_thread_count() {
-        let mut seed = 11u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            if seed >> 30 != 0 {
-                0.0
-            } else {
-                (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-            }
-        };
+        let mut next = crate::kernels::test_values(11, 6);
         for (m, k, n) in [
             (1, 1, 1),
             (3, 784, 10),

@@ -538,27 +538,22 @@ impl Shape {
 #[inline(always)]
 fn sparse_grad_body<V: Vector>(s: Shape, pixels: &[Pixel], dz: &[f32], dw: &mut [f32]) {
     let mut fg = 0;
-    if V::LANES == 16 {
-        // AVX-512: two vectors of 16, or three of 8 (24 filters), or one of 16.
-        while fg + 32 <= s.f {
-            sparse_grad_group::<V, 2>(s, fg, pixels, dz, dw);
-            fg += 32;
-        }
-        while fg + 24 <= s.f {
-            sparse_grad_group::<V::Eight, 3>(s, fg, pixels, dz, dw);
-            fg += 24;
-        }
-        while fg + 16 <= s.f {
-            sparse_grad_group::<V, 1>(s, fg, pixels, dz, dw);
-            fg += 16;
-        }
+    // Two vectors of 16 under AVX-512, then three of 8 (24 filters), then 16 as one
+    // vector (AVX-512) or two.
+    while V::LANES == 16 && fg + 32 <= s.f {
+        sparse_grad_group::<V, 2>(s, fg, pixels, dz, dw);
+        fg += 32;
     }
     while fg + 24 <= s.f {
         sparse_grad_group::<V::Eight, 3>(s, fg, pixels, dz, dw);
         fg += 24;
     }
     while fg + 16 <= s.f {
-        sparse_grad_group::<V::Eight, 2>(s, fg, pixels, dz, dw);
+        if V::LANES == 16 {
+            sparse_grad_group::<V, 1>(s, fg, pixels, dz, dw);
+        } else {
+            sparse_grad_group::<V::Eight, 2>(s, fg, pixels, dz, dw);
+        }
         fg += 16;
     }
     while fg < s.f {
