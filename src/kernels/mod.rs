@@ -12,7 +12,7 @@ pub mod sparse;
 use rayon::prelude::*;
 
 pub use gemm::{Dims, Operand, Store, matmul, matmul_serial};
-pub use small_gemm::small_matmul;
+pub use small_gemm::{small_matmul, small_matmul_parallel, small_matmul_transposed_b};
 pub use sparse::{looks_sparse, sparse_matmul};
 
 /// The kernels' tests' operands: values in [-0.5, 0.5) from a fixed-seed linear

@@ -1,6 +1,8 @@
 //! Products too small for the `gemm` crate to pay for its packing: Winograd's
 //! products at each point of the transformed tile (`m` = a band's tiles, about 60;
-//! `k` and `n` = channels and filters, 16-128), a few dozen of them per band.
+//! `k` and `n` = channels and filters, 16-128), a few dozen of them per band; and a
+//! Dense layer's `dx = dz · Wᵀ` on a small batch, where the `gemm` crate would pack
+//! all of `W` to multiply it by a few rows.
 //!
 //!   c[i, j] (+)= Σ_p a[i, p] · b[p, j]        (`a` stored as is or transposed)
 //!
@@ -10,6 +12,10 @@
 //! broadcast fill AVX2's 16 registers) and is written once. Every sum runs over `p`
 //! in order from zero, whatever the block, so the result depends on nothing but the
 //! operands.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
 
 use super::gemm::{Dims, Operand, Store};
 use super::isa::{Vector, dispatch};
@@ -21,15 +27,78 @@ pub fn small_matmul(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Sto
     assert!(a.data.len() >= m * k, "small_matmul: a is too short");
     assert!(b.len() >= k * n, "small_matmul: b is too short");
     assert!(c.len() >= m * n, "small_matmul: c is too short");
-    product(Product { dims, a, b }, &mut c[..m * n], store);
+    let rows = 0..m;
+    product(Product { dims, a, b, rows }, &mut c[..m * n], store);
 }
 
-/// The operands of one product, checked long enough.
-#[derive(Clone, Copy)]
+/// [`small_matmul`] with the rows of `c` cut over the threads of the pool. Each value
+/// of `c` is the same sum whatever the cut, so the result does not depend on the
+/// thread count.
+pub fn small_matmul_parallel(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Store) {
+    let Dims { m, k, n } = dims;
+    assert!(a.data.len() >= m * k, "small_matmul: a is too short");
+    assert!(b.len() >= k * n, "small_matmul: b is too short");
+    assert!(c.len() >= m * n, "small_matmul: c is too short");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // Whole blocks of 6 rows per thread, so no thread gets the narrow tail blocks twice.
+    let per = m
+        .div_ceil(rayon::current_num_threads().max(1))
+        .next_multiple_of(6);
+    c[..m * n]
+        .par_chunks_mut(per * n)
+        .enumerate()
+        .for_each(|(t, part)| {
+            let rows = t * per..(t * per + per).min(m);
+            product(Product { dims, a, b, rows }, part, store);
+        });
+}
+
+/// `c = a · bᵀ` with `a` `m × k` and `b` `n × k`, both row-major, for a small `m`: a
+/// Dense layer's `dx = dz · Wᵀ` on a small batch. The `gemm` crate would pack all of
+/// `b` (the kernel) on every call; here only the small operands are moved: `aᵀ` is
+/// written out, `cᵀ = b · aᵀ` runs as [`small_matmul_parallel`] with `b` read in
+/// place, and `cᵀ` is transposed into `c`. `scratch` holds the two small matrices
+/// (kept by the caller, so a training step allocates nothing).
+pub fn small_matmul_transposed_b(
+    dims: Dims,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    let Dims { m, k, n } = dims;
+    assert!(a.len() >= m * k, "small_matmul: a is too short");
+    assert!(b.len() >= n * k, "small_matmul: b is too short");
+    assert!(c.len() >= m * n, "small_matmul: c is too short");
+    if scratch.len() < m * (k + n) {
+        scratch.resize(m * (k + n), 0.0);
+    }
+    let (at, ct) = scratch.split_at_mut(m * k);
+    transpose(&a[..m * k], m, k, at);
+    let dims_t = Dims { m: n, k, n: m };
+    small_matmul_parallel(dims_t, Operand::new(b), at, ct, Store::Overwrite);
+    transpose(&ct[..n * m], n, m, c);
+}
+
+/// Writes the `rows × cols` row-major `src` transposed into `dst` (`cols × rows`).
+fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    for (i, row) in src.chunks_exact(cols).take(rows).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            dst[j * rows + i] = v;
+        }
+    }
+}
+
+/// The operands of one product, checked long enough, and the rows of `c` this call
+/// computes (`c` holds just those rows).
+#[derive(Clone)]
 struct Product<'a> {
     dims: Dims,
     a: Operand<'a>,
     b: &'a [f32],
+    rows: Range<usize>,
 }
 
 dispatch!(
@@ -39,7 +108,7 @@ dispatch!(
 
 #[inline(always)]
 fn product_body<V: Vector>(p: Product, c: &mut [f32], store: Store) {
-    let n = p.dims.n;
+    let (p, n) = (&p, p.dims.n);
     let mut j = 0;
     if V::LANES == 16 {
         while j + 32 <= n {
@@ -69,30 +138,29 @@ fn product_body<V: Vector>(p: Product, c: &mut [f32], store: Store) {
 /// Columns `j..j + G·W::LANES` of every row of `c`, in blocks of `R`, 2 and 1 rows.
 #[inline(always)]
 fn columns<W: Vector, const G: usize, const R: usize>(
-    p: Product,
+    p: &Product,
     j: usize,
     c: &mut [f32],
     store: Store,
 ) {
-    let m = p.dims.m;
-    let mut i = 0;
-    while i + R <= m {
-        block::<W, G, R>(p, (i, j), c, store);
-        i += R;
+    let Range { mut start, end } = p.rows;
+    while start + R <= end {
+        block::<W, G, R>(p, (start, j), c, store);
+        start += R;
     }
-    while i + 2 <= m {
-        block::<W, G, 2>(p, (i, j), c, store);
-        i += 2;
+    while start + 2 <= end {
+        block::<W, G, 2>(p, (start, j), c, store);
+        start += 2;
     }
-    if i < m {
-        block::<W, G, 1>(p, (i, j), c, store);
+    if start < end {
+        block::<W, G, 1>(p, (start, j), c, store);
     }
 }
 
 /// Rows `i..i + R`, columns `j..j + G·W::LANES` of `c`.
 #[inline(always)]
 fn block<W: Vector, const G: usize, const R: usize>(
-    p: Product,
+    p: &Product,
     (i, j): (usize, usize),
     c: &mut [f32],
     store: Store,
@@ -128,7 +196,7 @@ fn block<W: Vector, const G: usize, const R: usize>(
         }
     }
     for (r, sums) in acc.into_iter().enumerate() {
-        let out = &mut c[(i + r) * n + j..][..width];
+        let out = &mut c[(i - p.rows.start + r) * n + j..][..width];
         for (g, s) in sums.into_iter().enumerate() {
             let at = &mut out[g * W::LANES..];
             match store {
@@ -142,6 +210,73 @@ fn block<W: Vector, const G: usize, const R: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `a · bᵀ` through the transposes, and the row-parallel product, against the
+    /// plain product (same sums, so the same bits) on shapes with every tail.
+    #[test]
+    fn transposed_b_and_parallel_rows_match_small_matmul() {
+        let mut next = crate::kernels::test_values(11, 2);
+        let mut scratch = Vec::new();
+        for (m, k, n) in [(1, 1, 1), (32, 512, 40), (7, 10, 29), (64, 33, 17)] {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..n * k).map(|_| next()).collect();
+            // bᵀ stored as `small_matmul` reads its right operand (k × n).
+            let bt: Vec<f32> = (0..k * n).map(|x| b[(x % n) * k + x / n]).collect();
+            let mut want = vec![0.0; m * n];
+            small_matmul(
+                Dims { m, k, n },
+                Operand::new(&a),
+                &bt,
+                &mut want,
+                Store::Overwrite,
+            );
+            // Each value is summed the same way as `(b · aᵀ)ᵀ`'s: compare bits.
+            let at: Vec<f32> = (0..k * m).map(|x| a[(x % m) * k + x / m]).collect();
+            let mut ct = vec![0.0; n * m];
+            small_matmul(
+                Dims { m: n, k, n: m },
+                Operand::new(&b),
+                &at,
+                &mut ct,
+                Store::Overwrite,
+            );
+            let mut got = vec![f32::NAN; m * n];
+            small_matmul_transposed_b(Dims { m, k, n }, &a, &b, &mut got, &mut scratch);
+            for i in 0..m {
+                for j in 0..n {
+                    assert_eq!(
+                        got[i * n + j].to_bits(),
+                        ct[j * m + i].to_bits(),
+                        "{m}x{k}x{n} [{i}][{j}]"
+                    );
+                    let tol = 1e-5 * k as f32 * (1.0 + want[i * n + j].abs());
+                    assert!((got[i * n + j] - want[i * n + j]).abs() <= tol);
+                }
+            }
+            // Rows cut over the threads: the same bits as one call, accumulating.
+            let start: Vec<f32> = (0..m * n).map(|_| next()).collect();
+            let (mut one, mut cut) = (start.clone(), start);
+            small_matmul(
+                Dims { m, k, n },
+                Operand::transposed(&at),
+                &bt,
+                &mut one,
+                Store::Accumulate,
+            );
+            small_matmul_parallel(
+                Dims { m, k, n },
+                Operand::transposed(&at),
+                &bt,
+                &mut cut,
+                Store::Accumulate,
+            );
+            assert!(
+                one.iter()
+                    .zip(&cut)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+        }
+    }
 
     /// Every block and column group (rows 1-63, columns 1-48), both layouts of `a`,
     /// both stores, against a triple loop in f64.

@@ -349,3 +349,41 @@ fn whole_network_gradients() {
         common::check_model_gradients(&mut m, &data, &idx, false, 1);
     }
 }
+
+/// `dx = dz · Wᵀ` against f64 loops, for batches on both sides of the size up to
+/// which Dense reads `W` in place instead of through the `gemm` crate (64), and on
+/// widths that leave every tail of its register blocks.
+#[test]
+fn dense_input_gradient_on_both_sides_of_the_small_batch_path() {
+    for (n, k, units) in [(1, 7, 3), (32, 50, 37), (64, 100, 40), (65, 100, 40)] {
+        let x = Tensor::from_vec(common::random_vec(n * k, 21), &[n, k]);
+        let mut l = build(
+            LayerConfig::Dense {
+                units,
+                activation: Activation::Linear,
+                use_bias: true,
+            },
+            &[k],
+        );
+        let mut y = Tensor::default();
+        l.forward(&x, &mut y, true);
+        let dz = common::random_vec(n * units, 22);
+        let mut dy = Tensor::from_vec(dz.clone(), &[n, units]);
+        let mut dx = Tensor::default();
+        l.backward(&x, &y, &mut dy, Some(&mut dx));
+        assert_eq!(dx.shape(), &[n, k]);
+        let w = &l.params()[0].value;
+        for i in 0..n {
+            for p in 0..k {
+                let want: f64 = (0..units)
+                    .map(|u| dz[i * units + u] as f64 * w[p * units + u] as f64)
+                    .sum();
+                let got = dx.data()[i * k + p] as f64;
+                assert!(
+                    (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                    "batch {n}: dx[{i}][{p}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+}
