@@ -23,10 +23,8 @@ use super::isa::{Vector, dispatch};
 /// `c = op(a) · b` or `c += op(a) · b`, with `b` row-major `k × n` as stored, on the
 /// calling thread. Panics if an operand is shorter than `dims` needs.
 pub fn small_matmul(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Store) {
-    let Dims { m, k, n } = dims;
-    assert!(a.data.len() >= m * k, "small_matmul: a is too short");
-    assert!(b.len() >= k * n, "small_matmul: b is too short");
-    assert!(c.len() >= m * n, "small_matmul: c is too short");
+    let Dims { m, n, .. } = dims;
+    check_lengths(dims, [a.data.len(), b.len(), c.len()]);
     let rows = 0..m;
     product(Product { dims, a, b, rows }, &mut c[..m * n], store);
 }
@@ -35,10 +33,8 @@ pub fn small_matmul(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Sto
 /// of `c` is the same sum whatever the cut, so the result does not depend on the
 /// thread count.
 pub fn small_matmul_parallel(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Store) {
-    let Dims { m, k, n } = dims;
-    assert!(a.data.len() >= m * k, "small_matmul: a is too short");
-    assert!(b.len() >= k * n, "small_matmul: b is too short");
-    assert!(c.len() >= m * n, "small_matmul: c is too short");
+    let Dims { m, n, .. } = dims;
+    check_lengths(dims, [a.data.len(), b.len(), c.len()]);
     if m == 0 || n == 0 {
         return;
     }
@@ -69,9 +65,7 @@ pub fn small_matmul_transposed_b(
     scratch: &mut Vec<f32>,
 ) {
     let Dims { m, k, n } = dims;
-    assert!(a.len() >= m * k, "small_matmul: a is too short");
-    assert!(b.len() >= n * k, "small_matmul: b is too short");
-    assert!(c.len() >= m * n, "small_matmul: c is too short");
+    check_lengths(dims, [a.len(), b.len(), c.len()]);
     if scratch.len() < m * (k + n) {
         scratch.resize(m * (k + n), 0.0);
     }
@@ -80,6 +74,14 @@ pub fn small_matmul_transposed_b(
     let dims_t = Dims { m: n, k, n: m };
     small_matmul_parallel(dims_t, Operand::new(b), at, ct, Store::Overwrite);
     transpose(&ct[..n * m], n, m, c);
+}
+
+/// Panics unless `a`, `b` and `c` (their lengths, in that order) hold the `m × k`,
+/// `k × n` and `m × n` values `dims` needs (in either layout).
+fn check_lengths(Dims { m, k, n }: Dims, [a, b, c]: [usize; 3]) {
+    assert!(a >= m * k, "small_matmul: a is too short");
+    assert!(b >= k * n, "small_matmul: b is too short");
+    assert!(c >= m * n, "small_matmul: c is too short");
 }
 
 /// Writes the `rows × cols` row-major `src` transposed into `dst` (`cols × rows`).
