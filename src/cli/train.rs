@@ -608,17 +608,24 @@ fn train(mut run: Run, (sets, train, validation): RunData, a: &TrainArgs) -> any
             }
             print!("{}", model.summary());
         }
+        let validating = if validation.is_some() && spec.validation_freq > spec.epochs {
+            "not validating during training (--validation-freq is above --epochs)".to_string()
+        } else {
+            format!(
+                "validating on {} ({})",
+                validation.as_ref().map_or(0, |v| v.len()),
+                if spec.data.validation_split.is_some() {
+                    "held out from training"
+                } else if validation.is_some() {
+                    "the test set"
+                } else {
+                    "no labelled test set"
+                }
+            )
+        };
         println!(
-            "Training on {} images, validating on {} ({}), {}",
+            "Training on {} images, {validating}, {}",
             train.len(),
-            validation.as_ref().map_or(0, |v| v.len()),
-            if spec.data.validation_split.is_some() {
-                "held out from training"
-            } else if validation.is_some() {
-                "the test set"
-            } else {
-                "no labelled test set"
-            },
             super::count(rayon::current_num_threads(), "thread")
         );
     }

@@ -1288,6 +1288,34 @@ fn an_architecture_exports_the_npz_names_and_shapes_it_expects() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("train it first"));
 }
 
+/// `--validation-freq` above `--epochs` validates never: the start line says so, no
+/// epoch line has a validation metric, and the test set is evaluated once, at the end.
+#[test]
+fn validation_freq_above_the_epochs_says_it_does_not_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    let train = |freq| {
+        let mut args: Vec<&str> = "train --model mlp:32 --epochs 2 --limit 1000 --overwrite"
+            .split(' ')
+            .collect();
+        args.extend(["--out", out, "--validation-freq", freq]);
+        ok(&args)
+    };
+    let s = train("3");
+    assert!(
+        s.contains("Training on 1000 images, not validating during training"),
+        "{s}"
+    );
+    let epochs: Vec<&str> = s.lines().filter(|l| l.starts_with("Epoch ")).collect();
+    assert_eq!(epochs.len(), 2, "{s}");
+    assert!(epochs.iter().all(|l| !l.contains("val_")), "{s}");
+    assert_eq!(s.matches("Test loss: ").count(), 1, "{s}");
+    // At the epochs or below, the line names what it validates on.
+    let s = train("2");
+    assert!(s.contains("validating on 10000 (the test set)"), "{s}");
+}
+
 #[test]
 fn shell_completions_know_the_commands_and_flags() {
     for shell in ["bash", "zsh", "fish"] {
