@@ -11,8 +11,14 @@
 //!
 //! Sums run in f64, grouped in fixed blocks added in order, so they are exact
 //! enough and reproducible on any thread count.
+//!
+//! Fused with the `relu` after it ([`Layer::fuse_next`], the Conv2D, BatchNormalization,
+//! relu pattern): forward writes `max(0, y)`, and backward gates `dy` by `y > 0`,
+//! recomputing `y` from `x` rather than reading the relu's output, so that the two
+//! layers cost the passes of one.
 
 use super::{Layer, LayerConfig, LayerScratch, Param};
+use crate::activations::Activation;
 use crate::kernels::{for_each_row, sum_rows};
 use crate::tensor::Tensor;
 
@@ -32,11 +38,14 @@ pub struct BatchNormalization {
     inv_std: Vec<f32>,
     /// The last forward normalized by batch statistics.
     batch_stats: bool,
-    /// Per-channel coefficients of the last fused pass (forward: scale and shift;
-    /// backward: the three terms of dx).
+    /// Whether the layer also runs the `relu` after it.
+    relu: bool,
+    /// The last forward's `y = x·scale + shift`, per channel (backward recomputes
+    /// the relu's gate from them).
     scale: Vec<f32>,
     shift: Vec<f32>,
-    offset: Vec<f32>,
+    /// backward's `dx = k·dy + a·x + b`, per channel.
+    dx_terms: [Vec<f32>; 3],
     sums: Vec<f64>,
     partials: Vec<f64>,
 }
@@ -57,9 +66,10 @@ impl BatchNormalization {
             mean: vec![0.0; c],
             inv_std: vec![1.0; c],
             batch_stats: false,
+            relu: false,
             scale: vec![0.0; c],
             shift: vec![0.0; c],
-            offset: vec![0.0; c],
+            dx_terms: [vec![0.0; c], vec![0.0; c], vec![0.0; c]],
             sums: vec![0.0; 2 * c],
             partials: Vec::new(),
         }
@@ -68,6 +78,24 @@ impl BatchNormalization {
     fn channels(&self) -> usize {
         self.gamma.value.len()
     }
+}
+
+/// One row of `y = x·scale + shift`, then `max(0, y)` with `relu`.
+#[inline]
+fn affine_row(y: &mut [f32], x: &[f32], (scale, shift): (&[f32], &[f32]), relu: bool) {
+    let terms = y.iter_mut().zip(x).zip(scale).zip(shift);
+    if relu {
+        terms.for_each(|(((o, &v), &k), &b)| *o = (v * k + b).max(0.0));
+    } else {
+        terms.for_each(|(((o, &v), &k), &b)| *o = v * k + b);
+    }
+}
+
+/// `dy` where the relu passed its input (`x·scale + shift > 0`), else 0; as the
+/// relu layer's backward gates it by its output (`max(0, y) > 0`, the same test).
+#[inline]
+fn gate(g: f32, v: f32, k: f32, b: f32) -> f32 {
+    if v * k + b > 0.0 { g } else { 0.0 }
 }
 
 impl Layer for BatchNormalization {
@@ -129,12 +157,9 @@ impl Layer for BatchNormalization {
             self.scale[j] = self.gamma.value[j] * self.inv_std[j];
             self.shift[j] = self.beta.value[j] - self.mean[j] * self.scale[j];
         }
-        let (scale, shift) = (&self.scale, &self.shift);
+        let (coefficients, relu) = ((&self.scale[..], &self.shift[..]), self.relu);
         for_each_row(y.data_mut(), c, |i, row| {
-            let xr = &xd[i * c..(i + 1) * c];
-            for (((o, &v), &k), &b) in row.iter_mut().zip(xr).zip(scale).zip(shift) {
-                *o = v * k + b;
-            }
+            affine_row(row, &xd[i * c..(i + 1) * c], coefficients, relu);
         });
     }
 
@@ -151,27 +176,42 @@ impl Layer for BatchNormalization {
             scale[j] = self.gamma.value[j] * (1.0 / variance.sqrt()) as f32;
             shift[j] = self.beta.value[j] - self.moving_mean.value[j] * scale[j];
         }
-        let xd = x.data();
-        let (scale, shift) = (&*scale, &*shift);
+        let (xd, coefficients, relu) = (x.data(), (&*scale, &*shift), self.relu);
         for_each_row(y.data_mut(), c, |i, row| {
-            let xr = &xd[i * c..(i + 1) * c];
-            for (((o, &v), &k), &b) in row.iter_mut().zip(xr).zip(scale).zip(shift) {
-                *o = v * k + b;
-            }
+            affine_row(row, &xd[i * c..(i + 1) * c], coefficients, relu);
         });
+    }
+
+    fn fuse_next(&mut self, next: &dyn Layer) -> bool {
+        let relu = LayerConfig::Activation {
+            activation: Activation::Relu,
+        };
+        self.relu = next.config() == relu && next.output_shape() == self.out_shape;
+        self.relu
     }
 
     fn backward(&mut self, x: &Tensor, _y: &Tensor, dy: &mut Tensor, dx: Option<&mut Tensor>) {
         let c = self.channels();
         let (xd, dyd) = (x.data(), dy.data());
         let m = xd.len() / c;
-        // Σdy and Σdy·x; then Σdy·x̂ = (Σdy·x - μ·Σdy)/√(σ² + ε).
+        let (scale, shift, relu) = (&self.scale[..], &self.shift[..], self.relu);
+        // Σdy and Σdy·x (dy gated by the fused relu); then
+        // Σdy·x̂ = (Σdy·x - μ·Σdy)/√(σ² + ε).
         sum_rows(m, c, &mut self.partials, &mut self.sums, |i, acc| {
             let (s_dy, s_dyx) = acc.split_at_mut(c);
             let (xr, g) = (&xd[i * c..(i + 1) * c], &dyd[i * c..(i + 1) * c]);
-            for (((a, b), &v), &g) in s_dy.iter_mut().zip(s_dyx).zip(xr).zip(g) {
-                *a += g as f64;
-                *b += (g * v) as f64;
+            // Every slice cut to c, so that the loop runs without bounds checks
+            // and vectorizes.
+            let (s_dy, s_dyx, scale, shift) =
+                (&mut s_dy[..c], &mut s_dyx[..c], &scale[..c], &shift[..c]);
+            for j in 0..c {
+                let g = if relu {
+                    gate(g[j], xr[j], scale[j], shift[j])
+                } else {
+                    g[j]
+                };
+                s_dy[j] += g as f64;
+                s_dyx[j] += (g * xr[j]) as f64;
             }
         });
         let (s_dy, s_dyx) = self.sums.split_at_mut(c);
@@ -189,19 +229,28 @@ impl Layer for BatchNormalization {
         } else {
             0.0
         };
+        let [k, a, b] = &mut self.dx_terms;
         for j in 0..c {
-            let k = (self.gamma.value[j] * self.inv_std[j]) as f64;
+            let kj = (self.gamma.value[j] * self.inv_std[j]) as f64;
             let (mean_dy, mean_dyx) = (s_dy[j] * inv_m, s_dyx[j] * inv_m);
-            let a = -k * self.inv_std[j] as f64 * mean_dyx;
-            self.scale[j] = k as f32;
-            self.shift[j] = a as f32;
-            self.offset[j] = (-k * mean_dy - a * self.mean[j] as f64) as f32;
+            let aj = -kj * self.inv_std[j] as f64 * mean_dyx;
+            k[j] = kj as f32;
+            a[j] = aj as f32;
+            b[j] = (-kj * mean_dy - aj * self.mean[j] as f64) as f32;
         }
-        let (k, a, b) = (&self.scale, &self.shift, &self.offset);
+        let (k, a, b) = (&*k, &*a, &*b);
+        let (scale, shift) = (&scale[..c], &shift[..c]);
+        let (k, a, b) = (&k[..c], &a[..c], &b[..c]);
         for_each_row(dx.data_mut(), c, |i, d| {
             let (xr, g) = (&xd[i * c..(i + 1) * c], &dyd[i * c..(i + 1) * c]);
+            let d = &mut d[..c];
             for j in 0..c {
-                d[j] = k[j] * g[j] + (a[j] * xr[j] + b[j]);
+                let g = if relu {
+                    gate(g[j], xr[j], scale[j], shift[j])
+                } else {
+                    g[j]
+                };
+                d[j] = k[j] * g + (a[j] * xr[j] + b[j]);
             }
         });
     }

@@ -191,7 +191,8 @@ pub trait Layer: Send + Sync {
 
     /// Offered the layer after this one when the model is built. A layer that can
     /// compute `next` within its own pass (a convolution pooling its output as it
-    /// writes it) takes it and returns true: the model then gives this layer
+    /// writes it, a batch normalization applying the relu after it) takes it and
+    /// returns true: the model then gives this layer
     /// `next`'s output and output gradient, and never calls `next`, which stays in
     /// the model unchanged (its config, name and summary line).
     fn fuse_next(&mut self, _next: &dyn Layer) -> bool {

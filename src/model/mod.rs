@@ -423,7 +423,8 @@ impl Sequential {
     }
 
     /// The pairs of layers that run as one pass, by name ([`Layer::fuse_next`]): a
-    /// convolution and the max pooling after it. Their output, gradients and weights
+    /// convolution and the max pooling after it, a batch normalization and the relu
+    /// after it. Their output, gradients and weights
     /// are the same, to the bit, as those of the two layers run apart.
     pub fn fused_layers(&self) -> Vec<(&str, &str)> {
         let pairs = self.layers.windows(2).zip(&self.fused);

@@ -690,6 +690,105 @@ fn batch_norm_gradients() {
     }
 }
 
+/// A BatchNormalization that runs the relu after it (`Layer::fuse_next`): output,
+/// `dx`, `dγ` and `dβ` against f64 loops of `relu(γ·x̂ + β)` and its gradient, with
+/// batch statistics (training) and moving ones (inference). Finite differences would
+/// cross relu's kink; the loops need no step.
+#[test]
+fn batch_norm_fused_with_relu_against_f64_loops() {
+    let (m, c) = (24, 3);
+    for training in [true, false] {
+        let mut bn = build(
+            LayerConfig::BatchNormalization {
+                momentum: 0.9,
+                epsilon: 1e-3,
+            },
+            &[2, 2, c],
+        );
+        let relu = build(
+            LayerConfig::Activation {
+                activation: Activation::Relu,
+            },
+            &[2, 2, c],
+        );
+        assert!(bn.fuse_next(relu.as_ref()));
+        let r = random_vec(4 * c, 60);
+        bn.for_each_param_mut(&mut |p| match p.name {
+            "gamma" => p.value = r[..c].iter().map(|v| 1.0 + 0.5 * v).collect(),
+            "beta" => p.value = r[c..2 * c].to_vec(),
+            "moving_mean" => p.value = r[2 * c..3 * c].to_vec(),
+            _ => p.value = r[3 * c..].iter().map(|v| 0.5 + v.abs()).collect(),
+        });
+        let get = |l: &dyn Layer, name: &str| -> Vec<f64> {
+            let p = l.params().into_iter().find(|p| p.name == name).unwrap();
+            p.value.iter().map(|&v| v as f64).collect()
+        };
+        let (gamma, beta) = (get(bn.as_ref(), "gamma"), get(bn.as_ref(), "beta"));
+        let (mm, mv) = (
+            get(bn.as_ref(), "moving_mean"),
+            get(bn.as_ref(), "moving_variance"),
+        );
+        let x = Tensor::from_vec(random_vec(m * c, 61), &[m / 4, 2, 2, c]);
+        let dy = random_vec(m * c, 62);
+        let mut y = Tensor::default();
+        bn.forward(&x, &mut y, training);
+        let mut dx = Tensor::default();
+        let mut dy_t = Tensor::from_vec(dy.clone(), x.shape());
+        bn.backward(&x, &y, &mut dy_t, Some(&mut dx));
+
+        let xs: Vec<f64> = x.data().iter().map(|&v| v as f64).collect();
+        for j in 0..c {
+            let col = |v: &[f64]| -> Vec<f64> { (0..m).map(|i| v[i * c + j]).collect() };
+            let xj = col(&xs);
+            let (mean, var) = if training {
+                let mean = xj.iter().sum::<f64>() / m as f64;
+                (
+                    mean,
+                    xj.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / m as f64,
+                )
+            } else {
+                (mm[j], mv[j])
+            };
+            let inv = 1.0 / (var + 1e-3).sqrt();
+            let xhat: Vec<f64> = xj.iter().map(|v| (v - mean) * inv).collect();
+            let z: Vec<f64> = xhat.iter().map(|h| gamma[j] * h + beta[j]).collect();
+            assert!(z.iter().all(|z| z.abs() > 1e-4), "an input on the kink");
+            let g: Vec<f64> = (0..m)
+                .map(|i| {
+                    if z[i] > 0.0 {
+                        dy[i * c + j] as f64
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let (sum_g, sum_gx) = (
+                g.iter().sum::<f64>(),
+                g.iter().zip(&xhat).map(|(g, h)| g * h).sum::<f64>(),
+            );
+            let close = |what: &str, got: f32, want: f64| {
+                let err = (got as f64 - want).abs() / want.abs().max(1.0);
+                assert!(err < 1e-5, "training {training}, {what}: {got} vs {want}");
+            };
+            for i in 0..m {
+                close("y", y.data()[i * c + j], z[i].max(0.0));
+                let want = if training {
+                    gamma[j] * inv * (g[i] - sum_g / m as f64 - xhat[i] * sum_gx / m as f64)
+                } else {
+                    gamma[j] * inv * g[i]
+                };
+                close("dx", dx.data()[i * c + j], want);
+            }
+            let grad = |name: &str| {
+                let p = bn.params().into_iter().find(|p| p.name == name).unwrap();
+                p.grad[j]
+            };
+            close("dgamma", grad("gamma"), sum_gx);
+            close("dbeta", grad("beta"), sum_g);
+        }
+    }
+}
+
 /// A small CNN with every new layer: the mean loss's gradient w.r.t. every parameter.
 #[test]
 fn whole_cnn_gradients() {

@@ -1,7 +1,8 @@
-//! A convolution that runs the max pooling after it (`Layer::fuse_next`) gives the
-//! same outputs, gradients and trained weights, to the bit, as the two layers run
-//! apart; here "apart" is the same network with an identity `Activation(linear)`
-//! between them, which the convolution cannot take in.
+//! A layer that runs the one after it (`Layer::fuse_next`: a convolution and its max
+//! pooling, a BatchNormalization and its relu) gives the same outputs, gradients and
+//! trained weights, to the bit, as the two layers run apart; here "apart" is the same
+//! network with an identity `Activation(linear)` between them, which the first
+//! cannot take in.
 
 use scrawl::activations::Activation;
 use scrawl::layers::{LayerConfig, Padding};
@@ -12,12 +13,16 @@ use scrawl::presets::preset;
 
 use crate::common;
 
-/// `cfg` with an identity after every layer that a max pooling follows.
+/// `cfg` with an identity after every layer that a max pooling or a relu follows.
 fn apart(cfg: &ModelConfig) -> ModelConfig {
+    let relu = LayerConfig::Activation {
+        activation: Activation::Relu,
+    };
     let mut layers = Vec::new();
     for (i, layer) in cfg.layers.iter().enumerate() {
         layers.push(layer.clone());
-        if let Some(LayerConfig::MaxPooling2D { .. }) = cfg.layers.get(i + 1) {
+        let next = cfg.layers.get(i + 1);
+        if matches!(next, Some(LayerConfig::MaxPooling2D { .. })) || next == Some(&relu) {
             layers.push(LayerConfig::Activation {
                 activation: Activation::Linear,
             });
@@ -82,6 +87,30 @@ fn trains_as_apart(cfg: ModelConfig, steps: usize, batch: usize) -> Vec<(String,
 fn speedrun_trains_the_same_fused() {
     let pairs = trains_as_apart(preset("speedrun").unwrap(), 3, 200);
     assert_eq!(pairs, [("conv2d".to_string(), "max_pooling2d".to_string())]);
+}
+
+/// `cnn-best`: each of its five BatchNormalization layers runs the relu after it,
+/// and trains as the layers run apart. Without its dropout, whose masks are seeded
+/// by the layer's position, which the twin's extra layers move.
+#[test]
+fn cnn_best_trains_the_same_fused() {
+    let mut cfg = preset("cnn-best").unwrap();
+    cfg.layers
+        .retain(|l| !matches!(l, LayerConfig::Dropout { .. }));
+    let pairs = trains_as_apart(cfg, 2, 32);
+    let expected: Vec<(String, String)> = (0..5)
+        .map(|i| {
+            let n = |s: &str| {
+                if i == 0 {
+                    s.to_string()
+                } else {
+                    format!("{s}_{i}")
+                }
+            };
+            (n("batch_normalization"), n("activation"))
+        })
+        .collect();
+    assert_eq!(pairs, expected);
 }
 
 /// A fused convolution that is not the first trained layer computes `dx` from the
@@ -153,4 +182,23 @@ fn only_tiling_max_pooling_after_relu_or_linear_fuses() {
         padding: Padding::Valid,
     };
     assert_eq!(with(10, Activation::Relu, average), 0);
+
+    // A BatchNormalization takes a relu after it, not another activation.
+    let bn = LayerConfig::BatchNormalization {
+        momentum: 0.99,
+        epsilon: 1e-3,
+    };
+    let after_bn = |activation| {
+        let layers = vec![
+            conv(8, 3, Activation::Linear),
+            bn.clone(),
+            LayerConfig::Activation { activation },
+            LayerConfig::Flatten,
+            dense(10, Activation::Softmax),
+        ];
+        model(10, layers).fused_layers().len()
+    };
+    assert_eq!(after_bn(Activation::Relu), 1);
+    assert_eq!(after_bn(Activation::Tanh), 0);
+    assert_eq!(after_bn(Activation::Linear), 0);
 }

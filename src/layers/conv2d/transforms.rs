@@ -28,6 +28,17 @@ pub struct Window<'a> {
     pub row: usize,
 }
 
+/// Where one output tile goes: `values[i · row + j · f + filter]` for its `m × m`
+/// pixels. A buffer of its own has `row = m · f`; a tile written straight into an
+/// image's rows, the image's row length.
+#[derive(Debug)]
+pub struct WindowMut<'a> {
+    /// From the tile's first value on.
+    pub values: &'a mut [f32],
+    /// Values from one row of the tile to the next.
+    pub row: usize,
+}
+
 /// The transform matrices of F(m, r), row-major, in f32.
 #[derive(Debug, Clone)]
 pub struct Transforms {
@@ -248,18 +259,18 @@ impl Transforms {
     }
 
     /// `Y = Aᵀ M A` for one tile: `mm[ξ · stride ..][..f]` for the `n²` positions,
-    /// to `out` (`[m, m, f]`). `tmp` holds `m · n · f` (used only by tile sizes without
-    /// a fixed-size kernel).
+    /// to `out`. `tmp` holds `m · n · f` (used only by tile sizes without a
+    /// fixed-size kernel).
     pub fn output_tile(
         &self,
         mm: &[f32],
         f: usize,
         stride: usize,
         tmp: &mut [f32],
-        out: &mut [f32],
+        out: WindowMut,
     ) {
         match (self.m, self.r) {
-            (4, 2..=5) => output_tile_fixed(self.r, mm, f, stride, out),
+            (4, 2..=5) => output_tile_fixed(self.r, mm, f, stride, out.values, out.row),
             _ => self.output_tile_any(mm, f, stride, tmp, out),
         }
     }
@@ -271,7 +282,7 @@ impl Transforms {
         f: usize,
         stride: usize,
         tmp: &mut [f32],
-        out: &mut [f32],
+        out: WindowMut,
     ) {
         let (m, n) = (self.m, self.n);
         // tmp[i][b] = Σ_a Aᵀ[i][a] M[a][b]
@@ -288,7 +299,7 @@ impl Transforms {
         // out[i][j] = Σ_b tmp[i][b] Aᵀ[j][b]
         for i in 0..m {
             for j in 0..m {
-                let dst = &mut out[(i * m + j) * f..][..f];
+                let dst = &mut out.values[i * out.row + j * f..][..f];
                 dst.fill(0.0);
                 for b in 0..n {
                     let av = self.at[j * n + b];
@@ -391,7 +402,7 @@ dispatch!(
 
 dispatch!(
     /// [`Transforms::output_tile`] for F(4, `r`), `r` in 2..=5.
-    fn output_tile_fixed(r: usize, mm: &[f32], f: usize, stride: usize, out: &mut [f32])
+    fn output_tile_fixed(r: usize, mm: &[f32], f: usize, stride: usize, out: &mut [f32], row: usize)
         => output_tile_body
 );
 
@@ -426,8 +437,15 @@ fn input_tile_body<V: Vector>(
 }
 
 #[inline(always)]
-fn output_tile_body<V: Vector>(r: usize, mm: &[f32], f: usize, stride: usize, out: &mut [f32]) {
-    by_kernel_size!(r, output_tile::<V>(mm, f, stride, out))
+fn output_tile_body<V: Vector>(
+    r: usize,
+    mm: &[f32],
+    f: usize,
+    stride: usize,
+    out: &mut [f32],
+    row: usize,
+) {
+    by_kernel_size!(r, output_tile::<V>(mm, f, stride, out, row))
 }
 
 #[inline(always)]
@@ -560,13 +578,22 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
     }
 
     #[inline(always)]
-    fn output_tile<V: Vector>(mm: &[f32], f: usize, stride: usize, out: &mut [f32]) {
-        by_vectors!(V, f, |ch| Self::output_channels(mm, f, ch, stride, out));
+    fn output_tile<V: Vector>(mm: &[f32], f: usize, stride: usize, out: &mut [f32], row: usize) {
+        by_vectors!(V, f, |ch| Self::output_channels(
+            mm, f, ch, stride, out, row
+        ));
     }
 
     /// Filters `ch..ch + W::LANES` of one output tile: `Y = Aᵀ M A`.
     #[inline(always)]
-    fn output_channels<W: Vector>(mm: &[f32], f: usize, ch: usize, stride: usize, out: &mut [f32]) {
+    fn output_channels<W: Vector>(
+        mm: &[f32],
+        f: usize,
+        ch: usize,
+        stride: usize,
+        out: &mut [f32],
+        row: usize,
+    ) {
         // t[b][i] = Σ_a Aᵀ[i][a] M[a][b]
         let t: [[W; 4]; N] = std::array::from_fn(|b| {
             let col: [W; N] = std::array::from_fn(|a| W::load(&mm[(a * N + b) * stride + ch..]));
@@ -574,9 +601,9 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
         });
         // out[i][j] = Σ_b t[b][i] Aᵀ[j][b]
         for i in 0..4 {
-            let row: [W; N] = std::array::from_fn(|b| t[b][i]);
-            for (j, s) in mat_vec(&Self::AT, &row).into_iter().enumerate() {
-                s.store(&mut out[(i * 4 + j) * f + ch..]);
+            let across: [W; N] = std::array::from_fn(|b| t[b][i]);
+            for (j, s) in mat_vec(&Self::AT, &across).into_iter().enumerate() {
+                s.store(&mut out[i * row + j * f + ch..]);
             }
         }
     }
@@ -650,9 +677,12 @@ mod tests {
                 t.input_tile(tile, c, &mut tmp, &mut fast, stride);
                 t.input_tile_any(tile, c, &mut tmp, &mut slow, stride);
                 same(&fast, &slow, &format!("input transform, r = {r}, c = {c}"));
-                let (mut fast, mut slow) = (vec![0.0; m * m * c], vec![0.0; m * m * c]);
-                t.output_tile(&d, c, c, &mut tmp, &mut fast);
-                t.output_tile_any(&d, c, c, &mut tmp, &mut slow);
+                // Written with a row length longer than the tile's, as into an image.
+                let row = m * c + 5;
+                let (mut fast, mut slow) = (vec![0.0; m * row], vec![0.0; m * row]);
+                let out = |values| WindowMut { values, row };
+                t.output_tile(&d, c, c, &mut tmp, out(&mut fast));
+                t.output_tile_any(&d, c, c, &mut tmp, out(&mut slow));
                 same(&fast, &slow, &format!("output transform, r = {r}, c = {c}"));
                 let (mut fast, mut slow) = (vec![0.0; n * n * stride], vec![0.0; n * n * stride]);
                 t.output_grad_tile(&d, c, &mut tmp, &mut fast, stride);
@@ -682,7 +712,17 @@ mod tests {
             let dy: Vec<f32> = (0..m * m * f).map(|i| val(i, 53)).collect();
             let mut tmp = vec![0.0; n * n * f];
             let mut y = vec![0.0; m * m * f];
-            t.output_tile(&mm, f, f, &mut tmp, &mut y);
+            let row = m * f;
+            t.output_tile(
+                &mm,
+                f,
+                f,
+                &mut tmp,
+                WindowMut {
+                    values: &mut y,
+                    row,
+                },
+            );
             let mut dm = vec![0.0; n * n * f];
             t.output_grad_tile(&dy, f, &mut tmp, &mut dm, f);
             let (lhs, rhs) = (dot(&y, &dy), dot(&mm, &dm));

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::geometry::Geometry;
 use super::im2col::grow;
-use super::transforms::{Transforms, Window};
+use super::transforms::{Transforms, Window, WindowMut};
 use super::{Epilogue, ThreadBuffers};
 use crate::kernels::{Dims, Operand, Store, small_matmul};
 
@@ -145,17 +145,54 @@ impl WinogradConv<'_> {
                         let rows_out = &mut part[start(unit) - base..];
                         for tx in 0..tw {
                             let t = gi * tw + tx;
-                            tr.output_tile(&mm[t * f..], f, cap * f, tmp, out);
-                            self.scatter_tile(out, rows_out, ty, tx);
+                            self.write_tile((&mm[t * f..], cap * f), (tmp, out), rows_out, ty, tx);
                         }
                     }
                 }
             });
     }
 
+    /// Transforms the products of output tile (`ty`, `tx`) (`mm`, positions `stride`
+    /// apart) back and writes the tile into its place in `rows_out` (the output rows
+    /// of tile row `ty`), applying the epilogue. A tile inside the image is written
+    /// there directly; one the image's edge clips goes through `out` (`[m·m, f]`),
+    /// and only its inside is copied.
+    fn write_tile(
+        &self,
+        (mm, stride): (&[f32], usize),
+        (tmp, out): (&mut [f32], &mut [f32]),
+        rows_out: &mut [f32],
+        ty: usize,
+        tx: usize,
+    ) {
+        let (g, m) = (self.g, self.tr.m);
+        let (f, ho, wo) = (g.filters, g.rows.output, g.cols.output);
+        if (ty + 1) * m <= ho && (tx + 1) * m <= wo {
+            let values = &mut rows_out[tx * m * f..];
+            self.tr.output_tile(
+                mm,
+                f,
+                stride,
+                tmp,
+                WindowMut {
+                    values,
+                    row: wo * f,
+                },
+            );
+            for i in 0..m {
+                self.out
+                    .apply(&mut rows_out[(i * wo + tx * m) * f..][..m * f], f);
+            }
+        } else {
+            let row = m * f;
+            self.tr
+                .output_tile(mm, f, stride, tmp, WindowMut { values: out, row });
+            self.scatter_tile(out, rows_out, ty, tx);
+        }
+    }
+
     /// Writes one transformed output tile (`out`, `[m·m, f]`) into its place in
-    /// `rows_out` (the output rows of tile row `ty`), clipped at the image's edge, and
-    /// applies the epilogue on the way.
+    /// `rows_out`, clipped at the image's edge, and applies the epilogue on the way.
     fn scatter_tile(&self, out: &[f32], rows_out: &mut [f32], ty: usize, tx: usize) {
         let (g, m) = (self.g, self.tr.m);
         let (f, ho, wo) = (g.filters, g.rows.output, g.cols.output);
