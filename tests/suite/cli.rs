@@ -1461,3 +1461,42 @@ fn augmented_grid_shows_each_original_beside_its_augmentations() {
     let text = grid(&["--elastic", "8"]);
     assert!(text.contains("elastic α 8") && text.contains("σ 4"));
 }
+
+/// A short run of a BatchNormalization model says why its validation and test
+/// accuracy lag its training accuracy (the moving statistics still hold much of
+/// their starting values); with a momentum that has caught up, it says nothing.
+#[test]
+fn a_short_batch_norm_run_says_its_moving_statistics_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let train = |model: &str| {
+        let o = scrawl(&[
+            "train",
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--limit",
+            "640",
+            "--batch-size",
+            "64",
+            "--quiet",
+            "--overwrite",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    // 10 steps at momentum 0.99: 0.99^10 = 90% of the starting values.
+    let err = train("Flatten Dense(16,use_bias=false) BatchNormalization relu Dense(10,softmax)");
+    assert!(
+        err.contains("note: after 10 training steps") && err.contains("still hold 90.4%"),
+        "{err}"
+    );
+    // At momentum 0.5, 0.5^10 is 0.1%.
+    let err = train(
+        "Flatten Dense(16,use_bias=false) BatchNormalization(momentum=0.5) relu Dense(10,softmax)",
+    );
+    assert!(!err.contains("moving statistics"), "{err}");
+}
