@@ -551,7 +551,7 @@ fn moving_statistics_note(model: &Sequential, steps: u64) -> Option<String> {
     let share = model.moving_statistics_start_share(steps)?;
     (share > 0.01).then(|| {
         format!(
-            "note: after {steps} training steps, the BatchNormalization layers' moving statistics still hold {:.1}% of their starting values (mean 0, variance 1); validation, evaluate and predict normalize by them, so they score this model below its training accuracy. Train for more steps (a smaller --batch-size gives more an epoch) or give the layers a lower momentum, e.g. BatchNormalization(momentum=0.9)",
+            "note: after {steps} training steps, the BatchNormalization layers' moving statistics still hold {:.1}% of their starting values (mean 0, variance 1); validation, evaluate and predict normalize by them, so they score this model below its training accuracy. Train for more steps (a smaller --batch-size makes more steps an epoch) or give the layers a lower momentum, e.g. BatchNormalization(momentum=0.9)",
             share * 100.0
         )
     })
