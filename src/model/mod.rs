@@ -1115,24 +1115,36 @@ impl WorkspacePool {
 mod moving_statistics_tests {
     use super::*;
 
-    fn model(stack: &str) -> Sequential {
-        Sequential::new(crate::stack::parse_stack(stack).unwrap(), 1).unwrap()
+    /// Flatten, a BatchNormalization for each of `momenta`, then Dense(10, softmax).
+    fn model(momenta: &[f32]) -> Sequential {
+        let mut layers = vec![LayerConfig::Flatten];
+        layers.extend(
+            momenta
+                .iter()
+                .map(|&momentum| LayerConfig::BatchNormalization {
+                    momentum,
+                    epsilon: 1e-3,
+                }),
+        );
+        layers.push(LayerConfig::dense(10, Activation::Softmax));
+        let config = ModelConfig {
+            name: "bn".into(),
+            input_shape: vec![28, 28, 1],
+            layers,
+        };
+        Sequential::new(config, 1).unwrap()
     }
 
     /// `momentum^steps`, the largest over the layers: at Keras's 0.99 the share
     /// falls under 1% at the 459th step; none without BatchNormalization.
     #[test]
     fn the_share_is_the_slowest_layers_momentum_to_the_steps() {
-        let m =
-            model("Flatten BatchNormalization(momentum=0.9) BatchNormalization Dense(10,softmax)");
+        let m = model(&[0.9, 0.99]);
         assert!(m.moving_statistics_start_share(458).unwrap() > 0.01);
         assert!(m.moving_statistics_start_share(459).unwrap() < 0.01);
         let share = m.moving_statistics_start_share(10).unwrap();
         assert!((share - 0.99f64.powi(10)).abs() < 1e-6, "{share}");
         assert_eq!(m.moving_statistics_start_share(0), Some(1.0));
-        assert_eq!(
-            model("Flatten Dense(10,softmax)").moving_statistics_start_share(5),
-            None
-        );
+        assert_eq!(model(&[]).moving_statistics_start_share(5), None);
     }
 }
