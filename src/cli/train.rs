@@ -100,6 +100,11 @@ pub struct TrainArgs {
         requires = "elastic"
     )]
     elastic_sigma: Option<f32>,
+    /// With --augment: train the last K epochs on the images as they are, so the
+    /// model ends its run, at the schedule's small learning rates, on images like
+    /// the test images (as ultralytics's close_mosaic does) [default: 0].
+    #[arg(long, value_name = "K", requires = "augment")]
+    clean_epochs: Option<usize>,
     /// Learning rate (default: the optimizer's Keras default).
     #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long)]
     lr: Option<f32>,
@@ -298,6 +303,7 @@ fn augmentation(a: &TrainArgs) -> anyhow::Result<Option<Augmentation>> {
         height_shift_range: shift,
         elastic_alpha: a.elastic.unwrap_or(d.elastic_alpha),
         elastic_sigma: a.elastic_sigma.unwrap_or(d.elastic_sigma),
+        clean_epochs: a.clean_epochs.unwrap_or(d.clean_epochs),
     };
     aug.validate()?;
     Ok(Some(aug))

@@ -43,6 +43,12 @@ pub struct Augmentation {
     /// Smoothness σ of the elastic field, in pixels.
     #[serde(default = "default_elastic_sigma")]
     pub elastic_sigma: f32,
+    /// The last this many epochs of a run train on the images as they are (0: every
+    /// epoch is augmented). The test images are not warped; a model that ends its
+    /// run, at the small learning rates a schedule ends with, on images like them
+    /// fits them better (as ultralytics's `close_mosaic` ends a run without mosaics).
+    #[serde(default)]
+    pub clean_epochs: usize,
 }
 
 fn default_elastic_sigma() -> f32 {
@@ -83,6 +89,7 @@ impl Default for Augmentation {
             height_shift_range: 0.1,
             elastic_alpha: 0.0,
             elastic_sigma: default_elastic_sigma(),
+            clean_epochs: 0,
         }
     }
 }
@@ -114,6 +121,17 @@ impl Affine {
 }
 
 impl Augmentation {
+    /// Checks that a run of `epochs` epochs augments at least one of them.
+    pub fn check_epochs(&self, epochs: usize) -> Result<()> {
+        if self.clean_epochs >= epochs {
+            return Err(Error::config(format!(
+                "{} clean epochs of {epochs} leave none augmented: give fewer clean epochs, or train without augmentation",
+                self.clean_epochs
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that the ranges are sane (a zoom of 100% would shrink digits to nothing).
     pub fn validate(&self) -> Result<()> {
         let check = |name: &str, v: f32, max: f32| {
@@ -312,9 +330,19 @@ impl AugmentedEpochs {
         })
     }
 
-    /// The images of epoch `epoch` (waiting for them if they are not ready), and starts
-    /// preparing epoch `epoch + 1` when `epoch < last`.
+    /// Whether epoch `epoch` of a run of `last` epochs is augmented: all but the last
+    /// [`Augmentation::clean_epochs`].
+    pub fn augments(&self, epoch: usize, last: usize) -> bool {
+        epoch + self.augmentation.clean_epochs <= last
+    }
+
+    /// The images of epoch `epoch` of a run of `last` epochs (waiting for them if they
+    /// are not ready; the source itself for a clean epoch), and starts preparing epoch
+    /// `epoch + 1` when that one is augmented.
     pub fn epoch(&mut self, epoch: usize, last: usize) -> &Dataset {
+        if !self.augments(epoch, last) {
+            return &self.source;
+        }
         let images = match self.pending.take() {
             Some((e, handle)) if e == epoch => handle.join().expect("augmentation thread"),
             other => {
@@ -328,7 +356,7 @@ impl AugmentedEpochs {
             }
         };
         self.spare = std::mem::replace(&mut self.current.images, images);
-        if epoch < last {
+        if epoch < last && self.augments(epoch + 1, last) {
             let (source, aug, seed) = (self.source.clone(), self.augmentation, self.seed);
             let mut buf = std::mem::take(&mut self.spare);
             let handle = std::thread::spawn(move || {

@@ -105,6 +105,7 @@ impl RunSpec {
         }
         if let Some(a) = &self.augment {
             a.validate()?;
+            a.check_epochs(self.epochs)?;
         }
         if self.validation_freq == 0 {
             return Err(Error::config(

@@ -67,7 +67,8 @@ pub struct FitOptions<'a> {
     /// (the model must already hold that checkpoint's weights).
     pub resume: Option<TrainingState>,
     /// Random rotations, zooms and shifts of the training images, drawn anew each
-    /// epoch from the seed (validation images are never augmented).
+    /// epoch from the seed, but for its last `clean_epochs` (validation images are
+    /// never augmented).
     pub augment: Option<Augmentation>,
     /// With [`Verbosity::Lines`] (output to a log, not a terminal): a progress line
     /// at most this often during long epochs and validations, so a log shows life.
@@ -198,6 +199,9 @@ impl Sequential {
         }
         for cb in opts.callbacks.iter_mut() {
             cb.on_train_begin(self)?;
+        }
+        if let Some(a) = &opts.augment {
+            a.check_epochs(opts.epochs)?;
         }
         let mut augmented = opts
             .augment

@@ -160,6 +160,39 @@ fn prefetched_epochs_equal_epochs_computed_in_series() {
     assert_eq!(again.epoch(2, 3).images, want);
 }
 
+/// `clean_epochs`: the last epochs of a run are the source images themselves, the
+/// earlier ones what `epoch_images` makes of them, and a run of only clean epochs is
+/// refused.
+#[test]
+fn the_last_clean_epochs_train_on_the_images_as_they_are() {
+    let data = common::random_dataset(200, SHAPE, 10, 4);
+    let aug = Augmentation {
+        clean_epochs: 2,
+        ..Default::default()
+    };
+    let mut epochs = AugmentedEpochs::new(&data, aug, 9).unwrap();
+    for e in 1..=5 {
+        let mut warped = Vec::new();
+        aug.epoch_images(&data, 9, e, &mut warped);
+        let got = epochs.epoch(e, 5).images.clone();
+        if e <= 3 {
+            assert_eq!(got, warped, "epoch {e} of 5 is augmented");
+        } else {
+            assert_eq!(got, data.images, "epoch {e} of 5 is clean");
+        }
+        assert_eq!(epochs.augments(e, 5), e <= 3);
+    }
+    // A resumed run that starts on a clean epoch gets the source too.
+    let mut again = AugmentedEpochs::new(&data, aug, 9).unwrap();
+    assert_eq!(again.epoch(5, 5).images, data.images);
+    assert!(aug.check_epochs(3).is_ok());
+    let e = aug.check_epochs(2).unwrap_err().to_string();
+    assert!(
+        e.contains("2 clean epochs of 2 leave none augmented"),
+        "{e}"
+    );
+}
+
 #[test]
 fn tta_views_start_with_the_image_itself() {
     let views = tta_transforms();
@@ -168,6 +201,10 @@ fn tta_views_start_with_the_image_itself() {
 }
 
 fn fit_small(train: &Dataset, augment: Option<Augmentation>) -> Vec<f32> {
+    fit_small_for(train, augment, 2)
+}
+
+fn fit_small_for(train: &Dataset, augment: Option<Augmentation>, epochs: usize) -> Vec<f32> {
     let config =
         scrawl::stack::parse_stack("Conv2D(4,3,relu) MaxPooling2D Flatten Dense(10,softmax)")
             .unwrap();
@@ -179,7 +216,7 @@ fn fit_small(train: &Dataset, augment: Option<Augmentation>) -> Vec<f32> {
         .fit(
             train,
             FitOptions {
-                epochs: 2,
+                epochs,
                 batch_size: 50,
                 seed: 5,
                 verbose: Verbosity::Silent,
@@ -204,6 +241,39 @@ fn augmented_training_is_bit_identical_for_a_seed() {
     assert_eq!(a, b);
     let plain = fit_small(&train, None);
     assert_ne!(a, plain, "augmentation must change what is learned");
+}
+
+/// A run whose last epoch is clean learns something else than one augmented
+/// throughout and than one never augmented, and the same for a seed each time.
+#[test]
+fn a_run_with_a_clean_last_epoch_is_reproducible_and_its_own() {
+    let mnist = common::mnist();
+    let train = mnist.train.take(300);
+    let clean_last = Some(Augmentation {
+        clean_epochs: 1,
+        ..Default::default()
+    });
+    let a = fit_small_for(&train, clean_last, 3);
+    assert_eq!(a, fit_small_for(&train, clean_last, 3));
+    assert_ne!(a, fit_small_for(&train, Some(Augmentation::default()), 3));
+    assert_ne!(a, fit_small_for(&train, None, 3));
+    let model = |epochs| {
+        let mut m = Sequential::new(scrawl::presets::preset("mlp:8").unwrap(), 1).unwrap();
+        m.compile(&OptimizerConfig::adam(), Default::default())
+            .unwrap();
+        m.fit(
+            &train,
+            FitOptions {
+                epochs,
+                verbose: Verbosity::Silent,
+                augment: clean_last,
+                ..Default::default()
+            },
+        )
+        .map(|_| ())
+    };
+    let e = model(1).unwrap_err().to_string();
+    assert!(e.contains("leave none augmented"), "{e}");
 }
 
 /// A field that moves every source position one pixel right is a shift one pixel left.

@@ -1138,6 +1138,13 @@ fn augment_adamw_tta_and_ensemble() {
         "0",
     ]);
     assert!(err.contains("elastic sigma"), "{err}");
+    let err = fails(&["train", "--clean-epochs", "1", "--epochs", "2"]);
+    assert!(err.contains("--augment"), "{err}");
+    let err = fails(&["train", "--augment", "--clean-epochs", "2", "--epochs", "2"]);
+    assert!(
+        err.contains("2 clean epochs of 2 leave none augmented"),
+        "{err}"
+    );
     let err = fails(&["data", "grid", "--augment", "--elastic", "-3"]);
     assert!(err.contains("elastic alpha"), "{err}");
     let err = fails(&["train", "--weight-decay", "0.1", "--optimizer", "adam"]);
