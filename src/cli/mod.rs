@@ -292,6 +292,15 @@ fn steps_arg(s: &str) -> Result<usize, String> {
     count_in(s, u32::MAX as usize)
 }
 
+/// `--clean-epochs`: 0 (none) to `u32::MAX`; more than the run's epochs is refused
+/// with the run's other settings.
+fn clean_epochs_arg(s: &str) -> Result<usize, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    count_in(s, u32::MAX as usize)
+}
+
 /// The most worker threads (far more than any machine scrawl runs on has cores; each
 /// thread costs a stack).
 const MAX_THREADS: usize = 256;

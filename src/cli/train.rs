@@ -103,7 +103,8 @@ pub struct TrainArgs {
     /// With --augment: train the last K epochs on the images as they are, so the
     /// model ends its run, at the schedule's small learning rates, on images like
     /// the test images (as ultralytics's close_mosaic does) [default: 0].
-    #[arg(long, value_name = "K", requires = "augment")]
+    #[arg(long, value_name = "K", requires = "augment", allow_hyphen_values = true,
+        value_parser = super::clean_epochs_arg)]
     clean_epochs: Option<usize>,
     /// Learning rate (default: the optimizer's Keras default).
     #[arg(allow_hyphen_values = true, value_parser = super::finite_f32, long)]

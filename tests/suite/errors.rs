@@ -853,6 +853,14 @@ fn flags() {
         ),
         (t(&["--elastic", "10"]), vec!["--augment"]),
         (
+            t(&["--augment", "--clean-epochs", "5", "--epochs", "3"]),
+            vec!["5 clean epochs of 3 leave none augmented"],
+        ),
+        (
+            t(&["--augment", "--clean-epochs", "-1"]),
+            vec!["--clean-epochs", "-1"],
+        ),
+        (
             vec!["train", "--resume", "nowhere"],
             vec!["nowhere", "not a run folder"],
         ),
