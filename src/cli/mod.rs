@@ -295,10 +295,14 @@ fn steps_arg(s: &str) -> Result<usize, String> {
 /// `--clean-epochs`: 0 (none) to `u32::MAX`; more than the run's epochs is refused
 /// with the run's other settings.
 fn clean_epochs_arg(s: &str) -> Result<usize, String> {
-    if s.trim() == "0" {
-        return Ok(0);
+    match s.trim().parse::<u32>() {
+        Ok(v) => Ok(v as usize),
+        Err(_) => Err(format!(
+            "'{}' is not a whole number from 0 to {}",
+            scrawl::files::clip(s, 40),
+            u32::MAX
+        )),
     }
-    count_in(s, u32::MAX as usize)
 }
 
 /// The most worker threads (far more than any machine scrawl runs on has cores; each
