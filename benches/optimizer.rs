@@ -37,12 +37,14 @@ fn params() -> Vec<Param> {
 fn time(opt: &mut dyn Optimizer, params: &mut [Param], mut evict: Option<&mut Vec<f32>>) -> f64 {
     let mut total = 0.0;
     for step in 0..STEPS {
-        // A gradient that changes from step to step, as a real one does.
+        // A gradient that changes from step to step, as a real one does, written
+        // over the spent one as a backward pass writes it.
         for p in params.iter_mut() {
             let scale = 1e-3 * (1 + step % 5) as f32;
             for (j, g) in p.grad.iter_mut().enumerate() {
                 *g = ((j % 13) as f32 - 6.0) * scale;
             }
+            p.grad_stale = false;
         }
         if let Some(buf) = evict.as_deref_mut() {
             buf.iter_mut().for_each(|v| *v += 1.0);
@@ -51,7 +53,7 @@ fn time(opt: &mut dyn Optimizer, params: &mut [Param], mut evict: Option<&mut Ve
         let start = Instant::now();
         opt.begin_step();
         for (slot, p) in params.iter_mut().enumerate() {
-            opt.update(slot, p);
+            opt.apply_and_spend(slot, p);
         }
         total += start.elapsed().as_secs_f64();
     }

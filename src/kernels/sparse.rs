@@ -1,7 +1,7 @@
 //! `c = a · b` when most of `a` is zeros: MNIST images entering the first Dense layer
 //! (four fifths of their pixels are 0). A dense GEMM multiplies every zero; this
 //! kernel lists the nonzeros once and adds only their rows of `b`. The same for the
-//! layer's kernel gradient `aᵀ · b` ([`sparse_transposed_matmul_add`]).
+//! layer's kernel gradient `aᵀ · b` ([`sparse_transposed_matmul`]).
 //!
 //! Both kernels are bound by loading rows of `b` (from L2), so both build two rows of
 //! the output at once from one pass over their merged nonzeros: each row of `b`
@@ -15,6 +15,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use super::Store;
 use super::isa::{Vector, dispatch};
 
 /// Columns a thread takes at least when one row is cut by columns.
@@ -323,8 +324,9 @@ impl SparseRows {
     }
 }
 
-/// `c += aᵀ · b` with `a` `m × k` mostly zeros, `b` `m × n` and `c` `k × n`, all
-/// row-major: a Dense layer's kernel gradient `dW += xᵀ · dz` on sparse inputs. Row
+/// `c = aᵀ · b` or `c += aᵀ · b` (`store`) with `a` `m × k` mostly zeros, `b` `m × n`
+/// and `c` `k × n`, all row-major: a Dense layer's kernel gradient `dW = xᵀ · dz` on
+/// sparse inputs. Row
 /// `p` of `c` gains `Σ v · b[i]` over the nonzeros `a[i][p] = v`; the zeros cost
 /// nothing. Rows of `c` are built two at a time (`2q` and `2q + 1`: neighbouring
 /// pixels, nonzero in mostly the same images), a tile of columns at a time, their
@@ -333,19 +335,25 @@ impl SparseRows {
 ///
 /// The rows of `c` are cut into blocks, one task each, and every value of `c` sums its
 /// terms in row order of `a`: the same on any number of threads.
-pub fn sparse_transposed_matmul_add(
+pub fn sparse_transposed_matmul(
     (m, k, n): (usize, usize, usize),
     a: &[f32],
     b: &[f32],
-    c: &mut [f32],
+    (c, store): (&mut [f32], Store),
     rows: &mut SparseRows,
 ) {
     assert!(a.len() >= m * k && b.len() >= m * n && c.len() >= k * n);
     assert!(
         k <= u32::MAX as usize && m <= u32::MAX as usize,
-        "sparse_transposed_matmul_add: {m} × {k} too large"
+        "sparse_transposed_matmul: {m} × {k} too large"
     );
-    if m == 0 || n == 0 || k == 0 {
+    if n == 0 || k == 0 {
+        return;
+    }
+    if m == 0 {
+        if store == Store::Overwrite {
+            c[..k * n].fill(0.0);
+        }
         return;
     }
     rows.index_column_pairs(m, k, a);
@@ -361,27 +369,37 @@ pub fn sparse_transposed_matmul_add(
             for (r, out) in block.chunks_mut(2 * n).enumerate() {
                 let q = t * pairs_per_block + r;
                 let column = &entries[at[q]..at[q + 1]];
-                if !column.is_empty() {
-                    add_column_pair(column, b, n, out);
+                match (column.is_empty(), store) {
+                    (false, _) => add_column_pair(column, b, n, out, store),
+                    // No image has these pixels: their rows of `aᵀ · b` are zero.
+                    (true, Store::Overwrite) => out.fill(0.0),
+                    (true, Store::Accumulate) => {}
                 }
             }
         });
 }
 
 dispatch!(
-    /// `out[r][j] += Σ v[r] · b[i][j]` over the (row `i`, values `v`) list, for the one
-    /// or two rows `r` of `out` (each `n` long).
-    fn add_column_pair(column: &[PairEntry], b: &[f32], n: usize, out: &mut [f32]) => add_column_pair_body
+    /// `out[r][j] = Σ v[r] · b[i][j]` (or `+=`, `store`) over the (row `i`, values `v`)
+    /// list, for the one or two rows `r` of `out` (each `n` long).
+    fn add_column_pair(column: &[PairEntry], b: &[f32], n: usize, out: &mut [f32], store: Store) => add_column_pair_body
 );
 
 /// Tiles of four vectors of columns, then one vector, then single columns.
 #[inline(always)]
-fn add_column_pair_body<V: Vector>(column: &[PairEntry], b: &[f32], n: usize, out: &mut [f32]) {
+fn add_column_pair_body<V: Vector>(
+    column: &[PairEntry],
+    b: &[f32],
+    n: usize,
+    out: &mut [f32],
+    store: Store,
+) {
     let two = out.len() > n;
-    let col = add_tiles::<V, 4>(column, b, n, 0, two, out);
-    let col = add_tiles::<V, 1>(column, b, n, col, two, out);
+    let col = add_tiles::<V, 4>(column, b, (n, 0), (two, store), out);
+    let col = add_tiles::<V, 1>(column, b, (n, col), (two, store), out);
+    let held = |v: f32| if store == Store::Accumulate { v } else { 0.0 };
     for j in col..n {
-        let mut acc = [out[j], if two { out[n + j] } else { 0.0 }];
+        let mut acc = [held(out[j]), if two { held(out[n + j]) } else { 0.0 }];
         accumulate_column(column, b, n, j, &mut acc);
         out[j] = acc[0];
         if two {
@@ -390,23 +408,24 @@ fn add_column_pair_body<V: Vector>(column: &[PairEntry], b: &[f32], n: usize, ou
     }
 }
 
-/// Adds tiles of `A` vectors of columns from `col` to the one or two (`two`) rows of
-/// `out`, and returns the first column left.
+/// Writes or adds (`store`) tiles of `A` vectors of columns from `col` to the one or
+/// two (`two`) rows of `out` (each `n` long), and returns the first column left.
 #[inline(always)]
 fn add_tiles<V: Vector, const A: usize>(
     column: &[PairEntry],
     b: &[f32],
-    n: usize,
-    mut col: usize,
-    two: bool,
+    (n, mut col): (usize, usize),
+    (two, store): (bool, Store),
     out: &mut [f32],
 ) -> usize {
     let l = V::LANES;
     while col + A * l <= n {
         let mut acc = [[V::zero(); A]; 2];
-        for (r, a) in acc.iter_mut().enumerate().take(1 + two as usize) {
-            for (j, v) in a.iter_mut().enumerate() {
-                *v = V::load(&out[r * n + col + j * l..]);
+        if store == Store::Accumulate {
+            for (r, a) in acc.iter_mut().enumerate().take(1 + two as usize) {
+                for (j, v) in a.iter_mut().enumerate() {
+                    *v = V::load(&out[r * n + col + j * l..]);
+                }
             }
         }
         accumulate(column, b, n, col, &mut acc);
@@ -469,7 +488,8 @@ mod tests {
     }
 
     /// `c += aᵀ · b` against a naive sum in f64, on shapes with more columns than a
-    /// vector and a tail, on one and two threads with bit-identical results.
+    /// vector and a tail, on one and two threads with bit-identical results; `c =
+    /// aᵀ · b` the same as adding to zeros.
     #[test]
     fn sparse_transposed_product_matches_a_naive_sum_on_any_thread_count() {
         let mut next = crate::kernels::test_values(11, 6);
@@ -490,7 +510,15 @@ mod tests {
                     .unwrap();
                 let mut c = c0.clone();
                 let mut rows = SparseRows::default();
-                pool.install(|| sparse_transposed_matmul_add((m, k, n), &a, &b, &mut c, &mut rows));
+                pool.install(|| {
+                    sparse_transposed_matmul(
+                        (m, k, n),
+                        &a,
+                        &b,
+                        (&mut c, Store::Accumulate),
+                        &mut rows,
+                    )
+                });
                 c
             };
             let (one, two) = (run(1), run(2));
@@ -509,6 +537,18 @@ mod tests {
                     );
                 }
             }
+            // Overwriting whatever `c` held (NaN here, which any read would spread,
+            // rows of pixels no image has included) gives, to the bit, what adding
+            // to zeros does.
+            let mut rows = SparseRows::default();
+            let mut product = |start: f32, store: Store| {
+                let mut c = vec![start; k * n];
+                sparse_transposed_matmul((m, k, n), &a, &b, (&mut c, store), &mut rows);
+                c
+            };
+            let fresh = product(0.0, Store::Accumulate);
+            let over = product(f32::NAN, Store::Overwrite);
+            assert_eq!(bits(&over), bits(&fresh), "m={m} k={k} n={n}");
         }
     }
 

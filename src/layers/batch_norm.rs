@@ -215,10 +215,11 @@ impl Layer for BatchNormalization {
             }
         });
         let (s_dy, s_dyx) = self.sums.split_at_mut(c);
+        let (dgamma, dbeta) = (self.gamma.grad_to_add(), self.beta.grad_to_add());
         for j in 0..c {
             s_dyx[j] = (s_dyx[j] - self.mean[j] as f64 * s_dy[j]) * self.inv_std[j] as f64;
-            self.gamma.grad[j] += s_dyx[j] as f32;
-            self.beta.grad[j] += s_dy[j] as f32;
+            dgamma[j] += s_dyx[j] as f32;
+            dbeta[j] += s_dy[j] as f32;
         }
         let Some(dx) = dx else { return };
         dx.set_shape(x.shape());

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{Layer, LayerConfig, LayerScratch, Param};
 use crate::activations::Activation;
-use crate::kernels::sparse::{SparseRows, sparse_transposed_matmul_add};
+use crate::kernels::sparse::{SparseRows, sparse_transposed_matmul};
 use crate::kernels::{
     Dims, Operand, Store, add_column_sums, for_each_row, looks_sparse, matmul,
     small_matmul_transposed_b, sparse_matmul,
@@ -152,12 +152,13 @@ impl Layer for Dense {
             });
         }
         let dz = dy.data();
+        let store = self.kernel.grad_store();
         if looks_sparse(n, self.inputs, x.data()) {
-            sparse_transposed_matmul_add(
+            sparse_transposed_matmul(
                 (n, self.inputs, self.units),
                 x.data(),
                 dz,
-                &mut self.kernel.grad,
+                (&mut self.kernel.grad, store),
                 &mut self.sparse_rows,
             );
         } else {
@@ -170,11 +171,11 @@ impl Layer for Dense {
                 Operand::transposed(x.data()),
                 Operand::new(dz),
                 &mut self.kernel.grad,
-                Store::Accumulate,
+                store,
             );
         }
         if self.use_bias {
-            add_column_sums(&mut self.bias.grad, dz);
+            add_column_sums(self.bias.grad_to_add(), dz);
         }
         if let Some(dx) = dx {
             dx.set_shape(x.shape());

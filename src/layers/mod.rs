@@ -40,6 +40,7 @@ pub use zero_padding::ZeroPadding2D;
 
 use crate::activations::Activation;
 use crate::error::{Error, Result};
+use crate::kernels::Store;
 use crate::tensor::Tensor;
 
 /// The most weights one layer may have (2^25, 128 MiB of `f32`, 38 times the largest
@@ -66,10 +67,16 @@ pub struct Param {
     pub shape: Vec<usize>,
     /// Current values, row-major.
     pub value: Vec<f32>,
-    /// Gradient accumulated by `backward` since the optimizer last consumed it
+    /// Gradient written by `backward` since the optimizer last consumed it
     /// (empty when not trainable, and in a model loaded from a file until it is
-    /// compiled).
+    /// compiled). While [`Param::grad_stale`] is set it holds a consumed one, which
+    /// counts as zero.
     pub grad: Vec<f32>,
+    /// Whether `grad` holds a spent gradient (applied by the optimizer, or
+    /// discarded): it counts as zero, and the next backward pass writes over it
+    /// ([`Param::grad_store`]). This spares every step a pass over memory zeroing
+    /// the gradients, as large as the update's own passes.
+    pub grad_stale: bool,
     /// Whether the optimizer updates it.
     pub trainable: bool,
     /// Whether AdamW's decoupled weight decay shrinks it (kernels, as Keras's
@@ -91,6 +98,7 @@ impl Param {
             shape,
             value,
             grad,
+            grad_stale: false,
             trainable: true,
             decays: false,
             state: false,
@@ -113,10 +121,38 @@ impl Param {
             shape,
             value,
             grad: Vec::new(),
+            grad_stale: false,
             trainable: false,
             decays: false,
             state: true,
         }
+    }
+
+    /// How a backward pass stores this parameter's gradient: over `grad` when that
+    /// holds a spent one ([`Param::grad_stale`]), else added to it (the chunks of a
+    /// batch, or gradients summed by hand). Clears the flag: a caller told to
+    /// overwrite must write every value of `grad`.
+    pub fn grad_store(&mut self) -> Store {
+        if std::mem::take(&mut self.grad_stale) {
+            Store::Overwrite
+        } else {
+            Store::Accumulate
+        }
+    }
+
+    /// `grad`, ready for a backward pass to add its gradient to (zeroed first when it
+    /// holds a spent one).
+    pub fn grad_to_add(&mut self) -> &mut [f32] {
+        if std::mem::take(&mut self.grad_stale) {
+            self.grad.fill(0.0);
+        }
+        &mut self.grad
+    }
+
+    /// Marks the gradient spent (the optimizer has applied it, or the step was
+    /// abandoned): it counts as zero from now on.
+    pub fn spend_grad(&mut self) {
+        self.grad_stale = true;
     }
 }
 

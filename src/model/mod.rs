@@ -488,6 +488,7 @@ impl Sequential {
             layer.for_each_param_mut(&mut |p| {
                 if !p.state && p.grad.len() != p.value.len() {
                     p.grad = vec![0.0; p.value.len()];
+                    p.grad_stale = false;
                 }
             });
         }
@@ -730,12 +731,12 @@ impl Sequential {
         for layer in &mut self.layers {
             layer.for_each_param_mut(&mut |p| {
                 if p.trainable {
-                    opt.update(slot, p);
+                    opt.apply_and_spend(slot, p);
                     slot += 1;
                 } else {
-                    // A frozen layer's gradient is computed but never applied; clear
+                    // A frozen layer's gradient is computed but never applied; spend
                     // it as the optimizer would, so it does not pile up.
-                    p.grad.fill(0.0);
+                    p.spend_grad();
                 }
             });
         }
@@ -794,7 +795,7 @@ impl Sequential {
             if !s.loss_sum.is_finite() {
                 // As an unchunked step: no update, and no gradient left behind.
                 for layer in &mut self.layers {
-                    layer.for_each_param_mut(&mut |p| p.grad.fill(0.0));
+                    layer.for_each_param_mut(&mut |p| p.spend_grad());
                 }
                 return Ok(stats);
             }

@@ -92,26 +92,22 @@ impl Optimizer for Adam {
         self.shrink = (1.0 - lr * self.weight_decay.unwrap_or(0.0) as f64) as f32;
     }
 
-    fn update(&mut self, slot: usize, p: &mut Param) {
+    fn apply_and_spend(&mut self, slot: usize, p: &mut Param) {
+        p.grad_to_add(); // a spent gradient (no backward since) counts as zero
         let (b1, b2, eps, alpha) = (self.beta_1, self.beta_2, self.epsilon, self.alpha);
         // Only kernels are decayed: shrinking biases or γ/β only hurts.
         let shrink = if p.decays { self.shrink } else { 1.0 };
         let n = p.value.len();
         let m = slot_buffer(&mut self.m, slot, n);
         let v = slot_buffer(&mut self.v, slot, n);
-        zip_update3(&mut p.value, &mut p.grad, m, v, |w, g, m, v| {
-            for (((w, g), m), v) in w
-                .iter_mut()
-                .zip(g.iter_mut())
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
+        zip_update3(&mut p.value, &p.grad, m, v, |w, g, m, v| {
+            for (((w, g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                 *m += (*g - *m) * (1.0 - b1);
                 *v += (*g * *g - *v) * (1.0 - b2);
                 *w = *w * shrink - alpha * *m / (v.sqrt() + eps);
-                *g = 0.0;
             }
         });
+        p.spend_grad();
     }
 
     /// First moments of every slot, then second moments.

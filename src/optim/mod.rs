@@ -1,9 +1,11 @@
 //! Optimizers with Keras's names, parameters and defaults.
 //!
 //! Each step, the model calls [`Optimizer::begin_step`] once, then
-//! [`Optimizer::update`] for every parameter in a fixed order (`slot` is the index in
-//! that order). `update` applies the gradient and then zeroes it, so the next backward
-//! can accumulate into it without a separate clearing pass.
+//! [`Optimizer::apply_and_spend`] for every parameter in a fixed order (`slot` is the
+//! index in that order): it applies the gradient and marks it spent
+//! ([`Param::spend_grad`]) instead of zeroing it, as the next backward writes over it,
+//! so no pass over memory clears it. [`Optimizer::update`] zeroes it as well, for
+//! gradients written by hand.
 //!
 //! `decay` is Keras 2's time-based decay: step `t` (from 0) uses
 //! `learning_rate / (1 + decay · t)`.
@@ -35,8 +37,18 @@ pub trait Optimizer: Send + Sync {
     /// Starts a step: advances the step counter and works out this step's rates.
     fn begin_step(&mut self);
 
-    /// Applies `p.grad` to `p.value` and zeroes `p.grad`.
-    fn update(&mut self, slot: usize, p: &mut Param);
+    /// Applies `p.grad` to `p.value` (a spent gradient counts as zero) and marks it
+    /// spent ([`Param::spend_grad`]), leaving its values in place: the model's own
+    /// step, whose next backward pass writes over it.
+    fn apply_and_spend(&mut self, slot: usize, p: &mut Param);
+
+    /// Applies `p.grad` to `p.value` and zeroes `p.grad`, for loops that write or add
+    /// gradients by hand.
+    fn update(&mut self, slot: usize, p: &mut Param) {
+        self.apply_and_spend(slot, p);
+        p.grad.fill(0.0);
+        p.grad_stale = false;
+    }
 
     /// The per-parameter state (moments, velocities), for checkpoints.
     fn state(&self) -> Vec<Vec<f32>>;
@@ -313,14 +325,14 @@ fn parallel(len: usize) -> bool {
 /// do not depend on the thread count.
 fn zip_update2(
     w: &mut [f32],
-    g: &mut [f32],
+    g: &[f32],
     s: &mut [f32],
-    f: impl Fn(&mut [f32], &mut [f32], &mut [f32]) + Sync,
+    f: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync,
 ) {
     use rayon::prelude::*;
     if parallel(w.len()) {
         w.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks_mut(CHUNK))
+            .zip(g.par_chunks(CHUNK))
             .zip(s.par_chunks_mut(CHUNK))
             .for_each(|((w, g), s)| f(w, g, s));
     } else {
@@ -331,15 +343,15 @@ fn zip_update2(
 /// As [`zip_update2`] with two state buffers.
 fn zip_update3(
     w: &mut [f32],
-    g: &mut [f32],
+    g: &[f32],
     s1: &mut [f32],
     s2: &mut [f32],
-    f: impl Fn(&mut [f32], &mut [f32], &mut [f32], &mut [f32]) + Sync,
+    f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
 ) {
     use rayon::prelude::*;
     if parallel(w.len()) {
         w.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks_mut(CHUNK))
+            .zip(g.par_chunks(CHUNK))
             .zip(s1.par_chunks_mut(CHUNK))
             .zip(s2.par_chunks_mut(CHUNK))
             .for_each(|(((w, g), a), b)| f(w, g, a, b));

@@ -54,16 +54,17 @@ impl Optimizer for RmsProp {
         self.iterations += 1;
     }
 
-    fn update(&mut self, slot: usize, p: &mut Param) {
+    fn apply_and_spend(&mut self, slot: usize, p: &mut Param) {
+        p.grad_to_add(); // a spent gradient (no backward since) counts as zero
         let (lr, rho, eps) = (self.lr_t, self.rho, self.epsilon);
         let s = slot_buffer(&mut self.mean_square, slot, p.value.len());
-        zip_update2(&mut p.value, &mut p.grad, s, |w, g, s| {
-            for ((w, g), s) in w.iter_mut().zip(g.iter_mut()).zip(s.iter_mut()) {
+        zip_update2(&mut p.value, &p.grad, s, |w, g, s| {
+            for ((w, g), s) in w.iter_mut().zip(g).zip(s.iter_mut()) {
                 *s = rho * *s + (1.0 - rho) * *g * *g;
                 *w -= lr * *g / (*s + eps).sqrt();
-                *g = 0.0;
             }
         });
+        p.spend_grad();
     }
 
     fn state(&self) -> Vec<Vec<f32>> {

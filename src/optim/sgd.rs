@@ -54,16 +54,17 @@ impl Optimizer for Sgd {
         self.iterations += 1;
     }
 
-    fn update(&mut self, slot: usize, p: &mut Param) {
+    fn apply_and_spend(&mut self, slot: usize, p: &mut Param) {
+        p.grad_to_add(); // a spent gradient (no backward since) counts as zero
         let (lr, mu, nesterov) = (self.lr_t, self.momentum, self.nesterov);
         let v = slot_buffer(&mut self.velocity, slot, p.value.len());
-        zip_update2(&mut p.value, &mut p.grad, v, |w, g, v| {
-            for ((w, g), v) in w.iter_mut().zip(g.iter_mut()).zip(v.iter_mut()) {
+        zip_update2(&mut p.value, &p.grad, v, |w, g, v| {
+            for ((w, g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
                 *v = mu * *v - lr * *g;
                 *w += if nesterov { mu * *v - lr * *g } else { *v };
-                *g = 0.0;
             }
         });
+        p.spend_grad();
     }
 
     fn state(&self) -> Vec<Vec<f32>> {

@@ -155,3 +155,24 @@ fn bad_settings_are_errors() {
             .contains("sgd, adam, adamw or rmsprop")
     );
 }
+
+/// `apply_and_spend` (the model's step) leaves the gradient in place, marked spent;
+/// updating again with no new gradient in between applies a zero gradient (plain SGD
+/// then moves nothing), not the old one.
+#[test]
+fn a_spent_gradient_counts_as_zero() {
+    let mut opt = sgd(0.1, 0.0, false, 0.0).build().unwrap();
+    let mut p = Param::kernel(vec![2], vec![1.0, -2.0]);
+    p.grad.copy_from_slice(&[0.5, 0.25]);
+    opt.begin_step();
+    opt.apply_and_spend(0, &mut p);
+    let after = p.value.clone();
+    close(&after, &[1.0 - 0.05, -2.0 - 0.025]);
+    assert!(p.grad_stale);
+    assert_eq!(p.grad, vec![0.5, 0.25], "left in place, not zeroed");
+    opt.begin_step();
+    opt.update(0, &mut p);
+    assert_eq!(p.value, after);
+    assert_eq!(p.grad, vec![0.0, 0.0]);
+    assert!(!p.grad_stale);
+}

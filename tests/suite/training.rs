@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use scrawl::data::Dataset;
 use scrawl::loss::Loss;
 use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
@@ -314,5 +315,81 @@ fn a_batch_trained_in_chunks_takes_the_whole_batch_gradient() {
                 "{name}[{j}]: {got}, want {w} (largest step {moved})"
             );
         }
+    }
+}
+
+/// The optimizer leaves each gradient it applied in place, marked spent, and the next
+/// backward pass writes over it instead of adding to it. Every layer with weights, on
+/// each of its gradient paths (Dense on sparse and on dense inputs, Conv2D by
+/// Winograd and direct with its pooling, BatchNormalization fused with relu, a frozen
+/// layer, a batch trained in chunks), must then train to the same weights, bit for
+/// bit, as when every gradient is zeroed and added to before each step: a layer that
+/// added to a spent gradient, or that wrote one without saying so, would differ.
+#[test]
+fn spent_gradients_are_written_over_as_if_zeroed() {
+    let mnist = common::mnist();
+    let digits = mnist.train.take(256);
+    let noise = common::random_dataset(256, [28, 28, 1], 10, 4);
+    let batch = |step: usize, size: usize| -> Vec<usize> {
+        (0..size).map(|i| (step * 37 + i * 5) % 256).collect()
+    };
+    let cases: [(&str, &str, Option<&str>, &Dataset, usize); 6] = [
+        ("mlp:64,32", "rmsprop", None, &digits, 32),
+        ("mlp:64,32", "adam", Some("dense_1"), &noise, 32),
+        ("speedrun", "adam", None, &digits, 64),
+        ("speedrun", "sgd", None, &digits, 200), // in chunks
+        (
+            "Conv2D(8,3,use_bias=false) BatchNormalization relu MaxPooling2D Conv2D(8,3) relu Flatten Dense(16,use_bias=false) BatchNormalization relu Dense(10,softmax)",
+            "adam",
+            None,
+            &digits,
+            32,
+        ),
+        (
+            "Conv2D(8,5) relu MaxPooling2D Flatten Dense(10,softmax)",
+            "rmsprop",
+            None,
+            &noise,
+            16,
+        ),
+    ];
+    for (model, optimizer, frozen, data, size) in cases {
+        let build = || {
+            let config = match preset(model) {
+                Ok(c) => c,
+                Err(_) => scrawl::stack::parse_stack(model).unwrap(),
+            };
+            let mut m = Sequential::new(config, 11).unwrap();
+            if let Some(name) = frozen {
+                m.freeze(name).unwrap();
+            }
+            m.compile(
+                &OptimizerConfig::by_name(optimizer).unwrap(),
+                Loss::default(),
+            )
+            .unwrap();
+            m
+        };
+        let (mut spent, mut zeroed) = (build(), build());
+        for step in 0..3 {
+            let idx = batch(step, size);
+            spent.train_on_batch(data, &idx).unwrap();
+            zeroed.for_each_param_mut(|_, p| {
+                p.grad.fill(0.0);
+                p.grad_stale = false;
+            });
+            zeroed.train_on_batch(data, &idx).unwrap();
+        }
+        let stale = spent
+            .named_params()
+            .iter()
+            .filter(|(_, p)| p.grad_stale)
+            .count();
+        assert!(stale > 0, "{model}: no gradient was left spent");
+        assert_eq!(
+            weights(&spent),
+            weights(&zeroed),
+            "{model} with {optimizer}"
+        );
     }
 }

@@ -376,11 +376,13 @@ impl Conv2D {
         let (g, f) = (self.geom, self.geom.filters);
         let shares = &self.threads[..chunks];
         if self.use_bias {
+            let bias = self.bias.grad_to_add();
             for t in shares {
-                let grad = self.bias.grad.iter_mut();
-                grad.zip(&t.bias_grad).for_each(|(a, v)| *a += v);
+                bias.iter_mut().zip(&t.bias_grad).for_each(|(a, v)| *a += v);
             }
         }
+        // The kernel gradients are small; a spent one is zeroed, then added to.
+        self.kernel.grad_to_add();
         match &mut self.plan {
             Plan::Winograd(p) => {
                 // Σ dU over the chunks in chunk order, then back to the kernel once.
