@@ -333,7 +333,9 @@ impl AugmentedEpochs {
     /// Whether epoch `epoch` of a run of `last` epochs is augmented: all but the last
     /// [`Augmentation::clean_epochs`].
     pub fn augments(&self, epoch: usize, last: usize) -> bool {
-        epoch + self.augmentation.clean_epochs <= last
+        // As `epoch + clean_epochs <= last`, without overflow for any `clean_epochs`.
+        last.checked_sub(epoch)
+            .is_some_and(|left| self.augmentation.clean_epochs <= left)
     }
 
     /// The images of epoch `epoch` of a run of `last` epochs (waiting for them if they

@@ -186,6 +186,14 @@ fn the_last_clean_epochs_train_on_the_images_as_they_are() {
     let mut again = AugmentedEpochs::new(&data, aug, 9).unwrap();
     assert_eq!(again.epoch(5, 5).images, data.images);
     assert!(aug.check_epochs(3).is_ok());
+    // Any count of clean epochs, however large, is a clean run, not an overflow.
+    let all_clean = Augmentation {
+        clean_epochs: usize::MAX,
+        ..Default::default()
+    };
+    let epochs = AugmentedEpochs::new(&data, all_clean, 9).unwrap();
+    assert!(!epochs.augments(1, 5));
+    assert!(all_clean.check_epochs(5).is_err());
     let e = aug.check_epochs(2).unwrap_err().to_string();
     assert!(
         e.contains("2 clean epochs of 2 leave none augmented"),
