@@ -15,10 +15,9 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
 use super::gemm::{Dims, Operand, Store};
 use super::isa::{Vector, dispatch};
+use super::owned::{OwnedRows, for_each_owner};
 
 /// `c = op(a) · b` or `c += op(a) · b`, with `b` row-major `k × n` as stored, on the
 /// calling thread. Panics if an operand is shorter than `dims` needs.
@@ -29,33 +28,12 @@ pub fn small_matmul(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Sto
     product(Product { dims, a, b, rows }, &mut c[..m * n], store);
 }
 
-/// [`small_matmul`] with the rows of `c` cut over the threads of the pool. Each value
-/// of `c` is the same sum whatever the cut, so the result does not depend on the
-/// thread count.
-pub fn small_matmul_parallel(dims: Dims, a: Operand, b: &[f32], c: &mut [f32], store: Store) {
-    let Dims { m, n, .. } = dims;
-    check_lengths(dims, [a.data.len(), b.len(), c.len()]);
-    if m == 0 || n == 0 {
-        return;
-    }
-    // Whole blocks of 6 rows per thread, so no thread gets the narrow tail blocks twice.
-    let per = m
-        .div_ceil(rayon::current_num_threads().max(1))
-        .next_multiple_of(6);
-    c[..m * n]
-        .par_chunks_mut(per * n)
-        .enumerate()
-        .for_each(|(t, part)| {
-            let rows = t * per..(t * per + per).min(m);
-            product(Product { dims, a, b, rows }, part, store);
-        });
-}
-
 /// `c = a · bᵀ` with `a` `m × k` and `b` `n × k`, both row-major, for a small `m`: a
 /// Dense layer's `dx = dz · Wᵀ` on a small batch. The `gemm` crate would pack all of
 /// `b` (the kernel) on every call; here only the small operands are moved: `aᵀ` is
-/// written out, `cᵀ = b · aᵀ` runs as [`small_matmul_parallel`] with `b` read in
-/// place, and `cᵀ` is transposed into `c`. `scratch` holds the two small matrices
+/// written out, `cᵀ = b · aᵀ` runs with `b` read in place, each thread on the rows
+/// of `b` it owns ([`Owner::rows`](super::owned::Owner::rows)), and `cᵀ` is
+/// transposed into `c`. `scratch` holds the two small matrices
 /// (kept by the caller, so a training step allocates nothing).
 pub fn small_matmul_transposed_b(
     dims: Dims,
@@ -72,8 +50,41 @@ pub fn small_matmul_transposed_b(
     let (at, ct) = scratch.split_at_mut(m * k);
     transpose(&a[..m * k], m, k, at);
     let dims_t = Dims { m: n, k, n: m };
-    small_matmul_parallel(dims_t, Operand::new(b), at, ct, Store::Overwrite);
+    // Each thread reads the rows of `b` (the kernel) it owns in every other phase.
+    let ct_rows = OwnedRows::new(ct, n, m);
+    let at = &*at;
+    for_each_owner(|o| {
+        let rows = o.rows(n);
+        let p = Product {
+            dims: dims_t,
+            a: Operand::new(b),
+            b: at,
+            rows,
+        };
+        product(p, ct_rows.take(o), Store::Overwrite);
+    });
     transpose(&ct[..n * m], n, m, c);
+}
+
+/// Rows `rows` of `c = op(a) · b` or `c += op(a) · b`, into `c_rows` (just those rows,
+/// `rows.len() × n`), on the calling thread: one thread's share of a product whose
+/// rows are cut by [`Owner::rows`](super::owned::Owner::rows). Each value is the
+/// same sum as in [`small_matmul`].
+pub fn small_matmul_rows(
+    dims: Dims,
+    (a, b): (Operand, &[f32]),
+    (c_rows, store): (&mut [f32], Store),
+    rows: Range<usize>,
+) {
+    let Dims { m, k, n } = dims;
+    assert!(rows.end <= m, "small_matmul_rows: rows past m");
+    check_lengths(Dims { m, k, n }, [a.data.len(), b.len(), m * n]);
+    assert!(
+        c_rows.len() >= rows.len() * n,
+        "small_matmul_rows: c is too short"
+    );
+    let len = rows.len() * n;
+    product(Product { dims, a, b, rows }, &mut c_rows[..len], store);
 }
 
 /// Panics unless `a`, `b` and `c` (their lengths, in that order) hold the `m × k`,
@@ -213,10 +224,10 @@ fn block<W: Vector, const G: usize, const R: usize>(
 mod tests {
     use super::*;
 
-    /// `a · bᵀ` through the transposes, and the row-parallel product, against the
+    /// `a · bᵀ` through the transposes, and rows cut as owners cut them, against the
     /// plain product (same sums, so the same bits) on shapes with every tail.
     #[test]
-    fn transposed_b_and_parallel_rows_match_small_matmul() {
+    fn transposed_b_and_rows_cut_by_owners_match_small_matmul() {
         let mut next = crate::kernels::test_values(11, 2);
         let mut scratch = Vec::new();
         for (m, k, n) in [(1, 1, 1), (32, 512, 40), (7, 10, 29), (64, 33, 17)] {
@@ -255,28 +266,25 @@ mod tests {
                     assert!((got[i * n + j] - want[i * n + j]).abs() <= tol);
                 }
             }
-            // Rows cut over the threads: the same bits as one call, accumulating.
-            let start: Vec<f32> = (0..m * n).map(|_| next()).collect();
-            let (mut one, mut cut) = (start.clone(), start);
-            small_matmul(
-                Dims { m, k, n },
-                Operand::transposed(&at),
-                &bt,
-                &mut one,
-                Store::Accumulate,
-            );
-            small_matmul_parallel(
-                Dims { m, k, n },
-                Operand::transposed(&at),
-                &bt,
-                &mut cut,
-                Store::Accumulate,
-            );
-            assert!(
-                one.iter()
-                    .zip(&cut)
-                    .all(|(x, y)| x.to_bits() == y.to_bits())
-            );
+            // Rows cut as owners cut them, each share on its own: the same bits as one
+            // call, adding and overwriting.
+            let mut shares: Vec<f32> = (0..m * n).map(|_| next()).collect();
+            for store in [Store::Accumulate, Store::Overwrite] {
+                let mut whole = shares.clone();
+                let dims = Dims { m, k, n };
+                small_matmul(dims, Operand::transposed(&at), &bt, &mut whole, store);
+                for part in 0..3 {
+                    let rows = super::super::owned::Owner { part, parts: 3 }.rows(m);
+                    let out = &mut shares[rows.start * n..rows.end * n];
+                    small_matmul_rows(dims, (Operand::transposed(&at), &bt), (out, store), rows);
+                }
+                assert!(
+                    whole
+                        .iter()
+                        .zip(&shares)
+                        .all(|(x, y)| x.to_bits() == y.to_bits())
+                );
+            }
         }
     }
 

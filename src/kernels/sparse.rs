@@ -12,6 +12,7 @@
 //! order on any number of threads: the result is deterministic.
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -76,18 +77,48 @@ pub fn sparse_matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut
         let per = n.div_ceil(threads).div_ceil(TILE) * TILE;
         c.par_chunks_mut(per).enumerate().for_each(|(t, out)| {
             let width = out.len();
-            block(&a[..k], k, b, n, t * per, width, out);
+            block(&a[..k], (k, 0..k), b, n, t * per, width, out);
         });
     } else if !parallel {
         for (t, out) in c.chunks_mut(ROWS_PER_TASK * n).enumerate() {
-            block(&a[t * ROWS_PER_TASK * k..], k, b, n, 0, n, out);
+            block(&a[t * ROWS_PER_TASK * k..], (k, 0..k), b, n, 0, n, out);
         }
     } else {
         // An even number of rows a task (rows are paired), at most ROWS_PER_TASK.
         let per = m.div_ceil(threads).next_multiple_of(2).min(ROWS_PER_TASK);
         c.par_chunks_mut(per * n)
             .enumerate()
-            .for_each(|(t, out)| block(&a[t * per * k..], k, b, n, 0, n, out));
+            .for_each(|(t, out)| block(&a[t * per * k..], (k, 0..k), b, n, 0, n, out));
+    }
+}
+
+/// One thread's share of `c = a · b` (shapes as in [`sparse_matmul`]) when the rows
+/// of `b` are cut between threads: `c = a[:, ks] · b[ks, :]`, the terms of the
+/// columns `ks` of `a` only, on the calling thread. The caller adds the shares.
+pub fn sparse_matmul_share(
+    (m, k, n): (usize, usize, usize),
+    (a, b): (&[f32], &[f32]),
+    c: &mut [f32],
+    ks: Range<usize>,
+) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    assert!(
+        k <= u32::MAX as usize && ks.end <= k,
+        "sparse_matmul_share: bad k"
+    );
+    if n == 0 {
+        return;
+    }
+    for (t, out) in c[..m * n].chunks_mut(ROWS_PER_TASK * n).enumerate() {
+        block(
+            &a[t * ROWS_PER_TASK * k..],
+            (k, ks.clone()),
+            b,
+            n,
+            0,
+            n,
+            out,
+        );
     }
 }
 
@@ -95,10 +126,11 @@ pub fn sparse_matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut
 const PARALLEL_MIN_MACS: usize = 1 << 16;
 
 /// Columns `col0..col0 + width` of the rows of `c` held in `out` (row stride `width`,
-/// at most [`ROWS_PER_TASK`] rows), from the same rows of `a` (starting at `a_rows`).
+/// at most [`ROWS_PER_TASK`] rows), from the same rows of `a` (starting at `a_rows`),
+/// summing over the columns `ks` of `a` (rows of `b`) only.
 fn block(
     a_rows: &[f32],
-    k: usize,
+    (k, ks): (usize, Range<usize>),
     b: &[f32],
     n: usize,
     col0: usize,
@@ -110,7 +142,7 @@ fn block(
         let mut nz = cell.borrow_mut();
         let mut starts = [0usize; ROWS_PER_TASK / 2 + 1];
         let pairs = rows.div_ceil(2);
-        list_pair_nonzeros(&a_rows[..rows * k], k, &mut nz, &mut starts[..=pairs]);
+        list_pair_nonzeros(&a_rows[..rows * k], (k, ks), &mut nz, &mut starts[..=pairs]);
         let task = Task {
             nz: &nz,
             starts: &starts[..=pairs],
@@ -137,10 +169,15 @@ struct Task<'a> {
 }
 
 /// Fills `nz` with the [`PairEntry`]s of each pair of rows (rows 0 and 1, 2 and 3, ...;
-/// an odd last row is paired with zeros), pair after pair, and `starts[q]` with where
-/// pair `q`'s begin (`starts[pairs]` = the total). Branch-free: every entry is
-/// written, and the end moves on only past a nonzero.
-fn list_pair_nonzeros(a_block: &[f32], k: usize, nz: &mut Vec<PairEntry>, starts: &mut [usize]) {
+/// an odd last row is paired with zeros) in the columns `ks`, pair after pair, and
+/// `starts[q]` with where pair `q`'s begin (`starts[pairs]` = the total). Branch-free:
+/// every entry is written, and the end moves on only past a nonzero.
+fn list_pair_nonzeros(
+    a_block: &[f32],
+    (k, ks): (usize, Range<usize>),
+    nz: &mut Vec<PairEntry>,
+    starts: &mut [usize],
+) {
     let pairs = starts.len() - 1;
     if nz.len() < pairs * k + 1 {
         nz.resize(pairs * k + 1, (0, [0.0; 2]));
@@ -151,8 +188,8 @@ fn list_pair_nonzeros(a_block: &[f32], k: usize, nz: &mut Vec<PairEntry>, starts
         *start = len;
         let first = rows.next().unwrap_or(&[]);
         let second = rows.next().unwrap_or(&[]);
-        for (p, &v) in first.iter().enumerate() {
-            let pair = [v, second.get(p).copied().unwrap_or(0.0)];
+        for p in ks.clone() {
+            let pair = [first[p], second.get(p).copied().unwrap_or(0.0)];
             nz[len] = (p as u32, pair);
             len += (pair[0] != 0.0 || pair[1] != 0.0) as usize;
         }
@@ -379,6 +416,60 @@ pub fn sparse_transposed_matmul(
         });
 }
 
+thread_local! {
+    /// Each thread's list of one pair of columns' nonzeros, for
+    /// [`sparse_transposed_matmul_rows`]; it grows to the largest batch once.
+    static COLUMN_PAIR: RefCell<Vec<PairEntry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Rows `ps` of `c = aᵀ · b` or `c += aᵀ · b` (shapes as in
+/// [`sparse_transposed_matmul`]) into `c_rows` (just those rows), on the calling
+/// thread: one thread's share when the rows of `c` (a kernel's input rows) are cut
+/// between threads, `ps.start` even. Each pair of rows lists its nonzeros by reading
+/// its two columns of `a` down the batch; every value sums its terms in row order of
+/// `a`, as [`sparse_transposed_matmul`] does, so the two give the same bits.
+pub fn sparse_transposed_matmul_rows(
+    (m, k, n): (usize, usize, usize),
+    (a, b): (&[f32], &[f32]),
+    (c_rows, store): (&mut [f32], Store),
+    ps: Range<usize>,
+) {
+    assert!(a.len() >= m * k && b.len() >= m * n && c_rows.len() >= ps.len() * n);
+    assert!(
+        ps.start.is_multiple_of(2) && ps.end <= k,
+        "sparse_transposed_matmul_rows: rows"
+    );
+    assert!(
+        m <= u32::MAX as usize,
+        "sparse_transposed_matmul_rows: m = {m}"
+    );
+    if n == 0 {
+        return;
+    }
+    COLUMN_PAIR.with(|cell| {
+        let mut column = cell.borrow_mut();
+        if column.len() < m {
+            column.resize(m, (0, [0.0; 2]));
+        }
+        let rows = &mut c_rows[..ps.len() * n];
+        for (r, out) in rows.chunks_mut(2 * n).enumerate() {
+            let p = ps.start + 2 * r;
+            let two = p + 1 < ps.end;
+            let mut len = 0;
+            for (i, row) in a[..m * k].chunks_exact(k).enumerate() {
+                let v = [row[p], if two { row[p + 1] } else { 0.0 }];
+                column[len] = (i as u32, v);
+                len += (v[0] != 0.0 || v[1] != 0.0) as usize;
+            }
+            match (len, store) {
+                (0, Store::Overwrite) => out.fill(0.0),
+                (0, Store::Accumulate) => {}
+                _ => add_column_pair(&column[..len], b, n, out, store),
+            }
+        }
+    });
+}
+
 dispatch!(
     /// `out[r][j] = Σ v[r] · b[i][j]` (or `+=`, `store`) over the (row `i`, values `v`)
     /// list, for the one or two rows `r` of `out` (each `n` long).
@@ -549,6 +640,56 @@ mod tests {
             let fresh = product(0.0, Store::Accumulate);
             let over = product(f32::NAN, Store::Overwrite);
             assert_eq!(bits(&over), bits(&fresh), "m={m} k={k} n={n}");
+        }
+    }
+
+    /// The per-thread shares: rows of `aᵀ · b` cut as owners cut them give the bits of
+    /// the whole product (overwriting or adding); shares of `a · b` over cuts of the
+    /// columns of `a` add up to it (the whole range alone: the same bits).
+    #[test]
+    fn shares_match_the_whole_products() {
+        let mut next = crate::kernels::test_values(5, 6);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (m, k, n) in [
+            (1, 1, 1),
+            (32, 784, 512),
+            (5, 9, 37),
+            (64, 51, 70),
+            (3, 2, 16),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let b: Vec<f32> = (0..m * n).map(|_| next() + 0.25).collect();
+            let w: Vec<f32> = (0..k * n).map(|_| next() + 0.25).collect();
+            for store in [Store::Overwrite, Store::Accumulate] {
+                let c0: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
+                let mut whole = c0.clone();
+                let mut rows = SparseRows::default();
+                sparse_transposed_matmul((m, k, n), &a, &b, (&mut whole, store), &mut rows);
+                for parts in 1..=3 {
+                    let mut cut = c0.clone();
+                    for part in 0..parts {
+                        let r = crate::kernels::owned::Owner { part, parts }.rows(k);
+                        let out = &mut cut[r.start * n..r.end * n];
+                        sparse_transposed_matmul_rows((m, k, n), (&a, &b), (out, store), r);
+                    }
+                    assert_eq!(bits(&cut), bits(&whole), "{m}x{k}x{n} {parts} parts");
+                }
+            }
+            let mut whole = vec![f32::NAN; m * n];
+            sparse_matmul(m, k, n, &a, &w, &mut whole);
+            let mut alone = vec![f32::NAN; m * n];
+            sparse_matmul_share((m, k, n), (&a, &w), &mut alone, 0..k);
+            assert_eq!(bits(&alone), bits(&whole), "{m}x{k}x{n}");
+            let mut sum = vec![0.0f32; m * n];
+            let mut share = vec![f32::NAN; m * n];
+            for part in 0..3 {
+                let r = crate::kernels::owned::Owner { part, parts: 3 }.rows(k);
+                sparse_matmul_share((m, k, n), (&a, &w), &mut share, r);
+                sum.iter_mut().zip(&share).for_each(|(s, v)| *s += v);
+            }
+            for (got, want) in sum.iter().zip(&whole) {
+                assert!((got - want).abs() <= 1e-5 * k as f32 * (1.0 + want.abs()));
+            }
         }
     }
 

@@ -9,13 +9,23 @@
 //! takes the same path. On a small batch `dz · Wᵀ` reads `W` where it lies
 //! (`kernels::small_gemm`): the `gemm` crate would copy ("pack") all of `W` on every
 //! call, a fifth of `mlp-512-512`'s step at batch 32.
+//!
+//! On such a small training batch every product cuts `W` by its input rows between
+//! the threads (`kernels::owned`), as the optimizer's update does: each thread owns
+//! rows of `W`, sums their terms of `x · W` into its own share (the shares are then
+//! added), writes their rows of `dW`, and computes the columns of `dx` they give. A
+//! weight's row, its gradient and its optimizer state stay in one core's cache.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{Layer, LayerConfig, LayerScratch, Param};
 use crate::activations::Activation;
-use crate::kernels::sparse::{SparseRows, sparse_transposed_matmul};
+use crate::kernels::owned::{OwnedRows, Owner, for_each_owner, owners};
+use crate::kernels::small_gemm::small_matmul_rows;
+use crate::kernels::sparse::{
+    SparseRows, sparse_matmul_share, sparse_transposed_matmul, sparse_transposed_matmul_rows,
+};
 use crate::kernels::{
     Dims, Operand, Store, add_column_sums, for_each_row, looks_sparse, matmul,
     small_matmul_transposed_b, sparse_matmul,
@@ -25,8 +35,9 @@ use crate::tensor::Tensor;
 /// Inference batches up to this size use the zero-skipping product at any density.
 const SMALL_BATCH: usize = 4;
 
-/// Training batches (or chunks) up to this size compute `dx` without packing `W`.
-const SMALL_DX_BATCH: usize = 64;
+/// Training batches (or chunks) up to this size run every product on the rows of `W`
+/// each thread owns (`kernels::owned`), and compute `dx` without packing `W`.
+const SMALL_BATCH_TRAINING: usize = 64;
 
 /// A fully connected layer with a fused bias and activation.
 pub struct Dense {
@@ -44,6 +55,9 @@ pub struct Dense {
     sparse_rows: SparseRows,
     /// `dzᵀ` and `dxᵀ` of a small batch's `dx`.
     transposes: Vec<f32>,
+    /// Each thread's share of a small training batch's `x · W`, and (one thread
+    /// each) its columns of `x`.
+    shares: Vec<f32>,
 }
 
 impl Dense {
@@ -73,6 +87,7 @@ impl Dense {
             out_shape: [units],
             sparse_rows: SparseRows::default(),
             transposes: Vec::new(),
+            shares: Vec::new(),
         }
     }
 
@@ -115,6 +130,67 @@ impl Dense {
             act.forward_row(row);
         });
     }
+
+    /// Training's `y = act(x · W + b)` on a small batch: each thread sums the terms of
+    /// the rows of `W` it owns (`kernels::owned`: the rows it also takes the gradient
+    /// and the update of), into its own share; the shares are added in thread order.
+    /// The sums' order depends on the thread count, so the bits do too (not on which
+    /// thread is fastest).
+    fn forward_owned(&mut self, x: &Tensor, y: &mut Tensor) {
+        let (n, k, u) = (x.batch(), self.inputs, self.units);
+        y.set_shape(&[n, u]);
+        let parts = owners();
+        // Per thread: its share of `y`, then room for its columns of `x`.
+        let widest = (0..parts)
+            .map(|part| Owner { part, parts }.rows(k).len())
+            .max();
+        let slot = n * u + n * widest.unwrap_or(0);
+        if self.shares.len() < parts * slot {
+            self.shares.resize(parts * slot, 0.0);
+        }
+        let sparse = looks_sparse(n, k, x.data());
+        let (w, x) = (&self.kernel.value, x.data());
+        let shares = OwnedRows::slots(&mut self.shares, parts, slot);
+        for_each_owner(|o| {
+            let rows = o.rows(k);
+            let (share, cols) = shares.take(o).split_at_mut(n * u);
+            if sparse {
+                sparse_matmul_share((n, k, u), (x, w), share, rows);
+            } else {
+                // `x`'s columns of this thread's rows of `W`, gathered to be read in order.
+                let width = rows.len();
+                let cols = &mut cols[..n * width];
+                for (to, from) in cols.chunks_exact_mut(width.max(1)).zip(x.chunks_exact(k)) {
+                    to.copy_from_slice(&from[rows.clone()]);
+                }
+                let dims = Dims {
+                    m: n,
+                    k: width,
+                    n: u,
+                };
+                let w_rows = &w[rows.start * u..rows.end * u];
+                small_matmul_rows(
+                    dims,
+                    (Operand::new(cols), w_rows),
+                    (share, Store::Overwrite),
+                    0..n,
+                );
+            }
+        });
+        let (bias, act, use_bias) = (&self.bias.value, self.activation, self.use_bias);
+        let shares = &self.shares;
+        for_each_row(y.data_mut(), u, |i, row| {
+            row.copy_from_slice(&shares[i * u..(i + 1) * u]);
+            for t in 1..parts {
+                let share = &shares[t * slot + i * u..][..u];
+                row.iter_mut().zip(share).for_each(|(v, s)| *v += s);
+            }
+            if use_bias {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+            act.forward_row(row);
+        });
+    }
 }
 
 impl Layer for Dense {
@@ -135,7 +211,11 @@ impl Layer for Dense {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
-        self.compute(x, y, training);
+        if training && x.batch() <= SMALL_BATCH_TRAINING {
+            self.forward_owned(x, y);
+        } else {
+            self.compute(x, y, training);
+        }
     }
 
     fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
@@ -153,7 +233,21 @@ impl Layer for Dense {
         }
         let dz = dy.data();
         let store = self.kernel.grad_store();
-        if looks_sparse(n, self.inputs, x.data()) {
+        let sparse = looks_sparse(n, self.inputs, x.data());
+        if n <= SMALL_BATCH_TRAINING {
+            let (k, u) = (self.inputs, self.units);
+            let grad = OwnedRows::new(&mut self.kernel.grad, k, u);
+            for_each_owner(|o| {
+                let (rows, out) = (o.rows(k), grad.take(o));
+                if sparse {
+                    sparse_transposed_matmul_rows((n, k, u), (x.data(), dz), (out, store), rows);
+                } else {
+                    let dims = Dims { m: k, k: n, n: u };
+                    let xt = Operand::transposed(x.data());
+                    small_matmul_rows(dims, (xt, dz), (out, store), rows);
+                }
+            });
+        } else if sparse {
             sparse_transposed_matmul(
                 (n, self.inputs, self.units),
                 x.data(),
@@ -185,7 +279,7 @@ impl Layer for Dense {
                 n: self.inputs,
             };
             let w = &self.kernel.value;
-            if n <= SMALL_DX_BATCH {
+            if n <= SMALL_BATCH_TRAINING {
                 small_matmul_transposed_b(dims, dz, w, dx.data_mut(), &mut self.transposes);
             } else {
                 let wt = Operand::transposed(w);

@@ -5,7 +5,7 @@
 //! As AdamW, kernels are first shrunk by `w −= η·λ·w` (decoupled weight decay, with
 //! `η` the step's learning rate before bias correction, as Keras 3 does).
 
-use super::{Optimizer, OptimizerConfig, restore_slots, slot_buffer, zip_update3};
+use super::{Optimizer, OptimizerConfig, restore_slots, rows_of, slot_buffer, zip_update3};
 use crate::error::{Error, Result};
 use crate::layers::Param;
 
@@ -100,7 +100,8 @@ impl Optimizer for Adam {
         let n = p.value.len();
         let m = slot_buffer(&mut self.m, slot, n);
         let v = slot_buffer(&mut self.v, slot, n);
-        zip_update3(&mut p.value, &p.grad, m, v, |w, g, m, v| {
+        let rows = rows_of(p);
+        zip_update3(rows, (&mut p.value, &p.grad), (m, v), |w, g, m, v| {
             for (((w, g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
                 *m += (*g - *m) * (1.0 - b1);
                 *v += (*g * *g - *v) * (1.0 - b2);

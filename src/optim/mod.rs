@@ -21,6 +21,7 @@ pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
 use crate::error::{Error, Result};
+use crate::kernels::owned::{OwnedRows, for_each_owner};
 use crate::layers::Param;
 
 /// Applies gradients to parameters.
@@ -313,49 +314,65 @@ fn restore_slots(state: &mut Vec<Vec<f32>>, saved: Vec<Vec<f32>>, what: &str) ->
     Ok(())
 }
 
-/// Values per chunk when an update is split across threads.
-const CHUNK: usize = 1 << 14;
+/// Values at least for an update to be split across threads.
+const PARALLEL_MIN: usize = 1 << 15;
 
-fn parallel(len: usize) -> bool {
-    len >= 2 * CHUNK && rayon::current_num_threads() > 1
+/// The rows a parameter is cut into between the threads: all its dimensions but the
+/// last, as the layers cut a kernel ([`crate::kernels::owned`]); a vector is one row.
+fn rows_of(p: &Param) -> usize {
+    match p.shape.split_last() {
+        Some((_, lead)) if !lead.is_empty() => lead.iter().product(),
+        _ => 1,
+    }
 }
 
-/// Runs `f(w, g, s)` over matching chunks of a parameter, its gradient and one state
-/// buffer of the same length; in parallel when large. Chunks are fixed, so results
-/// do not depend on the thread count.
+/// Runs `f(w, g, s)` over a parameter of `rows` rows, its gradient and one state buffer
+/// of the same length: when large, each thread on its own rows
+/// ([`Owner::rows`](crate::kernels::owned::Owner::rows)), the
+/// rows whose forward product and gradient the layers computed on that thread, so
+/// the update finds them in that core's cache. Each value is updated alone, so the
+/// result is the same whatever the cut.
 fn zip_update2(
-    w: &mut [f32],
-    g: &[f32],
+    rows: usize,
+    (w, g): (&mut [f32], &[f32]),
     s: &mut [f32],
     f: impl Fn(&mut [f32], &[f32], &mut [f32]) + Sync,
 ) {
-    use rayon::prelude::*;
-    if parallel(w.len()) {
-        w.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .zip(s.par_chunks_mut(CHUNK))
-            .for_each(|((w, g), s)| f(w, g, s));
-    } else {
+    let row_len = w.len() / rows.max(1);
+    if w.len() < PARALLEL_MIN || rows * row_len != w.len() || rayon::current_num_threads() < 2 {
         f(w, g, s);
+        return;
     }
+    let (w, s) = (
+        OwnedRows::new(w, rows, row_len),
+        OwnedRows::new(s, rows, row_len),
+    );
+    for_each_owner(|o| {
+        let r = o.rows(rows);
+        f(w.take(o), &g[r.start * row_len..r.end * row_len], s.take(o));
+    });
 }
 
 /// As [`zip_update2`] with two state buffers.
 fn zip_update3(
-    w: &mut [f32],
-    g: &[f32],
-    s1: &mut [f32],
-    s2: &mut [f32],
+    rows: usize,
+    (w, g): (&mut [f32], &[f32]),
+    (s1, s2): (&mut [f32], &mut [f32]),
     f: impl Fn(&mut [f32], &[f32], &mut [f32], &mut [f32]) + Sync,
 ) {
-    use rayon::prelude::*;
-    if parallel(w.len()) {
-        w.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .zip(s1.par_chunks_mut(CHUNK))
-            .zip(s2.par_chunks_mut(CHUNK))
-            .for_each(|(((w, g), a), b)| f(w, g, a, b));
-    } else {
+    let row_len = w.len() / rows.max(1);
+    if w.len() < PARALLEL_MIN || rows * row_len != w.len() || rayon::current_num_threads() < 2 {
         f(w, g, s1, s2);
+        return;
     }
+    let w = OwnedRows::new(w, rows, row_len);
+    let (s1, s2) = (
+        OwnedRows::new(s1, rows, row_len),
+        OwnedRows::new(s2, rows, row_len),
+    );
+    for_each_owner(|o| {
+        let r = o.rows(rows);
+        let g = &g[r.start * row_len..r.end * row_len];
+        f(w.take(o), g, s1.take(o), s2.take(o));
+    });
 }

@@ -1,7 +1,7 @@
 //! RMSprop as Keras/TensorFlow: `s = ρ·s + (1−ρ)·g²`, `w −= η·g / √(s + ε)`
 //! (epsilon under the root).
 
-use super::{Optimizer, OptimizerConfig, restore_slots, slot_buffer, zip_update2};
+use super::{Optimizer, OptimizerConfig, restore_slots, rows_of, slot_buffer, zip_update2};
 use crate::error::Result;
 use crate::layers::Param;
 
@@ -58,7 +58,8 @@ impl Optimizer for RmsProp {
         p.grad_to_add(); // a spent gradient (no backward since) counts as zero
         let (lr, rho, eps) = (self.lr_t, self.rho, self.epsilon);
         let s = slot_buffer(&mut self.mean_square, slot, p.value.len());
-        zip_update2(&mut p.value, &p.grad, s, |w, g, s| {
+        let rows = rows_of(p);
+        zip_update2(rows, (&mut p.value, &p.grad), s, |w, g, s| {
             for ((w, g), s) in w.iter_mut().zip(g).zip(s.iter_mut()) {
                 *s = rho * *s + (1.0 - rho) * *g * *g;
                 *w -= lr * *g / (*s + eps).sqrt();

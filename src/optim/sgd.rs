@@ -1,7 +1,7 @@
 //! SGD as Keras: `v = μ·v − η·g`, then `w += v`, or with Nesterov `w += μ·v − η·g`.
 //! With μ = 0 this is exactly `w −= η·g` (v is then −η·g).
 
-use super::{Optimizer, OptimizerConfig, restore_slots, slot_buffer, zip_update2};
+use super::{Optimizer, OptimizerConfig, restore_slots, rows_of, slot_buffer, zip_update2};
 use crate::error::Result;
 use crate::layers::Param;
 
@@ -58,7 +58,8 @@ impl Optimizer for Sgd {
         p.grad_to_add(); // a spent gradient (no backward since) counts as zero
         let (lr, mu, nesterov) = (self.lr_t, self.momentum, self.nesterov);
         let v = slot_buffer(&mut self.velocity, slot, p.value.len());
-        zip_update2(&mut p.value, &p.grad, v, |w, g, v| {
+        let rows = rows_of(p);
+        zip_update2(rows, (&mut p.value, &p.grad), v, |w, g, v| {
             for ((w, g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
                 *v = mu * *v - lr * *g;
                 *w += if nesterov { mu * *v - lr * *g } else { *v };

@@ -124,7 +124,7 @@ impl Sequential {
     /// # Ok(()) }
     /// ```
     pub fn fit(&mut self, train: &Dataset, opts: FitOptions<'_>) -> Result<History> {
-        crate::kernels::on_pool(|| self.fit_on_pool(train, opts))
+        crate::kernels::on_warm_pool(|| self.fit_on_pool(train, opts))
     }
 
     fn fit_on_pool(&mut self, train: &Dataset, mut opts: FitOptions<'_>) -> Result<History> {
