@@ -35,9 +35,22 @@ use crate::tensor::Tensor;
 /// Inference batches up to this size use the zero-skipping product at any density.
 const SMALL_BATCH: usize = 4;
 
+/// Training batches (or chunks) up to this size compute `dx` without packing `W`.
+const SMALL_DX_BATCH: usize = 64;
+
 /// Training batches (or chunks) up to this size run every product on the rows of `W`
-/// each thread owns (`kernels::owned`), and compute `dx` without packing `W`.
-const SMALL_BATCH_TRAINING: usize = 64;
+/// each thread owns (`kernels::owned`), when `W` holds at least [`OWNED_MIN_WEIGHTS`];
+/// up to [`OWNED_MAX_SPARSE_BATCH`] when the input is mostly zeros (pixels), whose
+/// zero-skipping products cut by rows as cheaply at any such batch. Larger dense
+/// batches go to the `gemm` crate.
+const OWNED_MAX_BATCH: usize = 64;
+
+/// See [`OWNED_MAX_BATCH`]: `mlp-512`'s batch of 200 on its first layer.
+const OWNED_MAX_SPARSE_BATCH: usize = 256;
+
+/// Kernels smaller than this (an output layer's 512 × 10) gain nothing from staying in
+/// one core's cache, and their narrow rows suit the `gemm` crate better.
+const OWNED_MIN_WEIGHTS: usize = 1 << 15;
 
 /// A fully connected layer with a fused bias and activation.
 pub struct Dense {
@@ -131,6 +144,14 @@ impl Dense {
         });
     }
 
+    /// Whether a training batch (or chunk) `x` runs on the rows each thread owns.
+    fn owned(&self, x: &Tensor) -> bool {
+        let n = x.batch();
+        self.inputs * self.units >= OWNED_MIN_WEIGHTS
+            && (n <= OWNED_MAX_BATCH
+                || n <= OWNED_MAX_SPARSE_BATCH && looks_sparse(n, self.inputs, x.data()))
+    }
+
     /// Training's `y = act(x · W + b)` on a small batch: each thread sums the terms of
     /// the rows of `W` it owns (`kernels::owned`: the rows it also takes the gradient
     /// and the update of), into its own share; the shares are added in thread order.
@@ -211,7 +232,7 @@ impl Layer for Dense {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
-        if training && x.batch() <= SMALL_BATCH_TRAINING {
+        if training && self.owned(x) {
             self.forward_owned(x, y);
         } else {
             self.compute(x, y, training);
@@ -234,7 +255,7 @@ impl Layer for Dense {
         let dz = dy.data();
         let store = self.kernel.grad_store();
         let sparse = looks_sparse(n, self.inputs, x.data());
-        if n <= SMALL_BATCH_TRAINING {
+        if self.owned(x) {
             let (k, u) = (self.inputs, self.units);
             let grad = OwnedRows::new(&mut self.kernel.grad, k, u);
             for_each_owner(|o| {
@@ -279,7 +300,7 @@ impl Layer for Dense {
                 n: self.inputs,
             };
             let w = &self.kernel.value;
-            if n <= SMALL_BATCH_TRAINING {
+            if n <= SMALL_DX_BATCH {
                 small_matmul_transposed_b(dims, dz, w, dx.data_mut(), &mut self.transposes);
             } else {
                 let wt = Operand::transposed(w);

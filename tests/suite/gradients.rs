@@ -387,3 +387,74 @@ fn dense_input_gradient_on_both_sides_of_the_small_batch_path() {
         }
     }
 }
+
+/// A large kernel's forward product and kernel gradient against f64 loops, on every
+/// path a training batch takes: cut by the rows each thread owns (batches up to 64,
+/// and up to 256 on mostly-zero inputs), and the `gemm` crate's and the whole-batch
+/// sparse kernel's beyond. Inputs four fifths zeros (pixels) and dense (a hidden
+/// layer's); the kernel gradient written fresh, then over a spent one.
+#[test]
+fn large_dense_products_on_every_training_path() {
+    let (k, units) = (196, 170); // 33,320 weights: enough for the owned path
+    for (n, sparse) in [
+        (5, true),
+        (64, false),
+        (100, true),
+        (100, false),
+        (300, true),
+    ] {
+        let mut x = common::random_vec(n * k, 31);
+        if sparse {
+            x.iter_mut().enumerate().for_each(|(i, v)| {
+                if (i * 7919) % 5 != 0 {
+                    *v = 0.0
+                }
+            });
+        }
+        assert_eq!(scrawl::kernels::looks_sparse(n, k, &x), sparse);
+        let x = Tensor::from_vec(x, &[n, k]);
+        let mut l = build(
+            LayerConfig::Dense {
+                units,
+                activation: Activation::Linear,
+                use_bias: true,
+            },
+            &[k],
+        );
+        let w = l.params()[0].value.clone();
+        for round in 0..2 {
+            let mut y = Tensor::default();
+            l.forward(&x, &mut y, true);
+            for i in 0..n {
+                for u in 0..units {
+                    let want: f64 = (0..k)
+                        .map(|p| x.data()[i * k + p] as f64 * w[p * units + u] as f64)
+                        .sum();
+                    let got = y.data()[i * units + u] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                        "batch {n} sparse {sparse}: y[{i}][{u}] = {got}, want {want}"
+                    );
+                }
+            }
+            let dz = common::random_vec(n * units, 32 + round);
+            let mut dy = Tensor::from_vec(dz.clone(), &[n, units]);
+            l.backward(&x, &y, &mut dy, None);
+            let g = &l.params()[0].grad;
+            for p in 0..k {
+                for u in 0..units {
+                    let want: f64 = (0..n)
+                        .map(|i| x.data()[i * k + p] as f64 * dz[i * units + u] as f64)
+                        .sum();
+                    let got = g[p * units + u] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-5 * (1.0 + want.abs()),
+                        "batch {n} sparse {sparse} round {round}: dW[{p}][{u}] = {got}, want {want}"
+                    );
+                }
+            }
+            // The next round writes over this gradient as a spent one.
+            l.for_each_param_mut(&mut |p| p.spend_grad());
+        }
+    }
+}
