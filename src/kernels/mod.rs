@@ -197,6 +197,8 @@ const KEEP_WARM_NAP: Duration = Duration::from_micros(100);
 
 /// A worker's loop under [`on_warm_pool`]: run whatever job can be found until `done`.
 fn keep_warm(done: &AtomicBool) {
+    #[cfg(test)]
+    let _counted = tests::Keeper::start();
     let mut idle_since: Option<Instant> = None;
     let mut looks = 0u32;
     while !done.load(Ordering::Acquire) {
@@ -228,6 +230,78 @@ impl Drop for SetOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Workers in [`keep_warm`] right now, in this test binary.
+    static KEEPERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    /// Counts a worker in [`keep_warm`] while it lives.
+    pub(super) struct Keeper;
+
+    impl Keeper {
+        pub(super) fn start() -> Keeper {
+            KEEPERS.fetch_add(1, Ordering::SeqCst);
+            Keeper
+        }
+    }
+
+    impl Drop for Keeper {
+        fn drop(&mut self) {
+            KEEPERS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits up to 5 s for every warm worker to leave its loop.
+    fn keepers_released() -> bool {
+        let start = Instant::now();
+        while KEEPERS.load(Ordering::SeqCst) > 0 {
+            if start.elapsed() > Duration::from_secs(5) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    /// `on_warm_pool` returns `f`'s result with parallel work inside (nested too), the
+    /// other workers really spin meanwhile, and they are released afterwards: after a
+    /// normal return and after a panic in `f`, which reaches the caller.
+    #[test]
+    fn warm_pool_runs_f_and_releases_its_workers() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let sum = pool.install(|| {
+            on_warm_pool(|| {
+                let start = Instant::now();
+                while KEEPERS.load(Ordering::SeqCst) < 2 && start.elapsed().as_secs() < 5 {
+                    std::hint::spin_loop();
+                }
+                assert_eq!(
+                    KEEPERS.load(Ordering::SeqCst),
+                    2,
+                    "the other two workers spin"
+                );
+                let inner: u64 = on_warm_pool(|| (0..10_000u64).into_par_iter().sum());
+                inner + (0..1000u64).into_par_iter().map(|i| i * 2).sum::<u64>()
+            })
+        });
+        assert_eq!(sum, 49_995_000 + 999_000);
+        assert!(
+            keepers_released(),
+            "warm workers still spinning after return"
+        );
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| on_warm_pool(|| -> u32 { panic!("inside fit") }))
+        }));
+        assert!(caught.is_err());
+        assert!(
+            keepers_released(),
+            "warm workers still spinning after a panic"
+        );
+        assert_eq!(pool.install(|| on_warm_pool(|| 7)), 7);
+        assert!(keepers_released());
+    }
 
     /// Big enough for the parallel path; the sums must not depend on the pool size.
     #[test]
