@@ -25,6 +25,16 @@ fn build(cfg: LayerConfig, input: &[usize]) -> Box<dyn scrawl::layers::Layer> {
     cfg.build("layer".into(), input, &mut rng, 11).unwrap()
 }
 
+/// A Dense layer of `units` with a bias and no activation, on `k` inputs.
+fn linear_dense(units: usize, k: usize) -> Box<dyn scrawl::layers::Layer> {
+    let dense = LayerConfig::Dense {
+        units,
+        activation: Activation::Linear,
+        use_bias: true,
+    };
+    build(dense, &[k])
+}
+
 #[test]
 fn dense_gradients_for_every_activation() {
     for act in ACTS {
@@ -357,14 +367,7 @@ fn whole_network_gradients() {
 fn dense_input_gradient_on_both_sides_of_the_small_batch_path() {
     for (n, k, units) in [(1, 7, 3), (32, 50, 37), (64, 100, 40), (65, 100, 40)] {
         let x = Tensor::from_vec(common::random_vec(n * k, 21), &[n, k]);
-        let mut l = build(
-            LayerConfig::Dense {
-                units,
-                activation: Activation::Linear,
-                use_bias: true,
-            },
-            &[k],
-        );
+        let mut l = linear_dense(units, k);
         let mut y = Tensor::default();
         l.forward(&x, &mut y, true);
         let dz = common::random_vec(n * units, 22);
@@ -413,14 +416,7 @@ fn large_dense_products_on_every_training_path() {
         }
         assert_eq!(scrawl::kernels::looks_sparse(n, k, &x), sparse);
         let x = Tensor::from_vec(x, &[n, k]);
-        let mut l = build(
-            LayerConfig::Dense {
-                units,
-                activation: Activation::Linear,
-                use_bias: true,
-            },
-            &[k],
-        );
+        let mut l = linear_dense(units, k);
         let w = l.params()[0].value.clone();
         for round in 0..2 {
             let mut y = Tensor::default();
