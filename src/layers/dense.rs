@@ -144,12 +144,11 @@ impl Dense {
         });
     }
 
-    /// Whether a training batch (or chunk) `x` runs on the rows each thread owns.
-    fn owned(&self, x: &Tensor) -> bool {
-        let n = x.batch();
+    /// Whether a training batch (or chunk) of `n` runs on the rows each thread owns;
+    /// `sparse`: the batch looks mostly zeros (`looks_sparse`).
+    fn owned(&self, n: usize, sparse: bool) -> bool {
         self.inputs * self.units >= OWNED_MIN_WEIGHTS
-            && (n <= OWNED_MAX_BATCH
-                || n <= OWNED_MAX_SPARSE_BATCH && looks_sparse(n, self.inputs, x.data()))
+            && (n <= OWNED_MAX_BATCH || n <= OWNED_MAX_SPARSE_BATCH && sparse)
     }
 
     /// Training's `y = act(x · W + b)` on a small batch: each thread sums the terms of
@@ -157,7 +156,7 @@ impl Dense {
     /// and the update of), into its own share; the shares are added in thread order.
     /// The sums' order depends on the thread count, so the bits do too (not on which
     /// thread is fastest).
-    fn forward_owned(&mut self, x: &Tensor, y: &mut Tensor) {
+    fn forward_owned(&mut self, x: &Tensor, y: &mut Tensor, sparse: bool) {
         let (n, k, u) = (x.batch(), self.inputs, self.units);
         y.set_shape(&[n, u]);
         let parts = owners();
@@ -169,7 +168,6 @@ impl Dense {
         if self.shares.len() < parts * slot {
             self.shares.resize(parts * slot, 0.0);
         }
-        let sparse = looks_sparse(n, k, x.data());
         let (w, x) = (&self.kernel.value, x.data());
         let shares = OwnedRows::slots(&mut self.shares, parts, slot);
         for_each_owner(|o| {
@@ -232,11 +230,15 @@ impl Layer for Dense {
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, training: bool) {
-        if training && self.owned(x) {
-            self.forward_owned(x, y);
-        } else {
-            self.compute(x, y, training);
+        let n = x.batch();
+        if training && n <= OWNED_MAX_SPARSE_BATCH {
+            // Sampled once here for both the choice and the product.
+            let sparse = looks_sparse(n, self.inputs, x.data());
+            if self.owned(n, sparse) {
+                return self.forward_owned(x, y, sparse);
+            }
         }
+        self.compute(x, y, training);
     }
 
     fn infer(&self, x: &Tensor, y: &mut Tensor, _scratch: &mut LayerScratch) {
@@ -255,7 +257,7 @@ impl Layer for Dense {
         let dz = dy.data();
         let store = self.kernel.grad_store();
         let sparse = looks_sparse(n, self.inputs, x.data());
-        if self.owned(x) {
+        if self.owned(n, sparse) {
             let (k, u) = (self.inputs, self.units);
             let grad = OwnedRows::new(&mut self.kernel.grad, k, u);
             for_each_owner(|o| {
