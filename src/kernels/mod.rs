@@ -11,7 +11,7 @@ pub mod small_gemm;
 pub mod sparse;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -161,41 +161,78 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 /// sleeps, and waking it costs a system call and, on a virtual machine, the host's
 /// rescheduling of an idle virtual CPU; a small-batch step (`mlp-512-512` at batch
 /// 32: a dozen parallel sections in 0.75 ms) paid that at nearly every section. The
-/// other workers spin as OpenMP's do (`rayon::yield_now` runs any job they find),
-/// yield the CPU to other threads now and then, and after [`KEEP_WARM_IDLE`] without
-/// work nap between looks, so a long serial stretch (saving a checkpoint) costs little.
+/// other workers spin as OpenMP's do (`rayon::yield_now` runs any job they find) and
+/// yield the CPU to other threads now and then.
+///
+/// A worker leaves after [`KEEP_WARM_IDLE`] without work, and `f` calls
+/// [`WarmWorkers::keep`] at each step to send back any that left. Leaving is what
+/// makes this safe: a rayon worker waiting on a job runs other jobs meanwhile, so a
+/// keep-warm job can be taken up in the middle of a job that `f` (or another fit on
+/// the same pool) waits for; a keeper that spun until `f` returned would then never
+/// return. Once every waiting thread is blocked there is no work, and the keeper lets
+/// go within [`KEEP_WARM_IDLE`] (a test runs two fits on one pool until it would hang).
+///
 /// Which thread runs which job never changes a result (every kernel's sums are fixed
 /// by its operands), so the weights are the same bits as without.
-pub fn on_warm_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+pub fn on_warm_pool<R: Send>(f: impl FnOnce(&WarmWorkers) -> R + Send) -> R {
     on_pool(|| {
-        if rayon::current_num_threads() < 2 {
-            return f();
+        let warm = WarmWorkers {
+            owner: rayon::current_thread_index(),
+            threads: rayon::current_num_threads(),
+            done: Arc::new(AtomicBool::new(false)),
+            keepers: Arc::new(AtomicUsize::new(0)),
+        };
+        // Set on the way out even if `f` panics, so the other workers are released.
+        let _release = SetOnDrop(Arc::clone(&warm.done));
+        warm.keep();
+        f(&warm)
+    })
+}
+
+/// The other workers of an [`on_warm_pool`] call, kept looking for work.
+pub struct WarmWorkers {
+    /// The worker that runs `f`; it never keeps warm itself.
+    owner: Option<usize>,
+    threads: usize,
+    /// Set when `f` returns: every keeper leaves.
+    done: Arc<AtomicBool>,
+    /// Keepers sent and not yet gone.
+    keepers: Arc<AtomicUsize>,
+}
+
+impl WarmWorkers {
+    /// Sends the other workers back to look for work if they have all left (after
+    /// [`KEEP_WARM_IDLE`] without any): a training loop calls this at every step. It
+    /// costs one atomic load while they are there.
+    pub fn keep(&self) {
+        if self.threads < 2 || self.keepers.load(Ordering::Acquire) > 0 {
+            return;
         }
-        let owner = rayon::current_thread_index();
-        let done = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&done);
+        self.keepers.store(self.threads - 1, Ordering::Release);
+        let (done, keepers, owner) = (
+            Arc::clone(&self.done),
+            Arc::clone(&self.keepers),
+            self.owner,
+        );
         rayon::spawn_broadcast(move |ctx| {
             // The owner runs `f`; its own copy of this job must not spin, or `f`'s
             // thread could be caught in it while waiting on a parallel section.
             if Some(ctx.index()) != owner {
-                keep_warm(&flag);
+                keep_warm(&done);
+                keepers.fetch_sub(1, Ordering::AcqRel);
             }
         });
-        // Set on the way out even if `f` panics, so the other workers are released.
-        let _release = SetOnDrop(done);
-        f()
-    })
+    }
 }
 
-/// How long a warm worker goes without work before it naps between looks.
+/// How long a warm worker goes without work before it leaves (and sleeps as rayon's
+/// workers do, until [`WarmWorkers::keep`] sends it back): long enough to bridge the
+/// serial stretches of a step, short enough that a keeper caught inside a job another
+/// thread waits for costs little.
 pub const KEEP_WARM_IDLE: Duration = Duration::from_millis(2);
 
-/// A warm worker's nap once idle for [`KEEP_WARM_IDLE`]: short, since a job posted
-/// meanwhile waits at most this long for it (and the posting thread runs it itself
-/// if it gets there first).
-const KEEP_WARM_NAP: Duration = Duration::from_micros(100);
-
-/// A worker's loop under [`on_warm_pool`]: run whatever job can be found until `done`.
+/// A worker's loop under [`on_warm_pool`]: run whatever job can be found until `done`
+/// or until [`KEEP_WARM_IDLE`] passes without one.
 fn keep_warm(done: &AtomicBool) {
     #[cfg(test)]
     let _counted = tests::Keeper::start();
@@ -209,7 +246,7 @@ fn keep_warm(done: &AtomicBool) {
         let since = *idle_since.get_or_insert_with(Instant::now);
         looks = looks.wrapping_add(1);
         if since.elapsed() >= KEEP_WARM_IDLE {
-            std::thread::sleep(KEEP_WARM_NAP);
+            return;
         } else if looks.is_multiple_of(64) {
             std::thread::yield_now(); // let other threads of the machine run
         } else {
@@ -230,6 +267,7 @@ impl Drop for SetOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
 
     /// Workers in [`keep_warm`] right now, in this test binary.
     static KEEPERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -263,26 +301,29 @@ mod tests {
     }
 
     /// `on_warm_pool` returns `f`'s result with parallel work inside (nested too), the
-    /// other workers really spin meanwhile, and they are released afterwards: after a
-    /// normal return and after a panic in `f`, which reaches the caller.
+    /// other workers really spin meanwhile, leave when idle and come back on
+    /// [`WarmWorkers::keep`], and they are released afterwards: after a normal return
+    /// and after a panic in `f`, which reaches the caller.
     #[test]
     fn warm_pool_runs_f_and_releases_its_workers() {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .unwrap();
+        let keepers_reach = |n: usize| {
+            let start = Instant::now();
+            while KEEPERS.load(Ordering::SeqCst) != n && start.elapsed().as_secs() < 5 {
+                std::hint::spin_loop();
+            }
+            KEEPERS.load(Ordering::SeqCst)
+        };
         let sum = pool.install(|| {
-            on_warm_pool(|| {
-                let start = Instant::now();
-                while KEEPERS.load(Ordering::SeqCst) < 2 && start.elapsed().as_secs() < 5 {
-                    std::hint::spin_loop();
-                }
-                assert_eq!(
-                    KEEPERS.load(Ordering::SeqCst),
-                    2,
-                    "the other two workers spin"
-                );
-                let inner: u64 = on_warm_pool(|| (0..10_000u64).into_par_iter().sum());
+            on_warm_pool(|warm| {
+                assert_eq!(keepers_reach(2), 2, "the other two workers spin");
+                assert_eq!(keepers_reach(0), 0, "idle keepers leave");
+                warm.keep();
+                assert_eq!(keepers_reach(2), 2, "keep sends them back");
+                let inner: u64 = on_warm_pool(|_| (0..10_000u64).into_par_iter().sum());
                 inner + (0..1000u64).into_par_iter().map(|i| i * 2).sum::<u64>()
             })
         });
@@ -292,15 +333,67 @@ mod tests {
             "warm workers still spinning after return"
         );
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pool.install(|| on_warm_pool(|| -> u32 { panic!("inside fit") }))
+            pool.install(|| on_warm_pool(|_| -> u32 { panic!("inside fit") }))
         }));
         assert!(caught.is_err());
         assert!(
             keepers_released(),
             "warm workers still spinning after a panic"
         );
-        assert_eq!(pool.install(|| on_warm_pool(|| 7)), 7);
+        assert_eq!(pool.install(|| on_warm_pool(|_| 7)), 7);
         assert!(keepers_released());
+    }
+
+    /// Two fits at once on one pool (tests run so, and so may a server's users): a
+    /// warm worker can be handed the other fit's keep-warm job in the middle of a job
+    /// its own fit waits for. Every step must still finish; a watchdog turns a hang
+    /// into a failure.
+    #[test]
+    fn concurrent_warm_pools_never_hang() {
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+        );
+        let (sent, got) = std::sync::mpsc::channel();
+        for who in 0..2u64 {
+            let (pool, sent) = (Arc::clone(&pool), sent.clone());
+            std::thread::spawn(move || {
+                for round in 0..2000u64 {
+                    let total = pool.install(|| {
+                        on_warm_pool(|warm| {
+                            let mut total = 0u64;
+                            for step in 0..20u64 {
+                                warm.keep();
+                                let parts = AtomicU64::new(0);
+                                owned::for_each_owner(|o| {
+                                    parts.fetch_add(o.part as u64 + 1, Ordering::SeqCst);
+                                });
+                                total += parts.load(Ordering::SeqCst);
+                                total += (0..4096u32)
+                                    .into_par_iter()
+                                    .with_min_len(64)
+                                    .map(|i| u64::from(i) % (step + 2))
+                                    .sum::<u64>();
+                            }
+                            total
+                        })
+                    });
+                    sent.send((who, round, total)).unwrap();
+                }
+            });
+        }
+        drop(sent);
+        let mut seen = 0;
+        loop {
+            match got.recv_timeout(Duration::from_secs(60)) {
+                Ok(_) => seen += 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("two warm fits hung after {seen} rounds: {e}"),
+            }
+        }
+        assert_eq!(seen, 4000);
     }
 
     /// Big enough for the parallel path; the sums must not depend on the pool size.

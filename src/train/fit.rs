@@ -13,6 +13,7 @@ use crate::data::Dataset;
 use crate::data::augment::{Augmentation, AugmentedEpochs};
 use crate::error::{Error, Result};
 use crate::history::{EpochLog, History};
+use crate::kernels::WarmWorkers;
 use crate::model::Sequential;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -124,10 +125,15 @@ impl Sequential {
     /// # Ok(()) }
     /// ```
     pub fn fit(&mut self, train: &Dataset, opts: FitOptions<'_>) -> Result<History> {
-        crate::kernels::on_warm_pool(|| self.fit_on_pool(train, opts))
+        crate::kernels::on_warm_pool(|warm| self.fit_on_pool(train, opts, warm))
     }
 
-    fn fit_on_pool(&mut self, train: &Dataset, mut opts: FitOptions<'_>) -> Result<History> {
+    fn fit_on_pool(
+        &mut self,
+        train: &Dataset,
+        mut opts: FitOptions<'_>,
+        warm: &WarmWorkers,
+    ) -> Result<History> {
         self.check_data(train)?;
         if let Some(v) = opts.validation {
             self.check_data(v)?;
@@ -226,6 +232,7 @@ impl Sequential {
                 for cb in opts.callbacks.iter_mut() {
                     cb.on_batch_begin(self, global, steps);
                 }
+                warm.keep();
                 let stats = self.train_on_batch(data, batch)?;
                 if !stats.loss_sum.is_finite() {
                     if let Some(b) = &bar {
