@@ -35,8 +35,11 @@ use crate::tensor::Tensor;
 /// Inference batches up to this size use the zero-skipping product at any density.
 const SMALL_BATCH: usize = 4;
 
-/// Training batches (or chunks) up to this size compute `dx` without packing `W`.
-const SMALL_DX_BATCH: usize = 64;
+/// Training batches (or chunks) up to this size compute `dx` without packing `W`
+/// (`small_matmul_transposed_b`). `cargo bench --bench dense_dx` on the Zen 4, `W`
+/// 800 × 256 (`speedrun`'s): 129-148 GFLOP/s against the `gemm` crate's 85-113 from
+/// 75 to 128 rows; level near 200, behind at 256.
+const SMALL_DX_BATCH: usize = 128;
 
 /// Training batches (or chunks) up to this size run every product on the rows of `W`
 /// each thread owns (`kernels::owned`), when `W` holds at least [`OWNED_MIN_WEIGHTS`];
