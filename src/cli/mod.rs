@@ -136,11 +136,21 @@ struct Sets {
     spec: DatasetSpec,
 }
 
+/// Why a command that trains cannot run without training images.
+const NO_TRAINING_IMAGES: &str = "this needs labelled training images: give --train FILE (a labelled CSV), or use the MNIST IDX files";
+
 impl Sets {
     fn train(&self) -> anyhow::Result<&Dataset> {
         self.train
             .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("this needs labelled training images: give --train FILE (a labelled CSV), or use the MNIST IDX files"))
+            .ok_or_else(|| anyhow::anyhow!(NO_TRAINING_IMAGES))
+    }
+
+    /// The training images, moved out of the sets.
+    fn take_train(&mut self) -> anyhow::Result<Dataset> {
+        self.train
+            .take()
+            .ok_or_else(|| anyhow::anyhow!(NO_TRAINING_IMAGES))
     }
 
     fn test(&self) -> anyhow::Result<&Dataset> {

@@ -570,10 +570,13 @@ type RunData = (super::Sets, Dataset, Option<Dataset>);
 
 fn load_data(args: &DataArgs, spec: &RunSpec) -> anyhow::Result<RunData> {
     let d = &spec.data;
-    let sets = args.load()?;
+    let mut sets = args.load()?;
+    // Moved out, not copied: the training images are the largest thing scrawl holds
+    // and nothing after this reads them from `sets`.
+    let full = sets.take_train()?;
     let mut train = match d.limit {
-        Some(n) => sets.train()?.take(n),
-        None => sets.train()?.clone(),
+        Some(n) => full.take(n),
+        None => full,
     };
     let validation = match d.validation_split {
         Some(f) => {
