@@ -272,6 +272,10 @@ mod tests {
     /// Workers in [`keep_warm`] right now, in this test binary.
     static KEEPERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+    /// Held by each test that starts warm workers: [`KEEPERS`] counts all of them, so
+    /// two such tests at once would read each other's.
+    static WARM_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// Counts a worker in [`keep_warm`] while it lives.
     pub(super) struct Keeper;
 
@@ -306,6 +310,9 @@ mod tests {
     /// and after a panic in `f`, which reaches the caller.
     #[test]
     fn warm_pool_runs_f_and_releases_its_workers() {
+        let _alone = WARM_TESTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
@@ -350,6 +357,9 @@ mod tests {
     /// into a failure.
     #[test]
     fn concurrent_warm_pools_never_hang() {
+        let _alone = WARM_TESTS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let pool = Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(2)
