@@ -313,6 +313,40 @@ fn conv2d_backward_matches_naive_loops() {
     }
 }
 
+/// A Winograd layer keeps its transformed (flipped) kernel for `dx` between calls;
+/// once the weights change (as an optimizer changes them, through
+/// `for_each_param_mut`), `dx` must come from the new ones: the same bits as a layer
+/// built with them.
+#[test]
+fn winograd_dx_follows_changed_weights() {
+    let (h, w, c, f) = (13, 11, 8, 16);
+    let cfg = conv_cfg(f, [3, 3], [1, 1], Padding::Same, Activation::Relu);
+    let x = Tensor::from_vec(random_vec(2 * h * w * c, 21), &[2, h, w, c]);
+    let grads = |l: &mut Box<dyn Layer>| {
+        let (mut y, mut dx) = (Tensor::default(), Tensor::default());
+        l.forward(&x, &mut y, true);
+        let mut dy = Tensor::from_vec(random_vec(y.data().len(), 22), y.shape());
+        l.backward(&x, &y, &mut dy, Some(&mut dx));
+        dx.data().to_vec()
+    };
+    let mut used = build(cfg.clone(), &[h, w, c]);
+    let before = grads(&mut used);
+    let mut step = 0;
+    used.for_each_param_mut(&mut |p| {
+        step += 1;
+        let shift = random_vec(p.value.len(), 30 + step);
+        p.value.iter_mut().zip(shift).for_each(|(v, d)| *v += d);
+    });
+    let after = grads(&mut used);
+    assert_ne!(before, after, "the weights changed, so must dx");
+    let mut fresh = build(cfg, &[h, w, c]);
+    let mut values = used.params().into_iter().map(|p| p.value.clone());
+    fresh.for_each_param_mut(&mut |p| p.value = values.next().unwrap());
+    let want = grads(&mut fresh);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&after), bits(&want));
+}
+
 /// Forward splits the batch's output pixels over the threads, so one image is cut
 /// mid-image: any thread count must give the same values.
 #[test]

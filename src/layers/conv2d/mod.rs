@@ -81,6 +81,9 @@ struct WinogradPlan {
     kernel: RwLock<TransformedKernel>,
     /// The transformed flipped kernel `[n², filters, channels]`, for `dx`.
     flipped: Vec<f32>,
+    /// Whether the weights may have changed since `flipped` was made (marked as the
+    /// forward's kernel is): a batch's chunks all use the same one.
+    flipped_stale: bool,
     /// The kernel gradient in the Winograd domain, summed over backward's chunks.
     kernel_grad: Vec<f32>,
     /// The kernel transform's partial sums (for `flipped` and the gradient).
@@ -233,6 +236,7 @@ impl Conv2D {
                     ..TransformedKernel::default()
                 }),
                 flipped: Vec::new(),
+                flipped_stale: true,
                 kernel_grad: Vec::new(),
                 partial: Vec::new(),
             })),
@@ -408,7 +412,12 @@ impl Conv2D {
     /// Writes `dx` from `dz`, by the plan's method.
     fn input_grad(&mut self, dz: &[f32], dx: &mut [f32], n: usize, per: usize) {
         let g = self.geom;
-        if !matches!(self.plan, Plan::Im2colScatter | Plan::Direct(None)) {
+        let remake = match &self.plan {
+            Plan::Im2colScatter | Plan::Direct(None) => false,
+            Plan::Winograd(p) => p.flipped_stale,
+            _ => true,
+        };
+        if remake {
             self.flip_kernel();
         }
         match &mut self.plan {
@@ -433,8 +442,11 @@ impl Conv2D {
             Plan::Winograd(p) => {
                 let t = p.transposed;
                 let (f, c) = (t.channels, t.filters);
-                p.transforms
-                    .kernel(&self.flipped, f, c, &mut p.flipped, &mut p.partial);
+                if remake {
+                    p.transforms
+                        .kernel(&self.flipped, f, c, &mut p.flipped, &mut p.partial);
+                    p.flipped_stale = false;
+                }
                 WinogradConv {
                     g: t,
                     tr: &p.transforms,
@@ -527,6 +539,7 @@ impl Layer for Conv2D {
         if let Plan::Winograd(p) = &mut self.plan {
             let u = p.kernel.get_mut().unwrap_or_else(PoisonError::into_inner);
             u.stale = true;
+            p.flipped_stale = true;
         }
         f(&mut self.kernel);
         if self.use_bias {
