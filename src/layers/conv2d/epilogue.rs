@@ -151,30 +151,17 @@ fn relu_grad_sums_body<V: Vector>(
     sums: &mut [f32],
     gate: Gate,
 ) {
-    // Pixel by pixel, the sums in memory (they stay in L1): a pass per run of
-    // channels would read a chunk's gradient from L2 once per run.
-    struct Pixel<'a> {
-        y: &'a [f32],
-        dz: &'a mut [f32],
-        sums: &'a mut [f32],
-        gate: Gate,
-    }
-    impl Lanes for Pixel<'_> {
-        #[inline(always)]
-        fn run<W: Vector>(&mut self, start: usize) {
-            let at = &mut self.dz[start..];
-            let mut v = W::load(at);
-            if self.gate == Gate::Relu {
-                v = v.zero_where_nonpositive(W::load(&self.y[start..]));
-                v.store(at);
-            }
-            v.add_to(&mut self.sums[start..]);
-        }
-    }
-    let pixels = dz.chunks_exact_mut(filters).zip(y.chunks_exact(filters));
-    for (dz, y) in pixels {
-        let sums = &mut *sums;
-        over_lanes::<V>(filters, &mut Pixel { y, dz, sums, gate });
+    match gate {
+        Gate::Relu => over_channel_groups::<V>(
+            filters,
+            &mut GatedSums {
+                y,
+                dz,
+                filters,
+                sums,
+            },
+        ),
+        Gate::None => over_channel_groups::<V>(filters, &mut Sums { dz, filters, sums }),
     }
 }
 
@@ -184,60 +171,117 @@ dispatch!(
     pub(super) fn bias_sums(dz: &[f32], filters: usize, sums: &mut [f32]) => bias_sums_body
 );
 
-/// The sums stay in registers over all the pixels, up to four vectors and one of 8
-/// at a time: added to memory pixel by pixel, each addition waited on the store of the
-/// one before (a tenth of `speedrun`'s first-layer backward). Each channel is still
-/// summed in pixel order, so the bits are the same.
 #[inline(always)]
 fn bias_sums_body<V: Vector>(dz: &[f32], filters: usize, sums: &mut [f32]) {
+    over_channel_groups::<V>(filters, &mut Sums { dz, filters, sums });
+}
+
+/// Work on the channels `start..` of every pixel: `K` vectors `V`, then `E` (0 or 1)
+/// vectors of 8, with their sums in registers over all the pixels.
+trait ChannelGroup {
+    fn run<V: Vector, const K: usize, const E: usize>(&mut self, start: usize);
+}
+
+/// Runs `work` over the channels `0..filters` in groups of up to four vectors (or three
+/// and one of 8), then single channels. Added to memory pixel by pixel, each sum waited on the
+/// store of the one before (a tenth of `speedrun`'s first-layer backward); in
+/// registers each channel is still summed in pixel order, so the bits are the same.
+#[inline(always)]
+fn over_channel_groups<V: Vector>(filters: usize, work: &mut impl ChannelGroup) {
     let lanes = V::LANES;
     let mut start = 0;
     while filters - start >= 4 * lanes {
-        channel_sums::<V, 4, 0>(dz, filters, start, sums);
+        work.run::<V, 4, 0>(start);
         start += 4 * lanes;
     }
+    // Fewer than four vectors are left: at most three, and one of 8 where `V` is wider.
     let eight = usize::from((filters - start) % lanes >= 8);
     match ((filters - start) / lanes, eight) {
         (0, 0) => {}
-        (0, _) => channel_sums::<V, 0, 1>(dz, filters, start, sums),
-        (1, 0) => channel_sums::<V, 1, 0>(dz, filters, start, sums),
-        (1, _) => channel_sums::<V, 1, 1>(dz, filters, start, sums),
-        (2, 0) => channel_sums::<V, 2, 0>(dz, filters, start, sums),
-        (2, _) => channel_sums::<V, 2, 1>(dz, filters, start, sums),
-        (_, 0) => channel_sums::<V, 3, 0>(dz, filters, start, sums),
-        (_, _) => channel_sums::<V, 3, 1>(dz, filters, start, sums),
+        (0, _) => work.run::<V, 0, 1>(start),
+        (1, 0) => work.run::<V, 1, 0>(start),
+        (1, _) => work.run::<V, 1, 1>(start),
+        (2, 0) => work.run::<V, 2, 0>(start),
+        (2, _) => work.run::<V, 2, 1>(start),
+        (_, 0) => work.run::<V, 3, 0>(start),
+        (_, _) => work.run::<V, 3, 1>(start),
     }
     start += (filters - start) / lanes * lanes + eight * 8;
     for c in start..filters {
-        channel_sums::<f32, 1, 0>(dz, filters, c, sums);
+        work.run::<f32, 1, 0>(c);
     }
 }
 
-/// Channels `start..` of `sums`: `K` vectors `V`, then `E` (0 or 1) vectors of 8,
-/// summed over every pixel in registers.
-#[inline(always)]
-fn channel_sums<V: Vector, const K: usize, const E: usize>(
-    dz: &[f32],
+/// `sums += Σ_pixels dz`.
+struct Sums<'a> {
+    dz: &'a [f32],
     filters: usize,
-    start: usize,
-    sums: &mut [f32],
-) {
-    let tail = start + K * V::LANES;
-    let mut wide: [V; K] = std::array::from_fn(|k| V::load(&sums[start + k * V::LANES..]));
-    let mut eight: [V::Eight; E] = std::array::from_fn(|_| V::Eight::load(&sums[tail..]));
-    for px in dz.chunks_exact(filters) {
-        for (k, s) in wide.iter_mut().enumerate() {
-            *s = s.add(V::load(&px[start + k * V::LANES..]));
+    sums: &'a mut [f32],
+}
+
+impl ChannelGroup for Sums<'_> {
+    #[inline(always)]
+    fn run<V: Vector, const K: usize, const E: usize>(&mut self, start: usize) {
+        let tail = start + K * V::LANES;
+        let sums = &mut *self.sums;
+        let mut wide: [V; K] = std::array::from_fn(|k| V::load(&sums[start + k * V::LANES..]));
+        let mut eight: [V::Eight; E] = std::array::from_fn(|_| V::Eight::load(&sums[tail..]));
+        for px in self.dz.chunks_exact(self.filters) {
+            for (k, s) in wide.iter_mut().enumerate() {
+                *s = s.add(V::load(&px[start + k * V::LANES..]));
+            }
+            for s in eight.iter_mut() {
+                *s = s.add(V::Eight::load(&px[tail..]));
+            }
         }
-        for s in eight.iter_mut() {
-            *s = s.add(V::Eight::load(&px[tail..]));
+        for (k, s) in wide.into_iter().enumerate() {
+            s.store(&mut sums[start + k * V::LANES..]);
+        }
+        for s in eight {
+            s.store(&mut sums[tail..]);
         }
     }
-    for (k, s) in wide.into_iter().enumerate() {
-        s.store(&mut sums[start + k * V::LANES..]);
-    }
-    for s in eight {
-        s.store(&mut sums[tail..]);
+}
+
+/// `dz = 0` where `y ≤ 0`, in place, then `sums += Σ_pixels dz`.
+struct GatedSums<'a> {
+    y: &'a [f32],
+    dz: &'a mut [f32],
+    filters: usize,
+    sums: &'a mut [f32],
+}
+
+impl ChannelGroup for GatedSums<'_> {
+    #[inline(always)]
+    fn run<V: Vector, const K: usize, const E: usize>(&mut self, start: usize) {
+        let tail = start + K * V::LANES;
+        let sums = &mut *self.sums;
+        let mut wide: [V; K] = std::array::from_fn(|k| V::load(&sums[start + k * V::LANES..]));
+        let mut eight: [V::Eight; E] = std::array::from_fn(|_| V::Eight::load(&sums[tail..]));
+        let pixels = self
+            .dz
+            .chunks_exact_mut(self.filters)
+            .zip(self.y.chunks_exact(self.filters));
+        for (dz, y) in pixels {
+            for (k, s) in wide.iter_mut().enumerate() {
+                let at = start + k * V::LANES;
+                let v = V::load(&dz[at..]).zero_where_nonpositive(V::load(&y[at..]));
+                v.store(&mut dz[at..]);
+                *s = s.add(v);
+            }
+            for s in eight.iter_mut() {
+                let v =
+                    V::Eight::load(&dz[tail..]).zero_where_nonpositive(V::Eight::load(&y[tail..]));
+                v.store(&mut dz[tail..]);
+                *s = s.add(v);
+            }
+        }
+        for (k, s) in wide.into_iter().enumerate() {
+            s.store(&mut sums[start + k * V::LANES..]);
+        }
+        for s in eight {
+            s.store(&mut sums[tail..]);
+        }
     }
 }
 
@@ -266,7 +310,7 @@ fn relu_gate_body<V: Vector>(y: &[f32], dz: &mut [f32]) {
 
 #[cfg(test)]
 mod tests {
-    use super::bias_sums;
+    use super::{Gate, bias_sums, relu_grad_sums};
 
     /// The sums kept in registers are the plain loop's, bit for bit, for channel counts
     /// on and off every vector width (16, 8, 1), added to sums already there.
@@ -286,6 +330,40 @@ mod tests {
             bias_sums(&dz, filters, &mut got);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got), bits(&want), "{filters} filters");
+        }
+    }
+
+    /// Relu's gate and the sums, in registers, against the plain loops: the gated
+    /// gradient and the sums bit for bit, with and without the gate.
+    #[test]
+    fn relu_grad_sums_are_the_plain_loops_bits() {
+        let mut next = crate::kernels::test_values(9, 2);
+        for filters in [1, 5, 8, 16, 24, 32, 40, 64, 72, 100] {
+            let len = 29 * filters;
+            let y: Vec<f32> = (0..len).map(|_| next()).collect();
+            let dy: Vec<f32> = (0..len).map(|_| next()).collect();
+            let start: Vec<f32> = (0..filters).map(|_| next()).collect();
+            for gate in [Gate::Relu, Gate::None] {
+                let mut want_dz = dy.clone();
+                if gate == Gate::Relu {
+                    for (d, &out) in want_dz.iter_mut().zip(&y) {
+                        if out <= 0.0 {
+                            *d = 0.0;
+                        }
+                    }
+                }
+                let mut want = start.clone();
+                for px in want_dz.chunks_exact(filters) {
+                    for (s, &v) in want.iter_mut().zip(px) {
+                        *s += v;
+                    }
+                }
+                let (mut dz, mut got) = (dy.clone(), start.clone());
+                relu_grad_sums(&y, &mut dz, filters, &mut got, gate);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&dz), bits(&want_dz), "dz, {filters} filters");
+                assert_eq!(bits(&got), bits(&want), "sums, {filters} filters");
+            }
         }
     }
 }
