@@ -7,7 +7,9 @@
 //! too short for LLVM's vectorized loops, which unroll to 32 values and leave such
 //! a row to their scalar remainder. So the bias and relu run here over explicit
 //! vectors, pixel by pixel, each pixel's channels in whole vectors ([`over_lanes`]);
-//! other activations are element-wise and run over the whole buffer at once.
+//! other activations are element-wise and run over the whole buffer at once. The
+//! gradient's sums go the other way round: a group of channels over all the pixels,
+//! the sums in registers ([`over_channel_groups`]).
 
 use crate::activations::Activation;
 use crate::kernels::isa::{Lanes, Vector, dispatch, over_lanes};
