@@ -224,24 +224,11 @@ struct Sums<'a> {
 impl ChannelGroup for Sums<'_> {
     #[inline(always)]
     fn run<V: Vector, const K: usize, const E: usize>(&mut self, start: usize) {
-        let tail = start + K * V::LANES;
-        let sums = &mut *self.sums;
-        let mut wide: [V; K] = std::array::from_fn(|k| V::load(&sums[start + k * V::LANES..]));
-        let mut eight: [V::Eight; E] = std::array::from_fn(|_| V::Eight::load(&sums[tail..]));
+        let mut group = Channels::<V, K, E>::load(self.sums, start);
         for px in self.dz.chunks_exact(self.filters) {
-            for (k, s) in wide.iter_mut().enumerate() {
-                *s = s.add(V::load(&px[start + k * V::LANES..]));
-            }
-            for s in eight.iter_mut() {
-                *s = s.add(V::Eight::load(&px[tail..]));
-            }
+            group.add(px);
         }
-        for (k, s) in wide.into_iter().enumerate() {
-            s.store(&mut sums[start + k * V::LANES..]);
-        }
-        for s in eight {
-            s.store(&mut sums[tail..]);
-        }
+        group.store(self.sums);
     }
 }
 
@@ -256,32 +243,75 @@ struct GatedSums<'a> {
 impl ChannelGroup for GatedSums<'_> {
     #[inline(always)]
     fn run<V: Vector, const K: usize, const E: usize>(&mut self, start: usize) {
+        let mut group = Channels::<V, K, E>::load(self.sums, start);
+        let pixels = self.dz.chunks_exact_mut(self.filters);
+        for (dz, y) in pixels.zip(self.y.chunks_exact(self.filters)) {
+            group.gate_and_add(dz, y);
+        }
+        group.store(self.sums);
+    }
+}
+
+/// The sums of channels `start..`: `K` vectors `V`, then `E` vectors of 8.
+struct Channels<V: Vector, const K: usize, const E: usize> {
+    start: usize,
+    wide: [V; K],
+    eight: [V::Eight; E],
+}
+
+impl<V: Vector, const K: usize, const E: usize> Channels<V, K, E> {
+    /// Where the vectors of 8 start.
+    #[inline(always)]
+    fn tail(&self) -> usize {
+        self.start + K * V::LANES
+    }
+
+    #[inline(always)]
+    fn load(sums: &[f32], start: usize) -> Self {
         let tail = start + K * V::LANES;
-        let sums = &mut *self.sums;
-        let mut wide: [V; K] = std::array::from_fn(|k| V::load(&sums[start + k * V::LANES..]));
-        let mut eight: [V::Eight; E] = std::array::from_fn(|_| V::Eight::load(&sums[tail..]));
-        let pixels = self
-            .dz
-            .chunks_exact_mut(self.filters)
-            .zip(self.y.chunks_exact(self.filters));
-        for (dz, y) in pixels {
-            for (k, s) in wide.iter_mut().enumerate() {
-                let at = start + k * V::LANES;
-                let v = V::load(&dz[at..]).zero_where_nonpositive(V::load(&y[at..]));
-                v.store(&mut dz[at..]);
-                *s = s.add(v);
-            }
-            for s in eight.iter_mut() {
-                let v =
-                    V::Eight::load(&dz[tail..]).zero_where_nonpositive(V::Eight::load(&y[tail..]));
-                v.store(&mut dz[tail..]);
-                *s = s.add(v);
-            }
+        Channels {
+            start,
+            wide: std::array::from_fn(|k| V::load(&sums[start + k * V::LANES..])),
+            eight: std::array::from_fn(|_| V::Eight::load(&sums[tail..])),
         }
-        for (k, s) in wide.into_iter().enumerate() {
-            s.store(&mut sums[start + k * V::LANES..]);
+    }
+
+    /// Adds one pixel's values.
+    #[inline(always)]
+    fn add(&mut self, px: &[f32]) {
+        let (start, tail) = (self.start, self.tail());
+        for (k, s) in self.wide.iter_mut().enumerate() {
+            *s = s.add(V::load(&px[start + k * V::LANES..]));
         }
-        for s in eight {
+        for s in self.eight.iter_mut() {
+            *s = s.add(V::Eight::load(&px[tail..]));
+        }
+    }
+
+    /// Zeroes one pixel's gradient where `y ≤ 0`, in place, and adds it.
+    #[inline(always)]
+    fn gate_and_add(&mut self, dz: &mut [f32], y: &[f32]) {
+        let (start, tail) = (self.start, self.tail());
+        for (k, s) in self.wide.iter_mut().enumerate() {
+            let at = start + k * V::LANES;
+            let v = V::load(&dz[at..]).zero_where_nonpositive(V::load(&y[at..]));
+            v.store(&mut dz[at..]);
+            *s = s.add(v);
+        }
+        for s in self.eight.iter_mut() {
+            let v = V::Eight::load(&dz[tail..]).zero_where_nonpositive(V::Eight::load(&y[tail..]));
+            v.store(&mut dz[tail..]);
+            *s = s.add(v);
+        }
+    }
+
+    #[inline(always)]
+    fn store(self, sums: &mut [f32]) {
+        let tail = self.tail();
+        for (k, s) in self.wide.into_iter().enumerate() {
+            s.store(&mut sums[self.start + k * V::LANES..]);
+        }
+        for s in self.eight {
             s.store(&mut sums[tail..]);
         }
     }
