@@ -218,6 +218,10 @@ impl WarmWorkers {
             // The owner runs `f`; its own copy of this job must not spin, or `f`'s
             // thread could be caught in it while waiting on a parallel section.
             if Some(ctx.index()) != owner {
+                // Counted from before the loop until after `keepers` drops, so a test
+                // that sees no keeper left knows `keep` will send them again.
+                #[cfg(test)]
+                let _counted = tests::Keeper::start();
                 keep_warm(&done);
                 keepers.fetch_sub(1, Ordering::AcqRel);
             }
@@ -234,8 +238,6 @@ pub const KEEP_WARM_IDLE: Duration = Duration::from_millis(2);
 /// A worker's loop under [`on_warm_pool`]: run whatever job can be found until `done`
 /// or until [`KEEP_WARM_IDLE`] passes without one.
 fn keep_warm(done: &AtomicBool) {
-    #[cfg(test)]
-    let _counted = tests::Keeper::start();
     let mut idle_since: Option<Instant> = None;
     let mut looks = 0u32;
     while !done.load(Ordering::Acquire) {
@@ -272,9 +274,13 @@ mod tests {
     /// Workers in [`keep_warm`] right now, in this test binary.
     static KEEPERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-    /// Held by each test that starts warm workers: [`KEEPERS`] counts all of them, so
-    /// two such tests at once would read each other's.
+    /// Held by each test that starts warm workers: [`KEEPERS`] and [`STARTS`] count
+    /// all of them, so two such tests at once would read each other's.
     static WARM_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Keepers started, ever, in this test binary: a keeper may leave (idle for 2 ms)
+    /// before another has woken, so the tests count starts, not keepers at once.
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     /// Counts a worker in [`keep_warm`] while it lives.
     pub(super) struct Keeper;
@@ -282,6 +288,7 @@ mod tests {
     impl Keeper {
         pub(super) fn start() -> Keeper {
             KEEPERS.fetch_add(1, Ordering::SeqCst);
+            STARTS.fetch_add(1, Ordering::SeqCst);
             Keeper
         }
     }
@@ -317,19 +324,23 @@ mod tests {
             .num_threads(3)
             .build()
             .unwrap();
-        let keepers_reach = |n: usize| {
+        // Waits up to 5 s for `counter` to reach `n`; returns what it reached.
+        let reach = |counter: &std::sync::atomic::AtomicUsize, n: usize| {
             let start = Instant::now();
-            while KEEPERS.load(Ordering::SeqCst) != n && start.elapsed().as_secs() < 5 {
+            while counter.load(Ordering::SeqCst) != n && start.elapsed().as_secs() < 5 {
                 std::hint::spin_loop();
             }
-            KEEPERS.load(Ordering::SeqCst)
+            counter.load(Ordering::SeqCst)
         };
+        let before = STARTS.load(Ordering::SeqCst);
         let sum = pool.install(|| {
             on_warm_pool(|warm| {
-                assert_eq!(keepers_reach(2), 2, "the other two workers spin");
-                assert_eq!(keepers_reach(0), 0, "idle keepers leave");
+                let spun = reach(&STARTS, before + 2) - before;
+                assert_eq!(spun, 2, "the other two workers spin");
+                assert_eq!(reach(&KEEPERS, 0), 0, "idle keepers leave");
                 warm.keep();
-                assert_eq!(keepers_reach(2), 2, "keep sends them back");
+                let back = reach(&STARTS, before + 4) - before;
+                assert_eq!(back, 4, "keep sends them back");
                 let inner: u64 = on_warm_pool(|_| (0..10_000u64).into_par_iter().sum());
                 inner + (0..1000u64).into_par_iter().map(|i| i * 2).sum::<u64>()
             })
