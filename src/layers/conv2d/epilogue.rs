@@ -184,10 +184,11 @@ trait ChannelGroup {
     fn run<V: Vector, const K: usize, const E: usize>(&mut self, start: usize);
 }
 
-/// Runs `work` over the channels `0..filters` in groups of up to four vectors (or three
-/// and one of 8), then single channels. Added to memory pixel by pixel, each sum waited on the
-/// store of the one before (a tenth of `speedrun`'s first-layer backward); in
-/// registers each channel is still summed in pixel order, so the bits are the same.
+/// Runs `work` over the channels `0..filters` in groups of up to four vectors (or
+/// three and one of 8), then single channels. Added to memory pixel by pixel, each sum
+/// waited on the store of the one before (a tenth of `speedrun`'s first-layer
+/// backward); in registers each channel is still summed in pixel order, so the bits
+/// are the same. Past four vectors a group is one more pass over the pixels.
 #[inline(always)]
 fn over_channel_groups<V: Vector>(filters: usize, work: &mut impl ChannelGroup) {
     let lanes = V::LANES;
