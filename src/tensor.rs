@@ -46,6 +46,19 @@ impl Tensor {
         self.data.resize(n, 0.0);
     }
 
+    /// Gives each item the shape `item`, keeping the batch size and every value in
+    /// place (a reshape: the item's size must not change).
+    pub fn reshape_items(&mut self, item: &[usize]) {
+        debug_assert_eq!(
+            self.shape.iter().skip(1).product::<usize>(),
+            item.iter().product::<usize>(),
+            "reshape_items: {:?} to items of {item:?}",
+            self.shape
+        );
+        self.shape.truncate(1);
+        self.shape.extend_from_slice(item);
+    }
+
     /// Sets the batch size (the first axis), keeping the other axes.
     pub fn set_batch(&mut self, batch: usize) {
         if self.shape.first() != Some(&batch) {

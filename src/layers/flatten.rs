@@ -1,5 +1,7 @@
 //! `Flatten`: each item's values in row-major order as one axis. The memory layout
-//! does not change, so forward and backward are plain copies.
+//! does not change, so forward and backward are plain copies, and a model calls
+//! neither unless the Flatten comes first ([`Layer::is_reshape`]): the layer before
+//! writes into the Flatten's buffer, which is then only given the flat shape.
 
 use super::{Layer, LayerConfig, LayerScratch};
 use crate::tensor::Tensor;
@@ -31,6 +33,10 @@ impl Layer for Flatten {
 
     fn output_shape(&self) -> &[usize] {
         &self.out_shape
+    }
+
+    fn is_reshape(&self) -> bool {
+        true
     }
 
     fn forward(&mut self, x: &Tensor, y: &mut Tensor, _training: bool) {

@@ -235,6 +235,13 @@ pub trait Layer: Send + Sync {
         false
     }
 
+    /// Whether the layer only gives its input another shape, every value in the same
+    /// place (`Flatten`): the model then lets the layer before it write straight into
+    /// this one's output and does not call it.
+    fn is_reshape(&self) -> bool {
+        false
+    }
+
     /// Floating-point operations of the forward pass per item, counting the
     /// matrix products only (2 per multiply-add); backward costs twice that (once
     /// for the parameter gradients, once for the input gradient).

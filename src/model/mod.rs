@@ -13,6 +13,7 @@
 pub mod ensemble;
 pub mod io;
 pub mod keras_config;
+mod passes;
 pub mod summary;
 
 use rand::SeedableRng;
@@ -202,9 +203,10 @@ impl Output {
 pub struct Sequential {
     config: ModelConfig,
     pub(crate) layers: Vec<Box<dyn Layer>>,
-    /// `fused[i]`: layer `i` also runs layer `i + 1` ([`Layer::fuse_next`]), which the
-    /// passes then skip; `acts[i + 1]` and `grads[i + 1]` stay unused.
-    fused: Vec<bool>,
+    /// The layers the passes call and the buffers they write ([`passes`]): a layer
+    /// that another runs ([`Layer::fuse_next`]) and a reshape after a called layer
+    /// are skipped, and their `acts` and `grads` stay unused.
+    passes: Vec<passes::Pass>,
     acts: Vec<Tensor>,
     grads: Vec<Tensor>,
     labels: Vec<u8>,
@@ -321,11 +323,11 @@ impl Sequential {
             .layers
             .iter()
             .any(|l| matches!(l, LayerConfig::BatchNormalization { .. }));
-        let fused = fuse_layers(&mut layers);
+        let passes = passes::plan(&mut layers);
         let mut model = Sequential {
             config,
             layers,
-            fused,
+            passes,
             acts: vec![Tensor::default(); n],
             grads: vec![Tensor::default(); n],
             labels: Vec::new(),
@@ -427,10 +429,9 @@ impl Sequential {
     /// after it. Their output, gradients and weights
     /// are the same, to the bit, as those of the two layers run apart.
     pub fn fused_layers(&self) -> Vec<(&str, &str)> {
-        let pairs = self.layers.windows(2).zip(&self.fused);
+        let pairs = self.passes.iter().filter_map(|p| Some((p.layer, p.fused?)));
         pairs
-            .filter(|(_, fused)| **fused)
-            .map(|(pair, _)| (pair[0].name(), pair[1].name()))
+            .map(|(a, b)| (self.layers[a].name(), self.layers[b].name()))
             .collect()
     }
 
@@ -654,13 +655,15 @@ impl Sequential {
         // Two buffers, used in turn: each layer reads the one the last wrote (the
         // input first) and writes the other.
         let mut last: Option<usize> = None;
-        for i in Self::steps(&self.fused) {
-            let (layer, s) = (&self.layers[i], &mut scratch[i]);
-            match last {
-                None => layer.infer(input, a, s),
-                Some(0) => layer.infer(a, b, s),
-                Some(_) => layer.infer(b, a, s),
-            }
+        for p in &self.passes {
+            let (layer, s) = (&self.layers[p.layer], &mut scratch[p.layer]);
+            let (x, written) = match last {
+                None => (&*input, &mut *a),
+                Some(0) => (&*a, &mut *b),
+                Some(_) => (&*b, &mut *a),
+            };
+            layer.infer(x, written, s);
+            p.after_forward(written);
             last = Some(last.map_or(0, |k| 1 - k));
         }
         let out = match last {
@@ -684,10 +687,11 @@ impl Sequential {
     /// Runs every layer on the input buffer; a model that emits logits then also
     /// turns them into probabilities (into `probs`, keeping the logits for backward).
     fn forward_pass(&mut self, training: bool) {
-        for i in Self::steps(&self.fused) {
-            let (head, tail) = self.acts.split_at_mut(i + 1);
-            let out = &mut tail[usize::from(self.fused[i])];
-            self.layers[i].forward(&head[i], out, training);
+        for p in &self.passes {
+            let (head, tail) = self.acts.split_at_mut(p.layer + 1);
+            let out = &mut tail[p.out - p.layer - 1];
+            self.layers[p.layer].forward(&head[p.layer], out, training);
+            p.after_forward(out);
         }
         if self.output == Output::Logits {
             let logits = &self.acts[self.layers.len()];
@@ -702,24 +706,20 @@ impl Sequential {
 
     /// Runs every layer's backward, last to first, from the loss gradient in `grads[L]`.
     fn backward_pass(&mut self) {
-        let steps = Self::steps(&self.fused).rev();
-        for i in steps.filter(|&i| i >= self.first_trained) {
+        let passes = self.passes.iter().rev();
+        for p in passes.filter(|p| p.layer >= self.first_trained) {
+            let i = p.layer;
             let (lo, hi) = self.grads.split_at_mut(i + 1);
             let dx = if i > self.first_trained {
                 Some(&mut lo[i])
             } else {
                 None
             };
-            let out = i + 1 + usize::from(self.fused[i]);
-            let dy = &mut hi[out - i - 1];
-            self.layers[i].backward(&self.acts[i], &self.acts[out], dy, dx);
+            let dy = &mut hi[p.out - i - 1];
+            p.before_backward(dy);
+            p.before_backward(&mut self.acts[p.out]);
+            self.layers[i].backward(&self.acts[i], &self.acts[p.out], dy, dx);
         }
-    }
-
-    /// The layers the passes call, in order (`fused`: [`Sequential::fused`]): all but
-    /// those another layer runs.
-    fn steps(fused: &[bool]) -> impl DoubleEndedIterator<Item = usize> + '_ {
-        (0..fused.len()).filter(|&i| i == 0 || !fused[i - 1])
     }
 
     fn apply_gradients(&mut self) {
@@ -1045,19 +1045,6 @@ fn even_chunk(batch: usize, most: usize) -> usize {
     let even = batch.div_ceil(batch.div_ceil(most));
     let whole = even.next_multiple_of(8);
     if whole <= most { whole } else { even }
-}
-
-/// Offers each layer the one after it ([`Layer::fuse_next`]); returns which took
-/// it. A layer that another runs is not offered the next.
-fn fuse_layers(layers: &mut [Box<dyn Layer>]) -> Vec<bool> {
-    let mut fused = vec![false; layers.len()];
-    let mut i = 0;
-    while i + 1 < layers.len() {
-        let (head, tail) = layers.split_at_mut(i + 1);
-        fused[i] = head[i].fuse_next(&*tail[0]);
-        i += 1 + usize::from(fused[i]);
-    }
-    fused
 }
 
 /// A pixel scaled to [0, 1]: `p / 255` in f32, which is exactly what NumPy computes

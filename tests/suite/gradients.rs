@@ -7,7 +7,7 @@ use common::{check_layer_gradients, random_dataset, rel_err};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use scrawl::activations::Activation;
-use scrawl::layers::LayerConfig;
+use scrawl::layers::{LayerConfig, Padding};
 use scrawl::loss::Loss;
 use scrawl::model::{ModelConfig, Sequential};
 use scrawl::tensor::Tensor;
@@ -342,6 +342,23 @@ fn whole_network_gradients() {
             LayerConfig::Dense {
                 units: 5,
                 activation: Activation::Linear,
+                use_bias: true,
+            },
+        ],
+        // Flattens the model does not call (the layer before writes their output):
+        // after a convolution and after a Dense.
+        vec![
+            LayerConfig::conv2d(8, 3, Padding::Valid, Activation::Tanh),
+            LayerConfig::Flatten,
+            LayerConfig::Dense {
+                units: 6,
+                activation: Activation::Tanh,
+                use_bias: true,
+            },
+            LayerConfig::Flatten,
+            LayerConfig::Dense {
+                units: 5,
+                activation: Activation::Softmax,
                 use_bias: true,
             },
         ],
