@@ -5,7 +5,8 @@
     KERAS_BACKEND=jax ../venv-keras/bin/python scripts/check_keras_export.py
 
 Trains small scrawl models (an MLP, a CNN with BatchNormalization, explicit padding
-and pooling, and one ending in logits) on a slice of MNIST, exports each as `.keras`,
+and pooling, one ending in logits, and `speedrun`, which starts with a Rescaling and
+is exported to take raw pixels) on a slice of MNIST, exports each as `.keras`,
 opens it with `keras.models.load_model`, and compares Keras's probabilities on the
 first 20 test images with scrawl's (`scrawl predict --index I --json`): they must agree
 to 1e-5.
@@ -28,6 +29,8 @@ MODELS = [
     "mlp-512",
     "Conv2D(8,3,relu,padding=same) BatchNormalization MaxPooling2D Conv2D(8,3,relu,padding=1) AveragePooling2D Flatten Dropout(0.2) Dense(32,tanh) Dense(10,softmax)",
     "ZeroPadding2D(((1,0),(2,1))) Conv2D(6,5,strides=2) Activation(relu) GlobalAveragePooling2D Dense(10)",
+    # Starts with a Rescaling (standardization): the file takes raw pixels.
+    "speedrun",
 ]
 
 
@@ -35,7 +38,8 @@ def main():
     env = dict(os.environ)
     env.setdefault("SCRAWL_DATA", os.path.join(ROOT, "..", "shared", "data", "mnist"))
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    x = idx("t10k-images-idx3-ubyte")[:20].astype("float32") / 255.0
+    raw = idx("t10k-images-idx3-ubyte")[:20].astype("float32")
+    x = raw / 255.0
     tmp = tempfile.mkdtemp(prefix="scrawl-keras-")
     worst_all = 0.0
     for i, arch in enumerate(MODELS):
@@ -47,7 +51,9 @@ def main():
                        stdout=subprocess.DEVNULL)
         model = keras.models.load_model(path)
         shape = model.input_shape[1:]
-        theirs = model.predict(x.reshape((20,) + tuple(shape)), verbose=0)
+        # A model exported with a Rescaling of its own first takes raw pixels.
+        pixels = raw if type(model.layers[0]).__name__ == "Rescaling" else x
+        theirs = model.predict(pixels.reshape((20,) + tuple(shape)), verbose=0)
         ours = np.array([json.loads(subprocess.run([SCRAWL, "predict", "--model", run, "--index", str(j), "--json"],
                                                    env=env, check=True, capture_output=True).stdout)["probabilities"]
                          for j in range(20)])
