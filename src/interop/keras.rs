@@ -26,6 +26,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::layers::{AutoNames, snake_case};
 use crate::model::{ModelConfig, Sequential};
 
 /// An array: its shape and values.
@@ -205,24 +206,6 @@ struct Weighted {
     archive_name: String,
 }
 
-/// `Dense` -> `dense`, `Conv2D` -> `conv2d`, `BatchNormalization` ->
-/// `batch_normalization`, as Keras names the objects it saves.
-fn snake_case(class: &str) -> String {
-    let mut out = String::new();
-    let mut prev: Option<char> = None;
-    for c in class.chars() {
-        // A capital starts a word unless it follows a capital or a digit (`Conv2D`).
-        if c.is_ascii_uppercase()
-            && prev.is_some_and(|p| !(p.is_ascii_uppercase() || p.is_ascii_digit()))
-        {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-        prev = Some(c);
-    }
-    out
-}
-
 /// The model of `config`, its weights from `weights(layer, index among the weighted
 /// layers, weight count)`.
 fn build(
@@ -244,15 +227,12 @@ fn build(
         .and_then(Value::as_array)
         .ok_or_else(|| fail("the model config has no layers".into()))?;
     // The Keras layers with weights, in order.
-    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut names = AutoNames::default();
     let weighted: Vec<(Weighted, &str, usize)> = layers
         .iter()
         .filter_map(|l| {
             let class = l.get("class_name")?.as_str()?;
-            let base = snake_case(class);
-            let k = seen.entry(base.clone()).or_default();
-            let archive_name = if *k == 0 { base } else { format!("{base}_{k}") };
-            *k += 1;
+            let archive_name = names.next(&snake_case(class));
             let c = l.get("config")?;
             let name = c.get("name")?.as_str()?.to_string();
             Some((
@@ -325,14 +305,8 @@ pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
     // Weighted layers in order, with the arrays scrawl holds for them.
     let params = model.named_params();
     let mut weights: Vec<(String, Vec<Array>)> = Vec::new();
-    let mut counts = std::collections::HashMap::<String, usize>::new();
-    let mut archive_name = |class: &str| {
-        let base = snake_case(class);
-        let k = counts.entry(base.clone()).or_default();
-        let name = if *k == 0 { base } else { format!("{base}_{k}") };
-        *k += 1;
-        name
-    };
+    let mut names = AutoNames::default();
+    let mut archive_name = |class: &str| names.next(&snake_case(class));
     let mut pad_count = 0;
     for (layer, lc) in model.layers().iter().zip(&cfg.layers) {
         let name = layer.name().to_string();
@@ -509,17 +483,4 @@ pub fn to_keras(model: &Sequential) -> Result<Vec<u8>> {
 /// A layer entry of Keras 3's `config.json`.
 fn keras_layer(class: &str, config: Value) -> Value {
     serde_json::json!({"module": "keras.layers", "class_name": class, "config": config, "registered_name": null})
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn class_names_in_snake_case_as_keras_files_them() {
-        assert_eq!(super::snake_case("Dense"), "dense");
-        assert_eq!(super::snake_case("Conv2D"), "conv2d");
-        assert_eq!(
-            super::snake_case("BatchNormalization"),
-            "batch_normalization"
-        );
-    }
 }

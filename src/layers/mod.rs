@@ -464,21 +464,10 @@ impl LayerConfig {
         }
     }
 
-    /// Keras's base name for automatic layer names (`dense`, `dropout`, ...).
-    pub fn base_name(&self) -> &'static str {
-        match self {
-            LayerConfig::Dense { .. } => "dense",
-            LayerConfig::Activation { .. } => "activation",
-            LayerConfig::Dropout { .. } => "dropout",
-            LayerConfig::Flatten => "flatten",
-            LayerConfig::Conv2D { .. } => "conv2d",
-            LayerConfig::MaxPooling2D { .. } => "max_pooling2d",
-            LayerConfig::AveragePooling2D { .. } => "average_pooling2d",
-            LayerConfig::GlobalAveragePooling2D => "global_average_pooling2d",
-            LayerConfig::ZeroPadding2D { .. } => "zero_padding2d",
-            LayerConfig::BatchNormalization { .. } => "batch_normalization",
-            LayerConfig::Rescaling { .. } => "rescaling",
-        }
+    /// Keras's base name for automatic layer names: the class in snake case
+    /// (`dense`, `max_pooling2d`), as [`snake_case`] writes it.
+    pub fn base_name(&self) -> String {
+        snake_case(self.class_name())
     }
 
     /// Builds the layer for inputs of `input_shape` (without the batch axis). Weights
@@ -678,4 +667,74 @@ pub fn shape_str(shape: &[usize]) -> String {
     }
     s.push(')');
     s
+}
+
+/// `Dense` -> `dense`, `Conv2D` -> `conv2d`, `BatchNormalization` ->
+/// `batch_normalization`: a Keras class name as Keras names its layers and the
+/// objects it saves.
+pub fn snake_case(class: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for c in class.chars() {
+        // A capital starts a word unless it follows a capital or a digit (`Conv2D`).
+        if c.is_ascii_uppercase()
+            && prev.is_some_and(|p| !(p.is_ascii_uppercase() || p.is_ascii_digit()))
+        {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+        prev = Some(c);
+    }
+    out
+}
+
+/// Keras's automatic names: the first layer of a kind is called by its base name
+/// (`dense`), the next ones numbered (`dense_1`, `dense_2`, ...).
+#[derive(Debug, Default)]
+pub struct AutoNames(std::collections::HashMap<String, usize>);
+
+impl AutoNames {
+    /// The next name for a layer of base name `base`.
+    pub fn next(&mut self, base: &str) -> String {
+        let k = self.0.entry(base.to_string()).or_default();
+        let name = if *k == 0 {
+            base.to_string()
+        } else {
+            format!("{base}_{k}")
+        };
+        *k += 1;
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AutoNames, LayerConfig, Padding, snake_case};
+    use crate::activations::Activation;
+
+    #[test]
+    fn class_names_in_snake_case_as_keras_names_them() {
+        assert_eq!(snake_case("Dense"), "dense");
+        assert_eq!(snake_case("Conv2D"), "conv2d");
+        assert_eq!(snake_case("BatchNormalization"), "batch_normalization");
+        assert_eq!(
+            snake_case("GlobalAveragePooling2D"),
+            "global_average_pooling2d"
+        );
+        assert_eq!(snake_case("ZeroPadding2D"), "zero_padding2d");
+        let pool = LayerConfig::max_pooling2d(2);
+        assert_eq!(pool.base_name(), "max_pooling2d");
+        let conv = LayerConfig::conv2d(8, 3, Padding::Valid, Activation::Relu);
+        assert_eq!(conv.base_name(), "conv2d");
+    }
+
+    #[test]
+    fn automatic_names_number_each_kind_apart() {
+        let mut names = AutoNames::default();
+        let got: Vec<String> = ["dense", "conv2d", "dense", "dense", "conv2d"]
+            .iter()
+            .map(|b| names.next(b))
+            .collect();
+        assert_eq!(got, ["dense", "conv2d", "dense_1", "dense_2", "conv2d_1"]);
+    }
 }

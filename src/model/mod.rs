@@ -153,17 +153,10 @@ impl Sequential {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut layers: Vec<Box<dyn Layer>> = Vec::with_capacity(config.layers.len());
         let mut shape = config.input_shape.clone();
-        let mut counts = std::collections::HashMap::new();
+        let mut names = crate::layers::AutoNames::default();
         let mut params = 0usize;
         for (i, lc) in config.layers.iter().enumerate() {
-            let base = lc.base_name();
-            let k = counts.entry(base).or_insert(0usize);
-            let name = if *k == 0 {
-                base.to_string()
-            } else {
-                format!("{base}_{k}")
-            };
-            *k += 1;
+            let name = names.next(&lc.base_name());
             let layer_seed = seed ^ 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1);
             let layer = lc.build(name, &shape, &mut rng, layer_seed)?;
             shape = layer.output_shape().to_vec();
