@@ -180,6 +180,26 @@ fn columns<W: Vector, const G: usize, const R: usize>(
     }
 }
 
+/// One term of every sum of a block: row `q` of `b` (`row`) times the block's
+/// entries `x(r)` of `a`, each broadcast straight from memory. A function of its own
+/// marked `inline(always)`: as a closure, LLVM once stopped inlining it (after an
+/// unrelated change elsewhere in the crate), and every multiply-add then went
+/// through a call and the sums through memory, doubling the Winograd products' time.
+#[inline(always)]
+fn step<W: Vector, const G: usize, const R: usize>(
+    acc: &mut [[W; G]; R],
+    row: &[f32],
+    x: impl Fn(usize) -> f32,
+) {
+    let bv: [W; G] = std::array::from_fn(|g| W::load(&row[g * W::LANES..]));
+    for (r, sums) in acc.iter_mut().enumerate() {
+        let x = W::splat(x(r));
+        for (s, &b) in sums.iter_mut().zip(&bv) {
+            *s = s.mul_add(x, b);
+        }
+    }
+}
+
 /// Rows `i..i + R`, columns `j..j + G·W::LANES` of `c`.
 #[inline(always)]
 fn block<W: Vector, const G: usize, const R: usize>(
@@ -192,30 +212,19 @@ fn block<W: Vector, const G: usize, const R: usize>(
     let a = p.a.data;
     let width = G * W::LANES;
     let mut acc = [[W::zero(); G]; R];
-    // One term of every sum: row `q` of `b` times the block's entries `x(r)` of `a`
-    // (each broadcast straight from memory).
-    let mut step = |q: usize, x: &dyn Fn(usize) -> f32| {
-        let row = &p.b[q * n + j..][..width];
-        let bv: [W; G] = std::array::from_fn(|g| W::load(&row[g * W::LANES..]));
-        for (r, sums) in acc.iter_mut().enumerate() {
-            let x = W::splat(x(r));
-            for (s, &b) in sums.iter_mut().zip(&bv) {
-                *s = s.mul_add(x, b);
-            }
-        }
-    };
+    let b_row = |q: usize| &p.b[q * n + j..][..width];
     if p.a.transposed {
         // `a` is stored `k × m`: the block's entries for `q` are neighbours.
         for q in 0..k {
             let col = &a[q * m + i..][..R];
-            step(q, &|r| col[r]);
+            step::<W, G, R>(&mut acc, b_row(q), |r| col[r]);
         }
     } else {
         let rows: [&[f32]; R] = std::array::from_fn(|r| &a[(i + r) * k..][..k]);
         // `q` indexes all `R` rows at once, so there is no one slice to iterate.
         #[allow(clippy::needless_range_loop)]
         for q in 0..k {
-            step(q, &|r| rows[r][q]);
+            step::<W, G, R>(&mut acc, b_row(q), |r| rows[r][q]);
         }
     }
     for (r, sums) in acc.into_iter().enumerate() {

@@ -65,13 +65,17 @@ const CASES: &[Case] = &[
     // non-square kernel, so im2col runs forward, dW, and dx as a convolution of dz).
     (14, 14, 64, 8, [5, 4], [1, 1], Padding::Same, 3),
     // Forward and backward run these (stride 1, square kernels, 8+ channels) by Winograd's
-    // F(4×4, r×r): outputs that are not multiples of the tile, both paddings, even
+    // F(4×4, r×r) (or F(5×5, 3×3), below): outputs that are not multiples of the tile, both paddings, even
     // kernels, and the `cnn` preset's 5×5 layer.
     (13, 11, 8, 16, [3, 3], [1, 1], Padding::Same, 2),
     (12, 9, 9, 7, [3, 3], [1, 1], Padding::Valid, 2),
     (10, 10, 8, 3, [2, 2], [1, 1], Padding::Same, 1),
     (9, 7, 16, 4, [4, 4], [1, 1], Padding::Valid, 2),
     (28, 28, 32, 32, [5, 5], [1, 1], Padding::Same, 1),
+    // 3×3 kernels over 10×10 outputs run F(5×5, 3×3) (4 tiles of 7×7): `speedrun`'s
+    // second layer (its `dx`, 12×12, by F(4×4, 3×3)), and both ways at once.
+    (12, 12, 24, 32, [3, 3], [1, 1], Padding::Valid, 2),
+    (10, 10, 8, 8, [3, 3], [1, 1], Padding::Same, 2),
     // One input channel, stride 1, filters a multiple of 8: the direct kernels
     // (vectors of 16 and 8 filters; rows of outputs not a multiple of the pixel
     // block; tap counts that leave blocks of 4, 2 and 1), with `dx` by im2col.

@@ -12,7 +12,10 @@
 //! - **Winograd** (`winograd.rs`, transforms in `transforms.rs`) for stride-1 square
 //!   kernels of 2 to 5 on 8 or more channels: forward and `dx` by F(4×4, r×r), 64
 //!   products per 4×4 outputs and channel pair for a 5×5 kernel instead of 400 (36
-//!   instead of 144 for 3×3); `dW` by the same product run backwards in that domain.
+//!   instead of 144 for 3×3), or by F(5×5, 3×3) where its fewer, larger tiles save
+//!   a tenth of the products (a 10×10 output: 4 tiles of 49 instead of 9 of 36),
+//!   each chosen for its own output's size; `dW` by forward's product run backwards
+//!   in that domain.
 //! - **direct** (`direct.rs`) for stride-1 convolutions of one input channel (the
 //!   first layer on gray images): forward and `dW` without copying receptive fields,
 //!   in the widest vectors the CPU has; `dx` as im2col's.
@@ -73,7 +76,10 @@ enum Plan {
 
 /// The Winograd plan's transforms and transformed kernels.
 struct WinogradPlan {
+    /// Forward's and the kernel gradient's transforms, chosen for the output's size.
     transforms: Transforms,
+    /// `dx`'s, chosen for the input's size (the output of `dx`'s convolution).
+    dx_transforms: Transforms,
     /// The geometry of `dx` as a convolution of `dz`.
     transposed: Geometry,
     /// The transformed kernel `U`. Inference reads it through `&self`, from many
@@ -224,12 +230,15 @@ impl Conv2D {
             return Plan::Im2colScatter;
         };
         let square = g.rows.window == g.cols.window;
+        let r = g.rows.window;
+        let for_output = |g: Geometry| Transforms::for_output(r, g.rows.output, g.cols.output);
         let transforms = (square && g.channels >= WINOGRAD_MIN_CHANNELS)
-            .then(|| Transforms::for_kernel(g.rows.window))
+            .then(|| Some((for_output(g)?, for_output(transposed)?)))
             .flatten();
         match transforms {
-            Some(transforms) => Plan::Winograd(Box::new(WinogradPlan {
+            Some((transforms, dx_transforms)) => Plan::Winograd(Box::new(WinogradPlan {
                 transforms,
+                dx_transforms,
                 transposed,
                 kernel: RwLock::new(TransformedKernel {
                     stale: true,
@@ -443,13 +452,13 @@ impl Conv2D {
                 let t = p.transposed;
                 let (f, c) = (t.channels, t.filters);
                 if remake {
-                    p.transforms
+                    p.dx_transforms
                         .kernel(&self.flipped, f, c, &mut p.flipped, &mut p.partial);
                     p.flipped_stale = false;
                 }
                 WinogradConv {
                     g: t,
-                    tr: &p.transforms,
+                    tr: &p.dx_transforms,
                     u: &p.flipped,
                     out: Epilogue::NONE,
                 }

@@ -1,7 +1,7 @@
 //! Winograd's minimal filtering F(m×m, r×r) for stride-1 convolutions:
 //! each `m × m` block of outputs is computed from an `n × n` input tile (`n = m + r - 1`)
 //! with `n²` multiplications per channel pair instead of `m²·r²` (F(4×4, 5×5): 64 for
-//! 400; F(4×4, 3×3): 36 for 144).
+//! 400; F(4×4, 3×3): 36 for 144; F(5×5, 3×3): 49 for 225).
 //!
 //!   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
 //!
@@ -167,13 +167,28 @@ impl Transforms {
         })
     }
 
-    /// The output tile side for an `r × r` kernel: 4, the largest whose f32 rounding
-    /// stays near the direct product's for the kernels scrawl meets (3 and 5).
+    /// F(4, `r`) for an `r × r` kernel: 4 outputs a side, the largest tile whose f32
+    /// rounding stays near the direct product's for the kernels scrawl meets (3 and 5).
     pub fn for_kernel(r: usize) -> Option<Self> {
         if !(2..=5).contains(&r) {
             return None;
         }
         Self::new(4, r)
+    }
+
+    /// The transforms for an `r × r` kernel over an output of `rows × cols`: F(4, r),
+    /// or for a 3×3 kernel F(5, 3) when its tiles need at most nine tenths of the
+    /// products (`tiles · n²`). A 10×10 output (`speedrun`'s second convolution)
+    /// takes 4 tiles of 7×7 instead of 9 of 6×6, the third of which computes 4
+    /// outputs a side for 2: 196 products for 324. F(5, 3) uses one more
+    /// interpolation point (1/2) than F(4, 3), which F(4, 5) already uses.
+    pub fn for_output(r: usize, rows: usize, cols: usize) -> Option<Self> {
+        let four = Self::for_kernel(r)?;
+        let products = |m: usize| rows.div_ceil(m) * cols.div_ceil(m) * (m + r - 1).pow(2);
+        if r == 3 && products(5) * 10 <= products(4) * 9 {
+            return Self::new(5, 3);
+        }
+        Some(four)
     }
 
     /// `U = G g Gᵀ` for every (channel, filter) pair of a kernel stored
@@ -226,7 +241,7 @@ impl Transforms {
     /// `n² · c` (used only by tile sizes without a fixed-size kernel).
     pub fn input_tile(&self, d: Window, c: usize, tmp: &mut [f32], v: &mut [f32], stride: usize) {
         match (self.m, self.r) {
-            (4, 2..=5) => input_tile_fixed(self.r, d.values, d.row, c, v, stride),
+            (m, r) if has_fixed(m, r) => input_tile_fixed((m, r), d.values, d.row, c, v, stride),
             _ => self.input_tile_any(d, c, tmp, v, stride),
         }
     }
@@ -270,7 +285,9 @@ impl Transforms {
         out: WindowMut,
     ) {
         match (self.m, self.r) {
-            (4, 2..=5) => output_tile_fixed(self.r, mm, f, stride, out.values, out.row),
+            (m, r) if has_fixed(m, r) => {
+                output_tile_fixed((m, r), mm, f, stride, out.values, out.row)
+            }
             _ => self.output_tile_any(mm, f, stride, tmp, out),
         }
     }
@@ -356,7 +373,7 @@ impl Transforms {
         stride: usize,
     ) {
         match (self.m, self.r) {
-            (4, 2..=5) => output_grad_tile_fixed(self.r, dy, f, dm, stride),
+            (m, r) if has_fixed(m, r) => output_grad_tile_fixed((m, r), dy, f, dm, stride),
             _ => self.output_grad_tile_any(dy, f, tmp, dm, stride),
         }
     }
@@ -395,62 +412,75 @@ impl Transforms {
 }
 
 dispatch!(
-    /// [`Transforms::input_tile`] for F(4, `r`), `r` in 2..=5.
-    fn input_tile_fixed(r: usize, d: &[f32], row: usize, c: usize, v: &mut [f32], stride: usize)
+    /// [`Transforms::input_tile`] for the (`m`, `r`) pairs of [`has_fixed`].
+    fn input_tile_fixed(mr: (usize, usize), d: &[f32], row: usize, c: usize, v: &mut [f32], stride: usize)
         => input_tile_body
 );
 
 dispatch!(
-    /// [`Transforms::output_tile`] for F(4, `r`), `r` in 2..=5.
-    fn output_tile_fixed(r: usize, mm: &[f32], f: usize, stride: usize, out: &mut [f32], row: usize)
+    /// [`Transforms::output_tile`] for the (`m`, `r`) pairs of [`has_fixed`].
+    fn output_tile_fixed(mr: (usize, usize), mm: &[f32], f: usize, stride: usize, out: &mut [f32], row: usize)
         => output_tile_body
 );
 
 dispatch!(
-    /// [`Transforms::output_grad_tile`] for F(4, `r`), `r` in 2..=5.
-    fn output_grad_tile_fixed(r: usize, dy: &[f32], f: usize, dm: &mut [f32], stride: usize)
+    /// [`Transforms::output_grad_tile`] for the (`m`, `r`) pairs of [`has_fixed`].
+    fn output_grad_tile_fixed(mr: (usize, usize), dy: &[f32], f: usize, dm: &mut [f32], stride: usize)
         => output_grad_tile_body
 );
 
-/// Picks the fixed-size kernel for `r` (the callers pass 2..=5 only).
+/// Whether F(`m`, `r`) has fixed-size kernels: F(4, 2..=5) and F(5, 3).
+fn has_fixed(m: usize, r: usize) -> bool {
+    matches!((m, r), (4, 2..=5) | (5, 3))
+}
+
+/// Picks the fixed-size kernel for (`m`, `r`) (the callers pass [`has_fixed`] pairs
+/// only).
 macro_rules! by_kernel_size {
-    ($r:expr, $kernel:ident::<$v:ty>($($arg:expr),*)) => {
-        match $r {
-            2 => Fixed::<2, 5>::$kernel::<$v>($($arg),*),
-            3 => Fixed::<3, 6>::$kernel::<$v>($($arg),*),
-            4 => Fixed::<4, 7>::$kernel::<$v>($($arg),*),
-            _ => Fixed::<5, 8>::$kernel::<$v>($($arg),*),
+    ($mr:expr, $kernel:ident::<$v:ty>($($arg:expr),*)) => {
+        match $mr {
+            (4, 2) => Fixed::<4, 2, 5>::$kernel::<$v>($($arg),*),
+            (4, 3) => Fixed::<4, 3, 6>::$kernel::<$v>($($arg),*),
+            (4, 4) => Fixed::<4, 4, 7>::$kernel::<$v>($($arg),*),
+            (4, _) => Fixed::<4, 5, 8>::$kernel::<$v>($($arg),*),
+            _ => Fixed::<5, 3, 7>::$kernel::<$v>($($arg),*),
         }
     };
 }
 
 #[inline(always)]
 fn input_tile_body<V: Vector>(
-    r: usize,
+    mr: (usize, usize),
     d: &[f32],
     row: usize,
     c: usize,
     v: &mut [f32],
     stride: usize,
 ) {
-    by_kernel_size!(r, input_tile::<V>(d, row, c, v, stride))
+    by_kernel_size!(mr, input_tile::<V>(d, row, c, v, stride))
 }
 
 #[inline(always)]
 fn output_tile_body<V: Vector>(
-    r: usize,
+    mr: (usize, usize),
     mm: &[f32],
     f: usize,
     stride: usize,
     out: &mut [f32],
     row: usize,
 ) {
-    by_kernel_size!(r, output_tile::<V>(mm, f, stride, out, row))
+    by_kernel_size!(mr, output_tile::<V>(mm, f, stride, out, row))
 }
 
 #[inline(always)]
-fn output_grad_tile_body<V: Vector>(r: usize, dy: &[f32], f: usize, dm: &mut [f32], stride: usize) {
-    by_kernel_size!(r, output_grad_tile::<V>(dy, f, dm, stride))
+fn output_grad_tile_body<V: Vector>(
+    mr: (usize, usize),
+    dy: &[f32],
+    f: usize,
+    dm: &mut [f32],
+    stride: usize,
+) {
+    by_kernel_size!(mr, output_grad_tile::<V>(dy, f, dm, stride))
 }
 
 /// Calls `Self::k::<W>(.., ch, ..)` over the channels `0..c`: whole vectors `V` first,
@@ -473,14 +503,14 @@ macro_rules! by_vectors {
     }};
 }
 
-/// F(4, R) (tile side `N = R + 3`) with its matrices as compile-time constants, over
+/// F(M, R) (tile side `N = M + R - 1`) with its matrices as compile-time constants, over
 /// explicit vectors of channels. Each transform is two passes of small matrix-vector
 /// products ([`mat_vec`]): one per column of the tile, its `N` results kept on the
 /// stack, then one per row. The products unroll completely, so the zero coefficients
 /// disappear and each pass holds its vectors in registers. (Written as one nest of
 /// loops over a whole tile of `[f32; 8]` arrays, LLVM kept the loops, loaded every
 /// coefficient and tested it at run time: a tenth of a `cnn` training step.)
-struct Fixed<const R: usize, const N: usize>;
+struct Fixed<const M: usize, const R: usize, const N: usize>;
 
 /// `A × B` leading block of a row-major matrix with rows of `B`, as f32.
 const fn block<const A: usize, const B: usize>(v: &[f64; MAX_N * MAX_N]) -> [[f32; B]; A] {
@@ -540,11 +570,11 @@ fn mat_vec<V: Vector, const J: usize, const A: usize>(mat: &[[f32; J]; A], x: &[
     y
 }
 
-impl<const R: usize, const N: usize> Fixed<R, N> {
-    const RAW: Raw = cook_toom(4, R);
+impl<const M: usize, const R: usize, const N: usize> Fixed<M, R, N> {
+    const RAW: Raw = cook_toom(M, R);
     const BT: [[f32; N]; N] = block::<N, N>(&Self::RAW.bt);
-    const AT: [[f32; N]; 4] = block::<4, N>(&Self::RAW.at);
-    const A: [[f32; 4]; N] = transpose(Self::AT);
+    const AT: [[f32; N]; M] = block::<M, N>(&Self::RAW.at);
+    const A: [[f32; M]; N] = transpose(Self::AT);
 
     #[inline(always)]
     fn input_tile<V: Vector>(d: &[f32], row: usize, c: usize, v: &mut [f32], stride: usize) {
@@ -595,12 +625,12 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
         row: usize,
     ) {
         // t[b][i] = Σ_a Aᵀ[i][a] M[a][b]
-        let t: [[W; 4]; N] = std::array::from_fn(|b| {
+        let t: [[W; M]; N] = std::array::from_fn(|b| {
             let col: [W; N] = std::array::from_fn(|a| W::load(&mm[(a * N + b) * stride + ch..]));
             mat_vec(&Self::AT, &col)
         });
         // out[i][j] = Σ_b t[b][i] Aᵀ[j][b]
-        for i in 0..4 {
+        for i in 0..M {
             let across: [W; N] = std::array::from_fn(|b| t[b][i]);
             for (j, s) in mat_vec(&Self::AT, &across).into_iter().enumerate() {
                 s.store(&mut out[i * row + j * f + ch..]);
@@ -623,13 +653,13 @@ impl<const R: usize, const N: usize> Fixed<R, N> {
         stride: usize,
     ) {
         // t[j][a] = Σ_i Aᵀ[i][a] dY[i][j]
-        let t: [[W; N]; 4] = std::array::from_fn(|j| {
-            let col: [W; 4] = std::array::from_fn(|i| W::load(&dy[(i * 4 + j) * f + ch..]));
+        let t: [[W; N]; M] = std::array::from_fn(|j| {
+            let col: [W; M] = std::array::from_fn(|i| W::load(&dy[(i * M + j) * f + ch..]));
             mat_vec(&Self::A, &col)
         });
         // dM[a][b] = Σ_j t[j][a] Aᵀ[j][b]
         for a in 0..N {
-            let row: [W; 4] = std::array::from_fn(|j| t[j][a]);
+            let row: [W; M] = std::array::from_fn(|j| t[j][a]);
             for (b, s) in mat_vec(&Self::A, &row).into_iter().enumerate() {
                 s.store(&mut dm[(a * N + b) * stride + ch..]);
             }
@@ -660,9 +690,10 @@ mod tests {
                 }
             }
         };
-        for r in 2..=5 {
-            let t = Transforms::for_kernel(r).unwrap();
-            let (m, n) = (t.m, t.n);
+        for (m, r) in [(4, 2), (4, 3), (4, 4), (4, 5), (5, 3)] {
+            assert!(has_fixed(m, r));
+            let t = Transforms::new(m, r).unwrap();
+            let n = t.n;
             for c in [1, 8, 11, 16, 24, 32, 43] {
                 let d: Vec<f32> = (0..n * n * c)
                     .map(|i| ((i * 37 % 101) as f32 - 50.0) / 29.0)
@@ -705,9 +736,9 @@ mod tests {
         let dot = |a: &[f32], b: &[f32]| -> f64 {
             a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
         };
-        for r in 2..=5 {
-            let t = Transforms::for_kernel(r).unwrap();
-            let (m, n, f) = (t.m, t.n, 11);
+        for (m, r) in [(4, 2), (4, 3), (4, 4), (4, 5), (5, 3)] {
+            let t = Transforms::new(m, r).unwrap();
+            let (n, f) = (t.n, 11);
             let mm: Vec<f32> = (0..n * n * f).map(|i| val(i, 37)).collect();
             let dy: Vec<f32> = (0..m * m * f).map(|i| val(i, 53)).collect();
             let mut tmp = vec![0.0; n * n * f];
@@ -748,6 +779,20 @@ mod tests {
         }
     }
 
+    /// F(5, 3) where its tiles save a tenth of the products or more, else F(4, r).
+    #[test]
+    fn the_tile_is_chosen_by_the_output_size() {
+        let m = |r, rows, cols| Transforms::for_output(r, rows, cols).unwrap().m;
+        // 10: 4 tiles of 49 against 9 of 36; 14: 9 of 49 against 16 of 36.
+        assert_eq!((m(3, 10, 10), m(3, 14, 14), m(3, 5, 5)), (5, 5, 5));
+        // 24: 1,225 against 1,296 (not a tenth); 12, 8, 26, 28: F(4) as few or fewer.
+        for side in [24, 12, 8, 26, 28] {
+            assert_eq!(m(3, side, side), 4, "{side}");
+        }
+        assert_eq!((m(5, 10, 10), m(2, 10, 10)), (4, 4));
+        assert!(Transforms::for_output(7, 10, 10).is_none());
+    }
+
     /// One-dimensional F(m, r) against the direct correlation, for every pair used.
     #[test]
     fn one_dimensional_transforms_compute_a_correlation() {
@@ -755,7 +800,7 @@ mod tests {
         for (m, r) in [(0, 3), (3, 0), (0, 0), (1, 1), (7, 5)] {
             assert!(Transforms::new(m, r).is_none(), "F({m},{r})");
         }
-        for (m, r) in [(2, 3), (4, 3), (2, 5), (4, 5), (3, 2), (4, 4)] {
+        for (m, r) in [(2, 3), (4, 3), (2, 5), (4, 5), (3, 2), (4, 4), (5, 3)] {
             let t = Transforms::new(m, r).unwrap();
             let n = t.n;
             let d: Vec<f64> = (0..n).map(|i| ((i * 37 % 11) as f64 - 5.0) / 7.0).collect();

@@ -1,5 +1,5 @@
 //! The Winograd path for stride-1 square kernels: forward and `dx` as
-//! F(4×4, r×r) convolutions (`dx` is the same kind of convolution as forward, of
+//! F(m×m, r×r) convolutions (m = 4, or 5 for some 3×3 layers) (`dx` is the same kind of convolution as forward, of
 //! `dz` with the flipped kernel, so one driver, [`WinogradConv`], serves both), and
 //! `dW` by running the product backwards in the same domain ([`kernel_grad`]). The
 //! transforms themselves are in `transforms.rs`.
