@@ -8,7 +8,8 @@
 //!   holds its input's values in the same order. The layer before writes straight
 //!   into the reshape's buffer, which then only takes the reshape's shape: called on
 //!   its own, it would copy every activation forward and every gradient backward
-//!   (108 ms of `speedrun`'s 2.4 s epoch, measured).
+//!   (15 to 105 ms of `speedrun`'s 2 s epoch by the layer clock, as the host placed
+//!   the two virtual CPUs; docs/PERFORMANCE.md, "A Flatten not called").
 //!
 //! A called layer writes the activation (and reads the gradient) of the last layer it
 //! stands for; the buffers of the layers in between stay unused.
