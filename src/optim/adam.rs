@@ -5,20 +5,20 @@
 //! As AdamW, kernels are first shrunk by `w −= η·λ·w` (decoupled weight decay, with
 //! `η` the step's learning rate before bias correction, as Keras 3 does).
 
-use super::{Optimizer, OptimizerConfig, restore_slots, rows_of, slot_buffer, zip_update3};
+use super::{
+    Optimizer, OptimizerConfig, TimeDecay, restore_slots, rows_of, slot_buffer, zip_update3,
+};
 use crate::error::{Error, Result};
 use crate::layers::Param;
 
 /// The Adam optimizer.
 pub struct Adam {
-    learning_rate: f32,
+    rate: TimeDecay,
     beta_1: f32,
     beta_2: f32,
     epsilon: f32,
-    decay: f32,
     /// AdamW's λ; `None` for plain Adam.
     weight_decay: Option<f32>,
-    iterations: u64,
     alpha: f32,
     /// This step's shrink factor of kernels, `1 − η·λ`.
     shrink: f32,
@@ -32,13 +32,11 @@ impl Adam {
     /// Adam with the given settings (see [`OptimizerConfig::Adam`]).
     pub fn new(learning_rate: f32, beta_1: f32, beta_2: f32, epsilon: f32, decay: f32) -> Self {
         Adam {
-            learning_rate,
+            rate: TimeDecay::new(learning_rate, decay),
             beta_1,
             beta_2,
             epsilon,
-            decay,
             weight_decay: None,
-            iterations: 0,
             alpha: 0.0,
             shrink: 1.0,
             m: Vec::new(),
@@ -57,35 +55,34 @@ impl Optimizer for Adam {
     fn config(&self) -> OptimizerConfig {
         match self.weight_decay {
             None => OptimizerConfig::Adam {
-                learning_rate: self.learning_rate,
+                learning_rate: self.rate.learning_rate,
                 beta_1: self.beta_1,
                 beta_2: self.beta_2,
                 epsilon: self.epsilon,
-                decay: self.decay,
+                decay: self.rate.decay,
             },
             Some(weight_decay) => OptimizerConfig::Adamw {
-                learning_rate: self.learning_rate,
+                learning_rate: self.rate.learning_rate,
                 weight_decay,
                 beta_1: self.beta_1,
                 beta_2: self.beta_2,
                 epsilon: self.epsilon,
-                decay: self.decay,
+                decay: self.rate.decay,
             },
         }
     }
 
     fn iterations(&self) -> u64 {
-        self.iterations
+        self.rate.iterations
     }
 
     fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
+        self.rate.learning_rate = lr;
     }
 
     fn begin_step(&mut self) {
-        let lr = self.learning_rate as f64 / (1.0 + self.decay as f64 * self.iterations as f64);
-        self.iterations += 1;
-        let t = self.iterations as i32;
+        let lr = self.rate.next_f64();
+        let t = self.rate.iterations as i32;
         let b1t = (self.beta_1 as f64).powi(t);
         let b2t = (self.beta_2 as f64).powi(t);
         self.alpha = (lr * (1.0 - b2t).sqrt() / (1.0 - b1t)) as f32;
@@ -122,7 +119,7 @@ impl Optimizer for Adam {
                 "Adam: checkpoint state must hold moment pairs".into(),
             ));
         }
-        self.iterations = iterations;
+        self.rate.iterations = iterations;
         let v = state.split_off(state.len() / 2);
         restore_slots(&mut self.m, state, "Adam")?;
         restore_slots(&mut self.v, v, "Adam")

@@ -289,6 +289,41 @@ impl OptimizerConfig {
     }
 }
 
+/// The learning rate under Keras 2's time-based `decay`, and the count of steps taken,
+/// which every optimizer keeps the same way: step `t` (from 0) uses
+/// `learning_rate / (1 + decay · t)`.
+#[derive(Debug, Clone, Copy)]
+struct TimeDecay {
+    learning_rate: f32,
+    decay: f32,
+    iterations: u64,
+}
+
+impl TimeDecay {
+    fn new(learning_rate: f32, decay: f32) -> Self {
+        TimeDecay {
+            learning_rate,
+            decay,
+            iterations: 0,
+        }
+    }
+
+    /// This step's rate in f32 (SGD, RMSprop), counting the step.
+    fn next_f32(&mut self) -> f32 {
+        let lr = self.learning_rate / (1.0 + self.decay * self.iterations as f32);
+        self.iterations += 1;
+        lr
+    }
+
+    /// This step's rate in f64 (Adam, whose bias correction is in f64), counting the
+    /// step.
+    fn next_f64(&mut self) -> f64 {
+        let lr = self.learning_rate as f64 / (1.0 + self.decay as f64 * self.iterations as f64);
+        self.iterations += 1;
+        lr
+    }
+}
+
 /// Grows `state` to hold a zeroed buffer per slot up to `slot`, sized `len`.
 fn slot_buffer(state: &mut Vec<Vec<f32>>, slot: usize, len: usize) -> &mut Vec<f32> {
     while state.len() <= slot {

@@ -1,17 +1,17 @@
 //! RMSprop as Keras/TensorFlow: `s = ρ·s + (1−ρ)·g²`, `w −= η·g / √(s + ε)`
 //! (epsilon under the root).
 
-use super::{Optimizer, OptimizerConfig, restore_slots, rows_of, slot_buffer, zip_update2};
+use super::{
+    Optimizer, OptimizerConfig, TimeDecay, restore_slots, rows_of, slot_buffer, zip_update2,
+};
 use crate::error::Result;
 use crate::layers::Param;
 
 /// The RMSprop optimizer (Keras's default).
 pub struct RmsProp {
-    learning_rate: f32,
+    rate: TimeDecay,
     rho: f32,
     epsilon: f32,
-    decay: f32,
-    iterations: u64,
     lr_t: f32,
     mean_square: Vec<Vec<f32>>,
 }
@@ -20,11 +20,9 @@ impl RmsProp {
     /// RMSprop with the given settings (see [`OptimizerConfig::Rmsprop`]).
     pub fn new(learning_rate: f32, rho: f32, epsilon: f32, decay: f32) -> Self {
         RmsProp {
-            learning_rate,
+            rate: TimeDecay::new(learning_rate, decay),
             rho,
             epsilon,
-            decay,
-            iterations: 0,
             lr_t: learning_rate,
             mean_square: Vec::new(),
         }
@@ -34,24 +32,23 @@ impl RmsProp {
 impl Optimizer for RmsProp {
     fn config(&self) -> OptimizerConfig {
         OptimizerConfig::Rmsprop {
-            learning_rate: self.learning_rate,
+            learning_rate: self.rate.learning_rate,
             rho: self.rho,
             epsilon: self.epsilon,
-            decay: self.decay,
+            decay: self.rate.decay,
         }
     }
 
     fn iterations(&self) -> u64 {
-        self.iterations
+        self.rate.iterations
     }
 
     fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
+        self.rate.learning_rate = lr;
     }
 
     fn begin_step(&mut self) {
-        self.lr_t = self.learning_rate / (1.0 + self.decay * self.iterations as f32);
-        self.iterations += 1;
+        self.lr_t = self.rate.next_f32();
     }
 
     fn apply_and_spend(&mut self, slot: usize, p: &mut Param) {
@@ -73,7 +70,7 @@ impl Optimizer for RmsProp {
     }
 
     fn restore(&mut self, iterations: u64, state: Vec<Vec<f32>>) -> Result<()> {
-        self.iterations = iterations;
+        self.rate.iterations = iterations;
         restore_slots(&mut self.mean_square, state, "RMSprop")
     }
 }

@@ -1,17 +1,17 @@
 //! SGD as Keras: `v = μ·v − η·g`, then `w += v`, or with Nesterov `w += μ·v − η·g`.
 //! With μ = 0 this is exactly `w −= η·g` (v is then −η·g).
 
-use super::{Optimizer, OptimizerConfig, restore_slots, rows_of, slot_buffer, zip_update2};
+use super::{
+    Optimizer, OptimizerConfig, TimeDecay, restore_slots, rows_of, slot_buffer, zip_update2,
+};
 use crate::error::Result;
 use crate::layers::Param;
 
 /// Stochastic gradient descent.
 pub struct Sgd {
-    learning_rate: f32,
+    rate: TimeDecay,
     momentum: f32,
     nesterov: bool,
-    decay: f32,
-    iterations: u64,
     lr_t: f32,
     velocity: Vec<Vec<f32>>,
 }
@@ -20,11 +20,9 @@ impl Sgd {
     /// SGD with the given settings (see [`OptimizerConfig::Sgd`]).
     pub fn new(learning_rate: f32, momentum: f32, nesterov: bool, decay: f32) -> Self {
         Sgd {
-            learning_rate,
+            rate: TimeDecay::new(learning_rate, decay),
             momentum,
             nesterov,
-            decay,
-            iterations: 0,
             lr_t: learning_rate,
             velocity: Vec::new(),
         }
@@ -34,24 +32,23 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn config(&self) -> OptimizerConfig {
         OptimizerConfig::Sgd {
-            learning_rate: self.learning_rate,
+            learning_rate: self.rate.learning_rate,
             momentum: self.momentum,
             nesterov: self.nesterov,
-            decay: self.decay,
+            decay: self.rate.decay,
         }
     }
 
     fn iterations(&self) -> u64 {
-        self.iterations
+        self.rate.iterations
     }
 
     fn set_learning_rate(&mut self, lr: f32) {
-        self.learning_rate = lr;
+        self.rate.learning_rate = lr;
     }
 
     fn begin_step(&mut self) {
-        self.lr_t = self.learning_rate / (1.0 + self.decay * self.iterations as f32);
-        self.iterations += 1;
+        self.lr_t = self.rate.next_f32();
     }
 
     fn apply_and_spend(&mut self, slot: usize, p: &mut Param) {
@@ -73,7 +70,7 @@ impl Optimizer for Sgd {
     }
 
     fn restore(&mut self, iterations: u64, state: Vec<Vec<f32>>) -> Result<()> {
-        self.iterations = iterations;
+        self.rate.iterations = iterations;
         restore_slots(&mut self.velocity, state, "SGD")
     }
 }
