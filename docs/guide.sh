@@ -16,7 +16,7 @@ if [ -z "${SCRAWL_BIN:-}" ]; then
   cargo build --release --manifest-path "$root/Cargo.toml" -q
 fi
 S=${SCRAWL_BIN:-$root/target/release/scrawl}
-# A fresh folder each time: scrawl refuses to write a run or an export over an
+# A fresh folder each time: scrawl refuses to write a run or any file over an
 # earlier one without --overwrite, and the guide shows first runs. The commands run
 # in guide-work/work with ../shared beside it, so they read as in GUIDE.md.
 rm -rf guide-work

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Subcommand;
 
-use super::{DataArgs, Sets};
+use super::{DataArgs, Overwrite, Sets};
 use scrawl::data::Dataset;
 use scrawl::data::augment::{Augmentation, warp_field};
 use scrawl::plot::{self, DigitGrid, DigitTile, LabelCountsChart};
@@ -33,6 +33,8 @@ pub enum DataCommand {
         /// Screen pixels per image pixel in the picture.
         #[arg(long, default_value_t = 10)]
         scale: u32,
+        #[command(flatten)]
+        overwrite: Overwrite,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -73,6 +75,8 @@ pub enum DataCommand {
         )]
         elastic: Option<f32>,
         #[command(flatten)]
+        overwrite: Overwrite,
+        #[command(flatten)]
         data: DataArgs,
     },
     /// A bar chart of how many images carry each label, train and test side by side
@@ -81,6 +85,8 @@ pub enum DataCommand {
         /// The image file (.png or .svg).
         #[arg(long, value_name = "FILE", default_value = "labels.png")]
         out: PathBuf,
+        #[command(flatten)]
+        overwrite: Overwrite,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -170,11 +176,19 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             split: name,
             out,
             scale,
+            overwrite,
             data,
         } => {
+            if let Some(out) = &out {
+                check_scale(scale, 1..=40)?;
+                plot::Format::of(out)?;
+            }
             let sets = data.load()?;
             let set = sets.split(&name)?;
             check_index(set, &name, index)?;
+            if let Some(out) = &out {
+                overwrite.check(out)?;
+            }
             let [rows, cols, _] = set.image_shape;
             let img = set.image(index);
             println!(
@@ -201,7 +215,6 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                 println!("{line}");
             }
             if let Some(out) = out {
-                check_scale(scale, 1..=40)?;
                 let grid = DigitGrid {
                     title: Some(format!(
                         "{name} #{index}: label {}",
@@ -225,6 +238,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             augment,
             seed,
             elastic,
+            overwrite,
             data,
         } => {
             if !(1..=100).contains(&rows) || !(1..=100).contains(&cols) {
@@ -235,6 +249,7 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
             let sets = data.load()?;
             let set = sets.split(&name)?;
             check_index(set, &name, start)?;
+            overwrite.check(&out)?;
             let aug = Augmentation {
                 elastic_alpha: elastic.unwrap_or(0.0),
                 ..Augmentation::default()
@@ -291,8 +306,13 @@ pub fn run(cmd: DataCommand) -> anyhow::Result<()> {
                 end - start
             );
         }
-        DataCommand::PlotLabels { out, data } => {
+        DataCommand::PlotLabels {
+            out,
+            overwrite,
+            data,
+        } => {
             plot::Format::of(&out)?;
+            overwrite.check(&out)?;
             let sets = data.load()?;
             let mut series = Vec::new();
             for (name, set) in [("train", &sets.train), ("test", &sets.test)] {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::bail;
 use serde_json::json;
 
-use super::{DataArgs, load_model, model_config};
+use super::{DataArgs, Overwrite, load_model, model_config};
 use scrawl::kernels::argmax;
 use scrawl::model::Sequential;
 
@@ -36,11 +36,18 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
     #[command(flatten)]
+    overwrite: Overwrite,
+    #[command(flatten)]
     data: DataArgs,
 }
 
 /// Runs `scrawl evaluate`.
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
+    if let Some(dir) = &a.report {
+        for f in scrawl::report::REPORT_FILES {
+            a.overwrite.check(&dir.join(f))?;
+        }
+    }
     let (mut model, info) = load_model(&a.model)?;
     let mnist = a.data.load_for_model(&a.model, &info)?;
     let data = mnist.split(&a.split)?;
@@ -133,6 +140,8 @@ pub struct PredictArgs {
         requires = "csv"
     )]
     out: PathBuf,
+    #[command(flatten)]
+    overwrite: Overwrite,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -260,6 +269,9 @@ fn predict_images(
 
 /// Runs `scrawl predict`.
 pub fn predict(a: PredictArgs) -> anyhow::Result<()> {
+    if a.csv.is_some() {
+        a.overwrite.check(&a.out)?;
+    }
     let (mut model, info) = load_model(&a.model)?;
     if let Some(csv) = &a.csv {
         return submission(&mut model, csv, &a.out, a.json);

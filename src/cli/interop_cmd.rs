@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{load_model, model_config};
+use super::{Overwrite, load_model, model_config};
 use scrawl::interop;
 use scrawl::model::Sequential;
 
@@ -23,6 +23,8 @@ pub enum ImportCommand {
         /// The scrawl model file to write.
         #[arg(long, default_value = "dlfs.safetensors")]
         out: PathBuf,
+        #[command(flatten)]
+        overwrite: Overwrite,
     },
     /// A Keras model: a Keras 3 `.keras` archive (`model.save("x.keras")`), or the
     /// HDF5 file of `model.save("x.h5")` / `ModelCheckpoint("x.hdf5")`; sequential
@@ -33,6 +35,8 @@ pub enum ImportCommand {
         /// The scrawl model file to write.
         #[arg(long, default_value = "imported.safetensors")]
         out: PathBuf,
+        #[command(flatten)]
+        overwrite: Overwrite,
     },
     /// A network from an ONNX file: the chain-shaped graphs `torch.onnx.export`
     /// writes for MNIST networks (Conv, pooling, BatchNormalization, Flatten, Gemm,
@@ -43,6 +47,8 @@ pub enum ImportCommand {
         /// The scrawl model file to write.
         #[arg(long, default_value = "imported.safetensors")]
         out: PathBuf,
+        #[command(flatten)]
+        overwrite: Overwrite,
     },
     /// Weights from a NumPy .npz archive (one array per parameter, named like
     /// `dense/kernel`) into a model of the given architecture.
@@ -55,6 +61,8 @@ pub enum ImportCommand {
         /// The scrawl model file to write.
         #[arg(long, default_value = "imported.safetensors")]
         out: PathBuf,
+        #[command(flatten)]
+        overwrite: Overwrite,
     },
 }
 
@@ -73,6 +81,8 @@ pub struct ExportArgs {
     /// The file to write.
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    overwrite: Overwrite,
 }
 
 fn save(model: &Sequential, out: &std::path::Path, source: &str) -> anyhow::Result<()> {
@@ -91,22 +101,43 @@ fn save(model: &Sequential, out: &std::path::Path, source: &str) -> anyhow::Resu
 /// Runs `scrawl import ...`.
 pub fn import(cmd: ImportCommand) -> anyhow::Result<()> {
     match cmd {
-        ImportCommand::Dlfs { file, out } => {
+        ImportCommand::Dlfs {
+            file,
+            out,
+            overwrite,
+        } => {
+            overwrite.check(&out)?;
             let model = interop::dlfs::import_dlfs(&file)?;
             print!("{}", model.summary());
             save(&model, &out, &file.display().to_string())
         }
-        ImportCommand::Keras { file, out } => {
+        ImportCommand::Keras {
+            file,
+            out,
+            overwrite,
+        } => {
+            overwrite.check(&out)?;
             let model = interop::keras::import_keras(&file)?;
             print!("{}", model.summary());
             save(&model, &out, &file.display().to_string())
         }
-        ImportCommand::Onnx { file, out } => {
+        ImportCommand::Onnx {
+            file,
+            out,
+            overwrite,
+        } => {
+            overwrite.check(&out)?;
             let model = interop::onnx::import_onnx(&file)?;
             print!("{}", model.summary());
             save(&model, &out, &file.display().to_string())
         }
-        ImportCommand::Npz { file, model, out } => {
+        ImportCommand::Npz {
+            file,
+            model,
+            out,
+            overwrite,
+        } => {
+            overwrite.check(&out)?;
             let config = if model.ends_with(".safetensors") {
                 load_model(std::path::Path::new(&model))?.0.config().clone()
             } else {
@@ -121,6 +152,7 @@ pub fn import(cmd: ImportCommand) -> anyhow::Result<()> {
 
 /// Runs `scrawl export`.
 pub fn export(a: ExportArgs) -> anyhow::Result<()> {
+    a.overwrite.check(&a.out)?;
     let path = std::path::Path::new(&a.model);
     let saved = path.is_dir() || a.model.ends_with(".safetensors");
     if a.format == "npz" && !saved {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::{DataArgs, model_config};
+use super::{DataArgs, Overwrite, model_config};
 use scrawl::model::Sequential;
 use scrawl::optim::OptimizerConfig;
 use scrawl::plot::{self, LrFinderChart};
@@ -41,6 +41,8 @@ pub struct LrFindArgs {
     /// The chart (.png or .svg).
     #[arg(long, default_value = "lr-find.png")]
     out: PathBuf,
+    #[command(flatten)]
+    overwrite: Overwrite,
     /// Print one JSON object (rates, losses, suggestion) instead of text.
     #[arg(long)]
     json: bool,
@@ -51,6 +53,7 @@ pub struct LrFindArgs {
 /// Runs `scrawl lr-find`.
 pub fn run(a: LrFindArgs) -> anyhow::Result<()> {
     plot::Format::of(&a.out)?;
+    a.overwrite.check(&a.out)?;
     let optimizer = OptimizerConfig::by_name(&a.optimizer)?;
     let opts = LrFindOptions {
         start_lr: a.start_lr,

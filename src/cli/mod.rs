@@ -101,6 +101,35 @@ impl Command {
     }
 }
 
+/// `--overwrite`, on the commands that write a file (or a report's files) the user
+/// names: without it an existing file is never replaced, and the command stops before
+/// doing any work.
+#[derive(clap::Args, Clone, Copy, Default)]
+struct Overwrite {
+    /// Replace the output if it is already there (without this flag an existing file
+    /// is never replaced).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+impl Overwrite {
+    /// Refuses `path` when it names a folder (never replaced), or when something
+    /// else is already there (a file, a link) and `--overwrite` was not given.
+    fn check(self, path: &Path) -> anyhow::Result<()> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.is_dir() => anyhow::bail!(
+                "{}: is a folder: give a file path inside it instead",
+                path.display()
+            ),
+            Ok(_) if !self.overwrite => anyhow::bail!(
+                "{} already exists: add --overwrite to replace it",
+                path.display()
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Where the data comes from (shared by every command that reads images).
 #[derive(clap::Args, Clone)]
 struct DataArgs {

@@ -27,6 +27,8 @@ pub struct PlotArgs {
     /// The image file (.png or .svg).
     #[arg(long, default_value = "curves.png")]
     out: PathBuf,
+    #[command(flatten)]
+    overwrite: super::Overwrite,
     /// The chart's title.
     #[arg(long)]
     title: Option<String>,
@@ -79,6 +81,7 @@ pub fn plot_runs(a: PlotArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" vs ")
     });
+    a.overwrite.check(&a.out)?;
     plot::save(
         &TrainingCurves {
             title,

@@ -25,6 +25,16 @@ pub struct Mistake {
     pub confidence: f32,
 }
 
+/// The files a report may write into its folder ([`write_report`]; the gallery of
+/// mistakes only when there are some).
+pub const REPORT_FILES: [&str; 5] = [
+    "confusion.png",
+    "confusion.svg",
+    "misclassified.png",
+    "metrics.json",
+    "report.md",
+];
+
 /// What a report found, and where it wrote it.
 #[derive(Debug, Clone)]
 pub struct Report {

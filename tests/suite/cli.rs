@@ -1447,6 +1447,8 @@ fn augmented_grid_shows_each_original_beside_its_augmentations() {
     let svg = tmp.path().join("g.svg");
     let grid = |extra: &[&str]| {
         let mut args = vec!["data", "grid", "--augment", "--rows", "2", "--cols", "4"];
+        // The second picture replaces the first.
+        args.extend_from_slice(&["--overwrite"]);
         args.extend_from_slice(extra);
         args.extend_from_slice(&["--out", svg.to_str().unwrap()]);
         ok(&args);

@@ -168,6 +168,19 @@ fn model_file(
     path
 }
 
+/// `m.safetensors`: one Dense(10, softmax) layer on flat 28×28 images.
+fn softmax_model(dir: &Path) -> PathBuf {
+    model_file(
+        dir,
+        "m",
+        &[784],
+        &[scrawl::layers::LayerConfig::dense(
+            10,
+            scrawl::activations::Activation::Softmax,
+        )],
+    )
+}
+
 // ---------------------------------------------------------------- wrong answers
 
 /// A last layer without activation is trained as logits: the same network as one
@@ -716,6 +729,101 @@ fn png_export_never_deletes_a_users_files() {
     );
 }
 
+/// Every command that writes a file the user names (a picture, a chart, a model, a
+/// submission, a report) leaves one that is already there alone unless `--overwrite`
+/// says to replace it, and says so before doing its work.
+#[test]
+fn output_files_are_never_replaced_without_overwrite() {
+    let ws = workspace();
+    let d = ws.path();
+    let model = softmax_model(d);
+    let model = s(&model);
+    succeeds(d, &["train", "--model", "mlp:8", "--out", "run"]);
+    succeeds(
+        d,
+        &[
+            "export", "--model", model, "--format", "npz", "--out", "w.npz",
+        ],
+    );
+    let header: Vec<String> = (0..784).map(|i| format!("pixel{i}")).collect();
+    let row = vec!["0"; 784].join(",");
+    std::fs::write(d.join("test.csv"), format!("{}\n{row}\n", header.join(","))).unwrap();
+    std::fs::create_dir_all(d.join("rep")).unwrap();
+    std::fs::write(d.join("rep/report.md"), "mine").unwrap();
+    let commands: [&[&str]; 11] = [
+        &["data", "show", "--index", "0", "--out", "p.png"],
+        &[
+            "data", "grid", "--rows", "1", "--cols", "2", "--out", "p.png",
+        ],
+        &["data", "plot-labels", "--out", "p.png"],
+        &["plot", "run", "--out", "p.png"],
+        &[
+            "lr-find",
+            "--model",
+            "mlp:8",
+            "--batch-size",
+            "4",
+            "--out",
+            "p.png",
+        ],
+        &[
+            "export", "--model", model, "--format", "onnx", "--out", "p.png",
+        ],
+        &["import", "npz", "w.npz", "--model", model, "--out", "p.png"],
+        &[
+            "predict", "--model", model, "--csv", "test.csv", "--out", "p.png",
+        ],
+        &["evaluate", "--model", model, "--report", "rep"],
+        &["import", "onnx", "w.npz", "--out", "p.png"],
+        &["import", "keras", "w.npz", "--out", "p.png"],
+    ];
+    std::fs::write(d.join("p.png"), "mine").unwrap();
+    for args in commands {
+        let named = if args.contains(&"rep") {
+            "rep/report.md"
+        } else {
+            "p.png"
+        };
+        fails(d, args, &[named, "already exists", "--overwrite"]);
+        assert_eq!(
+            std::fs::read_to_string(d.join(named)).unwrap(),
+            "mine",
+            "{args:?}"
+        );
+    }
+    // With the flag, each replaces it.
+    for args in [
+        &[
+            "data",
+            "grid",
+            "--rows",
+            "1",
+            "--cols",
+            "2",
+            "--out",
+            "p.png",
+            "--overwrite",
+        ][..],
+        &[
+            "evaluate",
+            "--model",
+            model,
+            "--report",
+            "rep",
+            "--overwrite",
+        ],
+    ] {
+        std::fs::write(d.join("p.png"), "mine").unwrap();
+        succeeds(d, args);
+        let named = if args.contains(&"rep") {
+            "rep/report.md"
+        } else {
+            "p.png"
+        };
+        assert_ne!(std::fs::read(d.join(named)).unwrap(), b"mine", "{args:?}");
+    }
+}
+
 #[test]
 fn resume_says_truthfully_why_it_cannot() {
     let ws = workspace();
@@ -831,15 +939,7 @@ fn save_freq_checkpoints_resume_bit_identically() {
 fn endless_streams_and_fifos_are_refused_at_once() {
     let ws = workspace();
     let d = ws.path();
-    let model = model_file(
-        d,
-        "m",
-        &[784],
-        &[scrawl::layers::LayerConfig::dense(
-            10,
-            scrawl::activations::Activation::Softmax,
-        )],
-    );
+    let model = softmax_model(d);
     fails(
         d,
         &["predict", "--model", s(&model), "/dev/zero"],
@@ -1097,15 +1197,7 @@ fn error_messages_stay_short_and_say_the_cause() {
         &["Not a directory"],
     );
     // --out naming a folder for a file.
-    let model = model_file(
-        d,
-        "m",
-        &[784],
-        &[scrawl::layers::LayerConfig::dense(
-            10,
-            scrawl::activations::Activation::Softmax,
-        )],
-    );
+    let model = softmax_model(d);
     std::fs::create_dir_all(d.join("outdir")).unwrap();
     fails(
         d,
@@ -1130,15 +1222,7 @@ fn every_parser_fails_cleanly_under_a_memory_cap() {
     const CAP_KIB: u64 = 1 << 20;
     let ws = workspace();
     let d = ws.path();
-    let model = model_file(
-        d,
-        "m",
-        &[784],
-        &[scrawl::layers::LayerConfig::dense(
-            10,
-            scrawl::activations::Activation::Softmax,
-        )],
-    );
+    let model = softmax_model(d);
     let m = s(&model);
     // IDX: a gzipped header claiming 600 million values, over the data set budget.
     let idx = d.join("idx");
