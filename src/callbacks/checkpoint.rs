@@ -169,6 +169,88 @@ pub fn format_template(template: &str, log: &EpochLog) -> Result<String> {
     Ok(out)
 }
 
+/// Files already on disk that `template` could write over: those in its folder whose
+/// names fit its file-name part, each `{field}` standing for the text a number
+/// formats to (digits, sign, point, exponent, `inf`, `nan`, padding spaces). A
+/// template whose folder part holds a field is not searched (nothing is returned).
+/// Sorted, so that a message names the same file every time.
+pub fn files_a_template_may_replace(template: &str) -> Vec<PathBuf> {
+    let path = std::path::Path::new(template);
+    let (Some(name), dir) = (path.file_name().and_then(|n| n.to_str()), path.parent()) else {
+        return Vec::new();
+    };
+    let dir = dir
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if dir.to_string_lossy().contains('{') {
+        return Vec::new();
+    }
+    let literals = literal_runs(name);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_str().is_some_and(|n| fits(n, &literals)))
+        .map(|e| dir.join(e.file_name()))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The literal text of a template between its fields, braces unescaped: one more
+/// piece than there are fields.
+fn literal_runs(template: &str) -> Vec<String> {
+    let mut runs = vec![String::new()];
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                runs.last_mut().expect("never empty").push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                runs.last_mut().expect("never empty").push('}');
+            }
+            '{' => {
+                chars.by_ref().take_while(|&ch| ch != '}').for_each(drop);
+                runs.push(String::new());
+            }
+            c => runs.last_mut().expect("never empty").push(c),
+        }
+    }
+    runs
+}
+
+/// Whether `name` is `literals` joined by texts a formatted number could be.
+fn fits(name: &str, literals: &[String]) -> bool {
+    let number = |s: &str| !s.is_empty() && s.chars().all(|c| "0123456789.+-eEinfa ".contains(c));
+    let (first, rest) = literals.split_first().expect("never empty");
+    let Some(mut tail) = name.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return tail.is_empty();
+    };
+    for lit in middle {
+        // The shortest field that is followed by the next literal.
+        let Some(at) = tail
+            .char_indices()
+            .skip(1)
+            .map(|(i, _)| i)
+            .find(|&i| tail[i..].starts_with(lit.as_str()))
+        else {
+            return false;
+        };
+        if !number(&tail[..at]) {
+            return false;
+        }
+        tail = &tail[at + lit.len()..];
+    }
+    tail.strip_suffix(last.as_str()).is_some_and(number)
+}
+
 /// Formats `v` with a Python format spec (`02d`, `.4f`, `.2e`, or empty).
 /// The widest field and longest precision a path template may ask for.
 const MAX_FORMAT_WIDTH: usize = 64;
@@ -235,4 +317,60 @@ pub(crate) fn format_number(v: f64, spec: &str) -> std::result::Result<String, S
     } else {
         format!("{text:>width$}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{files_a_template_may_replace, fits, literal_runs};
+
+    #[test]
+    fn a_template_matches_the_names_it_could_write() {
+        let lits = literal_runs("m-{epoch:02d}-{val_loss:.4f}.safetensors");
+        assert_eq!(lits, ["m-", "-", ".safetensors"]);
+        assert_eq!(literal_runs("a{{b}}c.safetensors"), ["a{b}c.safetensors"]);
+        for name in [
+            "m-03-0.1234.safetensors",
+            "m-12-1.5e-05.safetensors",
+            "m- 3-inf.safetensors",
+        ] {
+            assert!(fits(name, &lits), "{name}");
+        }
+        for name in [
+            "m-final-0.1234.safetensors",
+            "m--0.1.safetensors",
+            "m-03-.safetensors",
+            "m-03-0.1234.safetensors.bak",
+            "x-03-0.1234.safetensors",
+        ] {
+            assert!(!fits(name, &lits), "{name}");
+        }
+        // No field: only the name itself.
+        let fixed = literal_runs("best.safetensors");
+        assert!(fits("best.safetensors", &fixed) && !fits("best2.safetensors", &fixed));
+    }
+
+    #[test]
+    fn files_on_disk_that_a_template_could_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "m-01.safetensors",
+            "m-02.safetensors",
+            "m-best.safetensors",
+            "n-01.safetensors",
+        ] {
+            std::fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let template = dir.path().join("m-{epoch:02d}.safetensors");
+        let found = files_a_template_may_replace(template.to_str().unwrap());
+        let names: Vec<_> = found
+            .iter()
+            .map(|p| p.file_name().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["m-01.safetensors", "m-02.safetensors"]);
+        // A folder that is not there, or one named by a field, holds nothing.
+        let missing = dir.path().join("none/m-{epoch}.safetensors");
+        assert!(files_a_template_may_replace(missing.to_str().unwrap()).is_empty());
+        let by_field = dir.path().join("{epoch}/m.safetensors");
+        assert!(files_a_template_may_replace(by_field.to_str().unwrap()).is_empty());
+    }
 }

@@ -18,7 +18,7 @@ mod tensorboard;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use checkpoint::format_number;
-pub use checkpoint::{ModelCheckpoint, format_template};
+pub use checkpoint::{ModelCheckpoint, files_a_template_may_replace, format_template};
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
 pub use reduce_lr::ReduceLROnPlateau;

@@ -142,9 +142,10 @@ pub struct TrainArgs {
     /// never replaced without --overwrite.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// With --out: replace the run already in that folder (its model, checkpoints and
-    /// history; other files there are left alone).
-    #[arg(long, requires = "out")]
+    /// Replace what is already there: with --out, the run in that folder (its model,
+    /// checkpoints and history; other files there are left alone); with a --checkpoint
+    /// template, files of an earlier run that the template names.
+    #[arg(long)]
     overwrite: bool,
     /// Also save the training state every N steps, not only after each epoch (Keras's
     /// BackupAndRestore(save_freq=N)), so a kill during a long epoch loses at most N
@@ -352,6 +353,24 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         Some(dir) => resume(dir)?,
         None => {
             let spec = spec_of(&a)?;
+            if let Some(template) = spec
+                .callbacks
+                .checkpoint
+                .as_deref()
+                .filter(|c| c.ends_with(".safetensors"))
+                && !a.overwrite
+                && let [first, more @ ..] =
+                    &scrawl::callbacks::files_a_template_may_replace(template)[..]
+            {
+                let others = match more.len() {
+                    0 => String::new(),
+                    n => format!(" (and {n} more)"),
+                };
+                bail!(
+                    "--checkpoint {template} would write over {}{others}, from an earlier run: add --overwrite to let it, or give another template",
+                    first.display()
+                );
+            }
             let data = a.data.clone();
             let folder = match (&a.out, a.overwrite) {
                 (None, _) => Folder::NewUnder(PathBuf::from("runs")),

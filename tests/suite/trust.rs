@@ -824,6 +824,43 @@ fn output_files_are_never_replaced_without_overwrite() {
     }
 }
 
+/// A `--checkpoint` path template outside the run folder never writes over files an
+/// earlier run left under names it could produce, unless `--overwrite` says so; the
+/// refusal comes before any run folder is made.
+#[test]
+fn checkpoint_templates_never_replace_an_earlier_runs_files() {
+    let ws = workspace();
+    let d = ws.path();
+    let train = |out: &'static str, template: &'static str, overwrite: bool| {
+        let mut args = vec!["train", "--model", "mlp:8", "--epochs", "2"];
+        args.extend(["--checkpoint", template, "--out", out]);
+        if overwrite {
+            args.push("--overwrite");
+        }
+        args
+    };
+    let template = "model/m-{epoch:02d}-{loss:.4f}.safetensors";
+    succeeds(d, &train("r1", template, false));
+    let saved = std::fs::read_dir(d.join("model"))
+        .unwrap()
+        .next()
+        .expect("the first run saved a checkpoint")
+        .unwrap()
+        .path();
+    let kept = std::fs::read(&saved).unwrap();
+    fails(
+        d,
+        &train("r2", template, false),
+        &["would write over", "model/m-", "--overwrite"],
+    );
+    assert!(!d.join("r2").exists(), "a refused run left its folder");
+    assert_eq!(std::fs::read(&saved).unwrap(), kept);
+    // Another template in the same folder is free; --overwrite lets the first one write.
+    succeeds(d, &train("r3", "model/n-{epoch}.safetensors", false));
+    succeeds(d, &train("r2", template, true));
+    assert!(d.join("r2/model.safetensors").is_file());
+}
+
 #[test]
 fn resume_says_truthfully_why_it_cannot() {
     let ws = workspace();
