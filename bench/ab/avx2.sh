@@ -28,16 +28,8 @@ sed -i 's/"rayon", "x86-v4"\]/"rayon"]/' "$tree/Cargo.toml"
 grep -q '"x86-v4"' "$tree/Cargo.toml" && { echo "could not turn x86-v4 off in $tree/Cargo.toml" >&2; exit 1; }
 (cd "$tree" && CARGO_TARGET_DIR=$target cargo build --release --bin scrawl -q)
 cargo build --release --bin scrawl -q
-data=${SCRAWL_DATA:-../shared/data/mnist}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-lscpu | grep 'Model name'
-echo "scrawl train ${args[*]}"
+. bench/ab/common.sh
 for r in $(seq "$rounds"); do
-  for side in avx512 avx2; do
-    if [ "$side" = avx512 ]; then bin=target/release/scrawl; isa=; else bin=$target/release/scrawl; isa=avx2; fi
-    secs=$(SCRAWL_ISA=$isa "$bin" train "${args[@]}" --data "$data" --out "$out/run" --overwrite --json --quiet |
-      tail -1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join("%.2f" % e["seconds"] for e in d["history"]), "s an epoch, test accuracy", d["test_accuracy"])')
-    echo "round $r $side: $secs"
-  done
+  echo "round $r avx512: $(epochs target/release/scrawl)"
+  echo "round $r avx2: $(SCRAWL_ISA=avx2 epochs "$target/release/scrawl")"
 done

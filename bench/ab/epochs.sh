@@ -21,17 +21,11 @@ target=$(pwd)/../scrawl-ab-target
 cargo build --release --bin scrawl -q
 cargo bench --bench ownership --no-run -q 2>/dev/null
 probe=$(ls -t target/release/deps/ownership-* | grep -v '\.d$' | head -1)
-data=${SCRAWL_DATA:-../shared/data/mnist}
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-lscpu | grep 'Model name'
-echo "scrawl train ${args[*]}"
+. bench/ab/common.sh
 for r in $(seq "$rounds"); do
   for side in old new; do
     bin=$target/release/scrawl; [ "$side" = new ] && bin=target/release/scrawl
     trip=$("$probe" round-trip | sed -n 's/.*: \([0-9]*\) ns/\1/p')
-    secs=$("$bin" train "${args[@]}" --data "$data" --out "$out/run" --overwrite --json --quiet |
-      tail -1 | python3 -c 'import json,sys; print(" ".join("%.2f" % e["seconds"] for e in json.load(sys.stdin)["history"]))')
-    echo "round $r $side (round trip $trip ns): $secs s an epoch"
+    echo "round $r $side (round trip $trip ns): $(epochs "$bin")"
   done
 done
