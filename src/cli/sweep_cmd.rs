@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use super::DataArgs;
+use super::{DataArgs, Overwrite};
 use scrawl::files::write_atomic;
 use scrawl::sweep::{self, SweepRow};
 
@@ -39,6 +39,8 @@ pub struct SweepArgs {
     /// run again, so an interrupted sweep resumes (a .md keeps its CSV beside it).
     #[arg(long, value_name = "FILE", default_value = "sweep.csv")]
     out: PathBuf,
+    #[command(flatten)]
+    overwrite: Overwrite,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -99,6 +101,12 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         "md" => a.out.with_extension("md.csv"),
         _ => bail!("--out must end in .csv or .md"),
     };
+    // A table already there is this sweep's to resume (it must parse as one); a
+    // Markdown file with no table beside it is someone else's.
+    let resuming = std::fs::symlink_metadata(&csv_path).is_ok();
+    if ext == "md" && !resuming {
+        a.overwrite.check(&a.out)?;
+    }
     let points = sweep::grid(
         &hidden,
         &optimizers,
@@ -108,12 +116,12 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     );
     let sets = a.data.load()?;
     let (train, test) = sets.train()?.split(a.test_size, a.seed, false)?;
-    let mut rows: Vec<SweepRow> =
-        match scrawl::files::read_text_limited(&csv_path, 64 << 20, "a sweep table") {
-            Ok(text) => sweep::from_csv(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", csv_path.display()))?,
-            Err(_) => Vec::new(),
-        };
+    let mut rows: Vec<SweepRow> = if resuming {
+        let text = scrawl::files::read_text_limited(&csv_path, 64 << 20, "a sweep table")?;
+        sweep::from_csv(&text).map_err(|e| anyhow::anyhow!("{}: {e}", csv_path.display()))?
+    } else {
+        Vec::new()
+    };
     let done: Vec<String> = rows.iter().map(|r| r.point.key()).collect();
     println!(
         "{} on {} training / {} held-out images ({}), {} each{}",

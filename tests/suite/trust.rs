@@ -791,6 +791,29 @@ fn output_files_are_never_replaced_without_overwrite() {
             "{args:?}"
         );
     }
+    // A sweep's Markdown table over a user's notes (no sweep table beside them), and
+    // a sweep table too large to be one, likewise.
+    std::fs::write(d.join("notes.md"), "mine").unwrap();
+    fails(
+        d,
+        &[
+            "sweep", "--hidden", "4", "--epochs", "1", "--out", "notes.md",
+        ],
+        &["notes.md", "already exists", "--overwrite"],
+    );
+    assert_eq!(std::fs::read_to_string(d.join("notes.md")).unwrap(), "mine");
+    std::fs::write(d.join("big.csv"), vec![b'a'; (64 << 20) + 1]).unwrap();
+    fails(
+        d,
+        &[
+            "sweep", "--hidden", "4", "--epochs", "1", "--out", "big.csv",
+        ],
+        &["big.csv", "64 MiB"],
+    );
+    assert_eq!(
+        std::fs::metadata(d.join("big.csv")).unwrap().len(),
+        (64 << 20) + 1
+    );
     // With the flag, each replaces it.
     for args in [
         &[
