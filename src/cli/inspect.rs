@@ -44,8 +44,12 @@ pub struct EvaluateArgs {
 /// Runs `scrawl evaluate`.
 pub fn evaluate(a: EvaluateArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.report {
+        // The folder is made if it is not there; a file of that name is not one.
+        if dir.exists() && !dir.is_dir() {
+            bail!("--report {} is a file, not a folder", dir.display());
+        }
         for f in scrawl::report::REPORT_FILES {
-            a.overwrite.check(&dir.join(f))?;
+            a.overwrite.check_existing(&dir.join(f))?;
         }
     }
     let (mut model, info) = load_model(&a.model)?;

@@ -113,9 +113,17 @@ struct Overwrite {
 }
 
 impl Overwrite {
+    /// Whether the output file `path` can be written, asked before the command works
+    /// (so that a long run does not end in a failed save): its folder must exist, and
+    /// [`Overwrite::check_existing`] must pass.
+    fn check(self, path: &Path) -> anyhow::Result<()> {
+        check_folder(path)?;
+        self.check_existing(path)
+    }
+
     /// Refuses `path` when it names a folder (never replaced), or when something
     /// else is already there (a file, a link) and `--overwrite` was not given.
-    fn check(self, path: &Path) -> anyhow::Result<()> {
+    fn check_existing(self, path: &Path) -> anyhow::Result<()> {
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.is_dir() => anyhow::bail!(
                 "{}: is a folder: give a file path inside it instead",
@@ -127,6 +135,24 @@ impl Overwrite {
             ),
             _ => Ok(()),
         }
+    }
+}
+
+/// Refuses an output file `path` whose folder is not there (or is not a folder),
+/// before the command works rather than when it saves.
+fn check_folder(path: &Path) -> anyhow::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) if !folder.is_dir() => anyhow::bail!(
+            "{}: {} {}",
+            path.display(),
+            folder.display(),
+            if folder.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            }
+        ),
+        _ => Ok(()),
     }
 }
 

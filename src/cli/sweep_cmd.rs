@@ -107,6 +107,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     if ext == "md" && !resuming {
         a.overwrite.check(&a.out)?;
     }
+    super::check_folder(&a.out)?;
     let points = sweep::grid(
         &hidden,
         &optimizers,

@@ -596,7 +596,7 @@ fn model_files() {
             "--out",
             "no/dir/m.onnx",
         ],
-        &["no/dir/m.onnx", "No such file"],
+        &["no/dir/m.onnx", "no/dir does not exist"],
     );
 }
 

@@ -750,6 +750,17 @@ fn output_files_are_never_replaced_without_overwrite() {
     std::fs::write(d.join("test.csv"), format!("{}\n{row}\n", header.join(","))).unwrap();
     std::fs::create_dir_all(d.join("rep")).unwrap();
     std::fs::write(d.join("rep/report.md"), "mine").unwrap();
+    let lr_find = |out: &'static str| {
+        [
+            "lr-find",
+            "--model",
+            "mlp:8",
+            "--batch-size",
+            "4",
+            "--out",
+            out,
+        ]
+    };
     let commands: [&[&str]; 11] = [
         &["data", "show", "--index", "0", "--out", "p.png"],
         &[
@@ -757,15 +768,7 @@ fn output_files_are_never_replaced_without_overwrite() {
         ],
         &["data", "plot-labels", "--out", "p.png"],
         &["plot", "run", "--out", "p.png"],
-        &[
-            "lr-find",
-            "--model",
-            "mlp:8",
-            "--batch-size",
-            "4",
-            "--out",
-            "p.png",
-        ],
+        &lr_find("p.png"),
         &[
             "export", "--model", model, "--format", "onnx", "--out", "p.png",
         ],
@@ -814,6 +817,38 @@ fn output_files_are_never_replaced_without_overwrite() {
         std::fs::metadata(d.join("big.csv")).unwrap().len(),
         (64 << 20) + 1
     );
+    // An output whose folder is missing, or is a file, is refused before the work
+    // (lr-find trains, predict --csv predicts), not at the save after it.
+    for out in ["nodir/p.png", "p.png/x.png"] {
+        fails(
+            d,
+            &lr_find(out),
+            &[
+                out,
+                if out.starts_with("nodir") {
+                    "does not exist"
+                } else {
+                    "is not a folder"
+                },
+            ],
+        );
+    }
+    let csv_out = [
+        "predict",
+        "--model",
+        model,
+        "--csv",
+        "test.csv",
+        "--out",
+        "nodir/s.csv",
+    ];
+    fails(d, &csv_out, &["nodir/s.csv", "does not exist"]);
+    fails(
+        d,
+        &["evaluate", "--model", model, "--report", "p.png"],
+        &["--report p.png is a file, not a folder"],
+    );
+    assert!(!d.join("nodir").exists());
     // With the flag, each replaces it.
     for args in [
         &[
