@@ -1,8 +1,8 @@
-//! The Winograd path for stride-1 square kernels: forward and `dx` as
-//! F(m×m, r×r) convolutions (m = 4, or 5 for some 3×3 layers) (`dx` is the same kind of convolution as forward, of
-//! `dz` with the flipped kernel, so one driver, [`WinogradConv`], serves both), and
-//! `dW` by running the product backwards in the same domain ([`kernel_grad`]). The
-//! transforms themselves are in `transforms.rs`.
+//! The Winograd path for stride-1 square kernels: forward and `dx` as F(m×m, r×r)
+//! convolutions, m = 4 (or 5 for some 3×3 layers). `dx` is the same kind of
+//! convolution as forward, of `dz` with the flipped kernel, so one driver,
+//! [`WinogradConv`], serves both. `dW` runs the product backwards in the same domain
+//! ([`kernel_grad`]). The transforms themselves are in `transforms.rs`.
 //!
 //! Work is walked in bands of tiles whose transforms fit in L2: gather and transform
 //! the input tiles of a band, `n²` GEMMs (one per point of the transformed tile),
