@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// Buffers start on cache lines: every AVX-512 load of a whole vector then reads one
+/// line, not two (`scrawl::kernels::aligned`).
+#[global_allocator]
+static ALLOCATOR: scrawl::kernels::CacheLineAligned = scrawl::kernels::CacheLineAligned;
+
 fn main() -> std::process::ExitCode {
     // `scrawl data head | head -3` must end quietly when the reader closes the pipe, as
     // Unix tools do, instead of panicking on a failed print. Rust ignores SIGPIPE by

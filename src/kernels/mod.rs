@@ -4,6 +4,7 @@
 //! depends on which thread did what: training is bit-for-bit reproducible for a given
 //! seed and thread count.
 
+pub mod aligned;
 pub mod gemm;
 pub mod isa;
 pub mod owned;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+pub use aligned::CacheLineAligned;
 pub use gemm::{Dims, Operand, Store, matmul, matmul_serial};
 pub use small_gemm::{small_matmul, small_matmul_rows, small_matmul_transposed_b};
 pub use sparse::{looks_sparse, sparse_matmul};

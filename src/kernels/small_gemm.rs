@@ -16,7 +16,7 @@
 use std::ops::Range;
 
 use super::gemm::{Dims, Operand, Store};
-use super::isa::{Vector, dispatch};
+use super::isa::{Vector, WithEight, dispatch};
 use super::owned::{OwnedRows, for_each_owner};
 
 /// `c = op(a) · b` or `c += op(a) · b`, with `b` row-major `k × n` as stored, on the
@@ -139,9 +139,15 @@ fn product_body<V: Vector>(p: Product, c: &mut [f32], store: Store) {
             j += 32;
         }
     }
-    // Three vectors by 4 rows where two would leave one over (24, 40 columns).
+    // 24 columns where two vectors of 8 would leave one over (24, 40 columns): under
+    // AVX-512 one vector of 16 and one of 8 by 12 rows, two instructions a step where
+    // three vectors of 8 took three; under AVX2 three vectors by 4 rows.
     if (n - j) % 16 == 8 && n - j >= 24 {
-        columns::<V::Eight, 3, 4>(p, j, c, store);
+        if V::LANES == 16 {
+            columns::<WithEight<V>, 1, 12>(p, j, c, store);
+        } else {
+            columns::<V::Eight, 3, 4>(p, j, c, store);
+        }
         j += 24;
     }
     while j + 16 <= n {
@@ -158,7 +164,8 @@ fn product_body<V: Vector>(p: Product, c: &mut [f32], store: Store) {
     }
 }
 
-/// Columns `j..j + G·W::LANES` of every row of `c`, in blocks of `R`, 2 and 1 rows.
+/// Columns `j..j + G·W::LANES` of every row of `c`, in blocks of `R` rows (then one
+/// of 6 where `R` is larger), 2 and 1.
 #[inline(always)]
 fn columns<W: Vector, const G: usize, const R: usize>(
     p: &Product,
@@ -170,6 +177,10 @@ fn columns<W: Vector, const G: usize, const R: usize>(
     while start + R <= end {
         block::<W, G, R>(p, (start, j), c, store);
         start += R;
+    }
+    if R > 6 && start + 6 <= end {
+        block::<W, G, 6>(p, (start, j), c, store);
+        start += 6;
     }
     while start + 2 <= end {
         block::<W, G, 2>(p, (start, j), c, store);
@@ -314,7 +325,7 @@ mod tests {
         }
     }
 
-    /// Every block and column group (rows 1-63, columns 1-48), both layouts of `a`,
+    /// Every block and column group (rows 1-63, columns 1-56), both layouts of `a`,
     /// both stores, against a triple loop in f64.
     #[test]
     fn small_matmul_matches_a_naive_product() {
@@ -326,6 +337,8 @@ mod tests {
             (11, 9, 40),
             (6, 64, 24),
             (63, 32, 48),
+            (29, 17, 24),
+            (25, 8, 56),
         ] {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
