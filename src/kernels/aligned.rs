@@ -3,10 +3,11 @@
 //! The kernels load whole vectors from the tensors' buffers at offsets that are
 //! multiples of 16 floats (64 bytes). The system allocator starts a large block 16
 //! bytes past a page boundary (its header), so on its own every one of those AVX-512
-//! loads straddles two cache lines; an Intel core then reads both lines for each load,
-//! and the zero-skipping product, whose loads bound it, ran at about four fifths of
-//! its speed (docs/PERFORMANCE.md, "The Intel Xeon"). AMD's Zen 4 splits a 512-bit
-//! load in two halves anyway, and barely noticed.
+//! loads straddles two cache lines, and the core reads both lines for each load. On
+//! the Intel Xeon, `mlp-512`'s inference, bound by the zero-skipping product's loads,
+//! ran at two thirds to three quarters of its speed with aligned buffers
+//! (docs/PERFORMANCE.md, "The Intel Xeon"). An AVX2 load of 32 bytes crosses a line
+//! every other time.
 //!
 //! The `scrawl` command installs it; a program using the library installs it with
 //!
