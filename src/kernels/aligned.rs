@@ -36,7 +36,8 @@ pub struct CacheLineAligned;
 /// alone, so a block is freed with the layout it was allocated with.
 fn widen(layout: Layout) -> Layout {
     if layout.size() >= MIN_BYTES && layout.align() < LINE {
-        // A power of two, and the size is unchanged: `align_to` cannot fail.
+        // `align_to` fails only for a size within 64 bytes of `isize::MAX`; such a
+        // block keeps its own alignment (the same answer on every call).
         layout.align_to(LINE).unwrap_or(layout)
     } else {
         layout

@@ -9,7 +9,8 @@
 //! Both operands are read where they lie: a row of `b` as vectors, an entry of `a`
 //! broadcast. A block of `R` rows × `G` vectors of `c` keeps its sums in registers
 //! for the whole of `k` (6 × 2 or 4 × 3 vectors: 12 sums, a row of `b` and one
-//! broadcast fill AVX2's 16 registers) and is written once. Every sum runs over `p`
+//! broadcast fill AVX2's 16 registers; under AVX-512, 24 columns run as 12 rows of one
+//! 16-lane and one 8-lane vector) and is written once. Every sum runs over `p`
 //! in order from zero, whatever the block, so the result depends on nothing but the
 //! operands.
 

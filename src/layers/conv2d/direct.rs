@@ -326,8 +326,8 @@ fn forward_body<V: Vector>(s: Shape, xp: &[f32], w: &[f32], out: InRegister, y: 
     let mut fg = 0;
     if V::LANES == 16 {
         // AVX-512: two vectors of 16 by 12 pixels; 24 filters as one vector of 16 and
-        // one of 8 by 12 pixels (three vectors of 8 took a third more multiply-adds
-        // a cycle's work: Intel's cores issue two a cycle at either width); 16 as one
+        // one of 8 by 12 pixels (two multiply-adds a step where three vectors of 8
+        // took three: Intel's cores issue two a cycle at either width); 16 as one
         // vector by 16 pixels.
         while fg + 32 <= s.f {
             forward_group::<V, 2, 12>(s, fg, xp, w, out, y);
