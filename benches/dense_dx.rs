@@ -9,6 +9,11 @@ use std::time::Instant;
 
 use scrawl::kernels::{Dims, Operand, Store, matmul, on_pool, small_matmul_transposed_b};
 
+/// Buffers start on cache lines, as in the `scrawl` binary
+/// (`scrawl::kernels::aligned`), so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: scrawl::kernels::CacheLineAligned = scrawl::kernels::CacheLineAligned;
+
 fn main() {
     let threads = scrawl::init_threads(None).unwrap();
     println!("{threads} threads, W 800 x 256");

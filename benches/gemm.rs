@@ -55,6 +55,11 @@ fn time(flops: f64, mut f: impl FnMut()) -> f64 {
     flops / best / 1e9
 }
 
+/// Buffers start on cache lines, as in the `scrawl` binary
+/// (`scrawl::kernels::aligned`), so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: scrawl::kernels::CacheLineAligned = scrawl::kernels::CacheLineAligned;
+
 fn main() {
     let threads = scrawl::init_threads(None).unwrap();
     if std::env::var_os("MATMUL_NUM_THREADS").is_none() {

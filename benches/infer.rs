@@ -11,6 +11,11 @@ use std::time::Instant;
 
 use scrawl::model::Sequential;
 
+/// Buffers start on cache lines, as in the `scrawl` binary
+/// (`scrawl::kernels::aligned`), so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: scrawl::kernels::CacheLineAligned = scrawl::kernels::CacheLineAligned;
+
 fn main() {
     let args = common::args();
     let model_name = args.first().map_or("cnn", |s| s.as_str());

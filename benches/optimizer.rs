@@ -68,6 +68,11 @@ fn time(opt: &mut dyn Optimizer, params: &mut [Param], mut evict: Option<&mut Ve
     total / STEPS as f64 * 1e6
 }
 
+/// Buffers start on cache lines, as in the `scrawl` binary
+/// (`scrawl::kernels::aligned`), so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: scrawl::kernels::CacheLineAligned = scrawl::kernels::CacheLineAligned;
+
 fn main() {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = rayon::ThreadPoolBuilder::new()

@@ -114,6 +114,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Buffers start on cache lines, as in the `scrawl` binary
+/// (`scrawl::kernels::aligned`), so the figures are the command's.
+#[global_allocator]
+static ALLOCATOR: scrawl::kernels::CacheLineAligned = scrawl::kernels::CacheLineAligned;
+
 fn main() {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)

@@ -12,7 +12,13 @@ Each round runs, one after the other on the same machine:
 It prints every round, then the medians and the median of the per-round ratios with
 their range. Not part of CI. Setup: see README.md in this folder.
 
-    python bench/compare/speedrun.py [--rounds 5]
+With `--isa avx2` on an AVX-512 CPU, both sides are held to AVX2: scrawl is the binary
+bench/ab/build-avx2.sh makes (no AVX-512 in the GEMM), run with SCRAWL_ISA=avx2, and
+PyTorch runs with ATEN_CPU_CAPABILITY=avx2, DNNL_MAX_CPU_ISA=AVX2 and
+MKL_ENABLE_INSTRUCTIONS=AVX2 (its own kernels, oneDNN's and MKL's). The same core at
+the same clock: it measures the instruction set, not the slower AVX2-only machines.
+
+    python bench/compare/speedrun.py [--rounds 5] [--isa avx2]
 """
 import argparse, json, os, statistics, subprocess, sys, time
 from pathlib import Path
@@ -56,20 +62,27 @@ print(json.dumps({"accuracy": acc, "train_seconds": time.time() - t1}))
 '''
 
 
-def scrawl_round(exe, seed, data):
+# Environment that holds each side to AVX2 (`--isa avx2`).
+AVX2_SCRAWL = {"SCRAWL_ISA": "avx2"}
+AVX2_TORCH = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2",
+              "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def scrawl_round(exe, seed, data, env):
     cmd = [exe] + RECIPE[1:] + ["--seed", str(seed), "--out", "/tmp/scrawl-speedrun",
                                 "--overwrite", "--json", "--quiet", "--data", data]
     t = time.time()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ | {"SCRAWL_DATA": data})
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env=os.environ | {"SCRAWL_DATA": data} | env)
     wall = time.time() - t
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return wall, res["test_accuracy"], res["seconds"]
 
 
-def torch_round(seed, data):
+def torch_round(seed, data, env):
     t = time.time()
     out = subprocess.run([sys.executable, "-c", TORCH, str(seed), data, str(ROOT / "bench" / "compare")],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=os.environ | env)
     wall = time.time() - t
     res = json.loads(out.stdout.strip().splitlines()[-1])
     return wall, res["accuracy"], res["train_seconds"]
@@ -79,15 +92,31 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"))
+    ap.add_argument("--isa", choices=["native", "avx2"], default="native",
+                    help="avx2: hold both sides to AVX2 on an AVX-512 CPU (see above)")
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    exe = str(ROOT / "target" / "release" / "scrawl")
+    if args.isa == "avx2":
+        if "avx512f" not in open("/proc/cpuinfo").read():
+            sys.exit("this CPU has no AVX-512: run without --isa")
+        build = subprocess.run([str(ROOT / "bench" / "ab" / "build-avx2.sh")], cwd=ROOT,
+                               check=True, capture_output=True, text=True)
+        exe = build.stdout.strip().splitlines()[-1]
+        env_scrawl, env_torch = AVX2_SCRAWL, AVX2_TORCH
+    else:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+        exe = str(ROOT / "target" / "release" / "scrawl")
+        env_scrawl, env_torch = {}, {}
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"CPU: {model}; command: {' '.join(RECIPE)}")
+    print(f"CPU: {model}; instruction set: {args.isa}; command: {' '.join(RECIPE)}")
+    if args.isa == "avx2":
+        probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
+        cap = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             check=True, env=os.environ | env_torch).stdout.strip()
+        print(f"scrawl: {exe} with {env_scrawl}; PyTorch's CPU capability: {cap}")
     rows = []
     for r in range(1, args.rounds + 1):
-        s = scrawl_round(exe, r, args.data)
-        t = torch_round(r, args.data)
+        s = scrawl_round(exe, r, args.data, env_scrawl)
+        t = torch_round(r, args.data, env_torch)
         rows.append((s, t))
         print(f"round {r}: scrawl {s[0]:.2f} s whole ({s[2]:.2f} s training) acc {s[1]:.4f} | "
               f"PyTorch {t[0]:.2f} s whole ({t[2]:.2f} s training) acc {t[1]:.4f} | "

@@ -9,7 +9,8 @@
 //! (docs/PERFORMANCE.md, "The Intel Xeon"). An AVX2 load of 32 bytes crosses a line
 //! every other time.
 //!
-//! The `scrawl` command installs it; a program using the library installs it with
+//! The `scrawl` command and the benches (`benches/`) install it; a program using the
+//! library installs it with
 //!
 //! ```
 //! #[global_allocator]
