@@ -98,8 +98,9 @@ def main():
     if args.isa == "avx2":
         if "avx512f" not in open("/proc/cpuinfo").read():
             sys.exit("this CPU has no AVX-512: run without --isa")
+        # Cargo's messages go to stderr, shown; the script prints the binary's path.
         build = subprocess.run([str(ROOT / "bench" / "ab" / "build-avx2.sh")], cwd=ROOT,
-                               check=True, capture_output=True, text=True)
+                               check=True, stdout=subprocess.PIPE, text=True)
         exe = build.stdout.strip().splitlines()[-1]
         env_scrawl, env_torch = AVX2_SCRAWL, AVX2_TORCH
     else:
