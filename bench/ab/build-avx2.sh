@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds this checkout (its uncommitted changes too) a second time without the `gemm`
-# crate's `x86-v4` feature, in a worktree (../scrawl-avx2, target
+# crate's `x86-v4` feature and for `-C target-cpu=x86-64-v3` (AVX2 and FMA) instead of
+# .cargo/config.toml's `native`, in a worktree (../scrawl-avx2, target
 # ../scrawl-avx2-target), and prints the binary's path. Run with SCRAWL_ISA=avx2, that
-# binary uses no AVX-512 at all (neither the GEMM nor scrawl's own kernels): a
+# binary uses no AVX-512 at all: not the GEMM's kernels, not scrawl's own (chosen at
+# run time), and not the loops the compiler vectorizes itself, which `native` on an
+# AVX-512 CPU compiles with AVX-512's mask registers (builds before 2026-12-06 did). A
 # stand-in, on an AVX-512 CPU, for the AVX2-only machines (AMD Zen 3). It is the same
 # core at the same clock, so it measures the instruction set alone, not a slower
 # machine. Used by avx2.sh and ../compare/speedrun.py --isa avx2.
@@ -19,5 +22,6 @@ if grep -q '"x86-v4"' "$tree/Cargo.toml"; then
   echo "could not turn x86-v4 off in $tree/Cargo.toml" >&2
   exit 1
 fi
-(cd "$tree" && CARGO_TARGET_DIR=$target cargo build --release --bin scrawl -q) >&2
+(cd "$tree" && RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=$target \
+  cargo build --release --bin scrawl -q) >&2
 echo "$target/release/scrawl"
