@@ -13,7 +13,8 @@ It prints every round, then the medians and the median of the per-round ratios w
 their range. Not part of CI. Setup: see README.md in this folder.
 
 With `--isa avx2` on an AVX-512 CPU, both sides are held to AVX2: scrawl is the binary
-bench/ab/build-avx2.sh makes (no AVX-512 in the GEMM), run with SCRAWL_ISA=avx2, and
+bench/ab/build-avx2.sh makes (no AVX-512 in the GEMM nor in the loops the compiler
+vectorizes: built for x86-64-v3), run with SCRAWL_ISA=avx2, and
 PyTorch runs with ATEN_CPU_CAPABILITY=avx2, DNNL_MAX_CPU_ISA=AVX2 and
 MKL_ENABLE_INSTRUCTIONS=AVX2 (its own kernels, oneDNN's and MKL's). The same core at
 the same clock: it measures the instruction set, not the slower AVX2-only machines.
