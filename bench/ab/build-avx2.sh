@@ -24,4 +24,20 @@ if grep -q '"x86-v4"' "$tree/Cargo.toml"; then
 fi
 (cd "$tree" && RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=$target \
   cargo build --release --bin scrawl -q) >&2
-echo "$target/release/scrawl"
+bin=$target/release/scrawl
+# The promise above, checked: every function that touches a 512-bit or mask register
+# must be one that runs only where AVX-512 was chosen at run time (`dispatch!`'s
+# `wide`, its outlined intrinsics, crc32fast's AVX-512 routine).
+if ! command -v objdump > /dev/null; then
+  echo "objdump (binutils) is needed to check that $bin has no stray AVX-512" >&2
+  exit 1
+fi
+stray=$(objdump -d --no-show-raw-insn "$bin" |
+  awk '/^[0-9a-f]+ <.*>:$/ { name = $2 } /%zmm|%k[1-7]/ { print name }' | sort -u |
+  grep -v -e '4wide17h' -e 'avx512f15__mm512' -e 'crc32fast.*calculate_avx512' || true)
+if [ -n "$stray" ]; then
+  echo "AVX-512 outside the run-time-chosen kernels in $bin:" >&2
+  echo "$stray" | head -5 >&2
+  exit 1
+fi
+echo "$bin"
