@@ -8,10 +8,14 @@ validation_data does). Not part of CI. Setup: see README.md in this folder.
 
     python bench/compare/compare.py [--epochs 3] [--case mlp-512/200/adam ...]
     python bench/compare/compare.py --epochs 2 --case cnn/128/adam
+    python bench/compare/compare.py --isa avx2 ...   # both held to AVX2 (isa.py)
 """
 import argparse, gzip, json, os, statistics, subprocess, sys, time
 from pathlib import Path
 
+import isa as isas
+
+isas.hold_torch(isas.requested())  # before torch loads: it reads the variables then
 import numpy as np
 import torch
 
@@ -118,12 +122,11 @@ def torch_epochs(build, batch, opt_name, epochs, data):
     return times, acc
 
 
-def scrawl_epochs(model, batch, opt_name, epochs, data_dir):
-    exe = ROOT / "target" / "release" / "scrawl"
+def scrawl_epochs(exe, env, model, batch, opt_name, epochs, data_dir):
     out = subprocess.run(
         [str(exe), "train", "--model", model, "--epochs", str(epochs), "--batch-size", str(batch),
          "--optimizer", opt_name, "--json", "--quiet", "--data", data_dir, "--out", "/tmp/scrawl-compare-run", "--overwrite"],
-        check=True, capture_output=True, text=True).stdout
+        check=True, capture_output=True, text=True, env=os.environ | env).stdout
     res = json.loads(out.strip().splitlines()[-1])
     return [e["seconds"] for e in res["history"]], res["test_accuracy"]
 
@@ -143,19 +146,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="run each case this many times, scrawl and PyTorch alternately, and "
                          "print the median of the per-round ratios with their range")
+    ap.add_argument("--isa", choices=isas.CHOICES, default="native",
+                    help="avx2: hold scrawl and PyTorch to AVX2 on an AVX-512 CPU (see isa.py)")
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"CPU: {cpu}")
+    exe, env = isas.scrawl_binary(args.isa)
+    print(isas.cpu_line(args.isa))
     data = mnist(args.data)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; epochs timed: {args.epochs} "
+    print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
+          f"{torch.get_num_threads()} threads; epochs timed: {args.epochs} "
           f"(median; the first is warm-up when there are 3 or more)")
     print(f"{'case':26} {'scrawl s/ep':>11} {'GFLOP/s':>8} {'torch s/ep':>11} {'GFLOP/s':>8} {'ratio':>6}  acc scrawl/torch")
     for name in args.case or DEFAULT_CASES:
         (model, build, layer_flops), batch, opt = CASES[name]
         ratios = []
         for r in range(args.rounds):
-            st, sa = scrawl_epochs(model, batch, opt, args.epochs, args.data)
+            st, sa = scrawl_epochs(exe, env, model, batch, opt, args.epochs, args.data)
             tt, ta = torch_epochs(build, batch, opt, args.epochs, data)
             skip = 1 if args.epochs >= 3 else 0
             s, t = statistics.median(st[skip:]), statistics.median(tt[skip:])

@@ -3,12 +3,13 @@
 `scrawl export --format onnx`, on the same machine and threads, one after the other.
 
     ../venv-ref/bin/pip install onnxruntime numpy
-    ../venv-ref/bin/python bench/compare/infer.py [--model mlp-512 --model cnn] [--threads 2] [--rounds 5]
+    ../venv-ref/bin/python bench/compare/infer.py [--model mlp-512 --model cnn] [--threads 2] [--rounds 5] [--isa avx2]
 
 For each model: images/s at batch 1000 and ms per image at batch 1, and the ratios
 scrawl / onnxruntime (throughput: scrawl better above 1; latency: scrawl faster below
 1). The two run in alternation, `--rounds` times; each round gives a ratio, and the
-median ratio is reported with its range. Not part of CI.
+median ratio is reported with its range. With `--isa avx2` scrawl is held to AVX2;
+onnxruntime cannot be (isa.py), so it runs its AVX-512 kernels. Not part of CI.
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -16,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+import isa as isas
+
 ROOT = Path(__file__).resolve().parents[2]
+EXE = None  # the scrawl binary, set by main()
 
 
 def scrawl(*args, env=None):
-    exe = ROOT / "target/release/scrawl"
-    out = subprocess.run([str(exe), *args], check=True, capture_output=True, text=True, env=env)
+    out = subprocess.run([str(EXE), *args], check=True, capture_output=True, text=True, env=env)
     return out.stdout
 
 
@@ -70,10 +73,14 @@ def main():
     p.add_argument("--rounds", type=int, default=5,
                    help="rounds of scrawl then onnxruntime; the ratios are taken within each round")
     p.add_argument("--data", default=str(ROOT.parent / "shared/data/mnist"))
+    p.add_argument("--isa", choices=isas.CHOICES, default="native",
+                   help="avx2: hold scrawl to AVX2 on an AVX-512 CPU (see isa.py)")
     a = p.parse_args()
     models = a.model or ["mlp-512", "cnn"]
-    subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
-    env = dict(os.environ, SCRAWL_DATA=a.data)
+    global EXE
+    EXE, isa_env = isas.scrawl_binary(a.isa)
+    print(isas.cpu_line(a.isa))
+    env = dict(os.environ, SCRAWL_DATA=a.data, **isa_env)
     images = mnist_images(a.data, 1000)
     with tempfile.TemporaryDirectory() as tmp:
         onnx = {}

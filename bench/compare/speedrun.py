@@ -12,17 +12,14 @@ Each round runs, one after the other on the same machine:
 It prints every round, then the medians and the median of the per-round ratios with
 their range. Not part of CI. Setup: see README.md in this folder.
 
-With `--isa avx2` on an AVX-512 CPU, both sides are held to AVX2: scrawl is the binary
-bench/ab/build-avx2.sh makes (no AVX-512 in the GEMM nor in the loops the compiler
-vectorizes: built for x86-64-v3), run with SCRAWL_ISA=avx2, and
-PyTorch runs with ATEN_CPU_CAPABILITY=avx2, DNNL_MAX_CPU_ISA=AVX2 and
-MKL_ENABLE_INSTRUCTIONS=AVX2 (its own kernels, oneDNN's and MKL's). The same core at
-the same clock: it measures the instruction set, not the slower AVX2-only machines.
+With `--isa avx2` on an AVX-512 CPU, both sides are held to AVX2 (isa.py says how).
 
     python bench/compare/speedrun.py [--rounds 5] [--isa avx2]
 """
 import argparse, json, os, statistics, subprocess, sys, time
 from pathlib import Path
+
+import isa as isas
 
 ROOT = Path(__file__).resolve().parents[1].parent
 RECIPE = (ROOT / "bench" / "time-to-accuracy.txt").read_text().splitlines()[0].split()
@@ -63,12 +60,6 @@ print(json.dumps({"accuracy": acc, "train_seconds": time.time() - t1}))
 '''
 
 
-# Environment that holds each side to AVX2 (`--isa avx2`).
-AVX2_SCRAWL = {"SCRAWL_ISA": "avx2"}
-AVX2_TORCH = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2",
-              "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
-
-
 def scrawl_round(exe, seed, data, env):
     cmd = [exe] + RECIPE[1:] + ["--seed", str(seed), "--out", "/tmp/scrawl-speedrun",
                                 "--overwrite", "--json", "--quiet", "--data", data]
@@ -93,23 +84,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist"))
-    ap.add_argument("--isa", choices=["native", "avx2"], default="native",
-                    help="avx2: hold both sides to AVX2 on an AVX-512 CPU (see above)")
+    ap.add_argument("--isa", choices=isas.CHOICES, default="native",
+                    help="avx2: hold both sides to AVX2 on an AVX-512 CPU (see isa.py)")
     args = ap.parse_args()
-    if args.isa == "avx2":
-        if "avx512f" not in open("/proc/cpuinfo").read():
-            sys.exit("this CPU has no AVX-512: run without --isa")
-        # Cargo's messages go to stderr, shown; the script prints the binary's path.
-        build = subprocess.run([str(ROOT / "bench" / "ab" / "build-avx2.sh")], cwd=ROOT,
-                               check=True, stdout=subprocess.PIPE, text=True)
-        exe = build.stdout.strip().splitlines()[-1]
-        env_scrawl, env_torch = AVX2_SCRAWL, AVX2_TORCH
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-        exe = str(ROOT / "target" / "release" / "scrawl")
-        env_scrawl, env_torch = {}, {}
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    print(f"CPU: {model}; instruction set: {args.isa}; command: {' '.join(RECIPE)}")
+    exe, env_scrawl = isas.scrawl_binary(args.isa)
+    env_torch = isas.AVX2_TORCH if args.isa == "avx2" else {}
+    print(f"{isas.cpu_line(args.isa)}; command: {' '.join(RECIPE)}")
     if args.isa == "avx2":
         probe = "import torch; print(torch.backends.cpu.get_cpu_capability())"
         cap = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
