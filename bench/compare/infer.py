@@ -20,11 +20,10 @@ import onnxruntime as ort
 import isa as isas
 
 ROOT = Path(__file__).resolve().parents[2]
-EXE = None  # the scrawl binary, set by main()
 
 
-def scrawl(*args, env=None):
-    out = subprocess.run([str(EXE), *args], check=True, capture_output=True, text=True, env=env)
+def scrawl(exe, *args, env=None):
+    out = subprocess.run([str(exe), *args], check=True, capture_output=True, text=True, env=env)
     return out.stdout
 
 
@@ -77,8 +76,7 @@ def main():
                    help="avx2: hold scrawl to AVX2 on an AVX-512 CPU (see isa.py)")
     a = p.parse_args()
     models = a.model or ["mlp-512", "cnn"]
-    global EXE
-    EXE, isa_env = isas.scrawl_binary(a.isa)
+    exe, isa_env = isas.scrawl_binary(a.isa)
     print(isas.cpu_line(a.isa))
     env = dict(os.environ, SCRAWL_DATA=a.data, **isa_env)
     images = mnist_images(a.data, 1000)
@@ -86,17 +84,17 @@ def main():
         onnx = {}
         for m in models:
             run = Path(tmp) / m
-            scrawl("train", "--threads", str(a.threads), "--model", m, "--limit", "256", "--epochs", "1",
+            scrawl(exe, "train", "--threads", str(a.threads), "--model", m, "--limit", "256", "--epochs", "1",
                    "--quiet", "--out", str(run), env=env)
             onnx[m] = Path(tmp) / f"{m}.onnx"
-            scrawl("export", "--model", str(run / "model.safetensors"), "--format", "onnx", "--out", str(onnx[m]))
+            scrawl(exe, "export", "--model", str(run / "model.safetensors"), "--format", "onnx", "--out", str(onnx[m]))
         # A shared machine's speed drifts by tens of percent from minute to minute, so
         # scrawl and onnxruntime are measured in alternation, and each round's ratio
         # compares figures taken seconds apart.
         rows = {m: [] for m in models}
         peaks = []
         for _ in range(a.rounds):
-            ours = json.loads(scrawl("bench", "--threads", str(a.threads), "--json", "--repeats", str(a.repeats),
+            ours = json.loads(scrawl(exe, "bench", "--threads", str(a.threads), "--json", "--repeats", str(a.repeats),
                                      *sum((["--model", m] for m in models), []), env=env))
             peaks.append(ours["gemm_peak_gflops"])
             for m, r in zip(models, ours["models"]):
