@@ -6,7 +6,8 @@
 //! `η` the step's learning rate before bias correction, as Keras 3 does).
 
 use super::{
-    Optimizer, OptimizerConfig, TimeDecay, restore_slots, rows_of, slot_buffer, zip_update3,
+    Optimizer, OptimizerConfig, TimeDecay, flush_subnormal, restore_slots, rows_of, slot_buffer,
+    zip_update3,
 };
 use crate::error::{Error, Result};
 use crate::layers::Param;
@@ -100,9 +101,11 @@ impl Optimizer for Adam {
         let rows = rows_of(p);
         zip_update3(rows, (&mut p.value, &p.grad), (m, v), |w, g, m, v| {
             for (((w, g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                *m += (*g - *m) * (1.0 - b1);
-                *v += (*g * *g - *v) * (1.0 - b2);
-                *w = *w * shrink - alpha * *m / (v.sqrt() + eps);
+                let moment = *m + (*g - *m) * (1.0 - b1);
+                let second = *v + (*g * *g - *v) * (1.0 - b2);
+                *w = *w * shrink - alpha * moment / (second.sqrt() + eps);
+                *m = flush_subnormal(moment);
+                *v = flush_subnormal(second);
             }
         });
         p.spend_grad();

@@ -9,6 +9,30 @@
 //!
 //! `decay` is Keras 2's time-based decay: step `t` (from 0) uses
 //! `learning_rate / (1 + decay · t)`.
+//!
+//! The state an optimizer keeps (momentum, moments, mean squares) is stored with its
+//! subnormal numbers flushed to 0, after this step's update has used it as
+//! computed. A weight whose gradient stays zero for a while (the first layer's row
+//! for a pixel blank in every image of the last batches) sees its state shrink by a
+//! constant factor each step, into the subnormals, where it sticks for good (0.9
+//! times the smallest of them rounds back to them); and every vector instruction
+//! that meets a subnormal costs a microcode assist of over a hundred cycles on Intel
+//! cores. In `mlp-512-512` at batch 32, 5% of RMSprop's mean squares of the first
+//! layer were subnormal by the end of the first epoch (11% of Adam's first moments
+//! by the end of the second), which made the update twice as slow as its memory
+//! traffic allows. TensorFlow, under Keras, avoids them by setting the CPU's
+//! flush-to-zero mode; Rust code may not change the floating-point environment.
+//!
+//! What flushing changes: RMSprop's `s` and Adam's `v` enter the update as `s + ε`
+//! and `√v + ε`, where a subnormal (or its square root, under 1.1e-19) is far less
+//! than half a unit in the last place of any `ε` above 1e-11, so the weights are the
+//! same bits as without flushing. Adam's `m` and SGD's velocity move a weight by the
+//! state itself: a flushed value is one that would have moved it by less than
+//! `1.2e-38 · α / ε` (Adam, `α` the step's bias-corrected rate) or `1.2e-38` (SGD),
+//! which changes nothing unless the weight is itself within about 2²⁴ times that of
+//! zero. `tests/suite/optimizers.rs` checks both against the updates without
+//! flushing, and `mlp-512-512`'s weights after two epochs of each optimizer are the
+//! same bits as before flushing.
 
 mod adam;
 mod rmsprop;
@@ -347,6 +371,14 @@ fn restore_slots(state: &mut Vec<Vec<f32>>, saved: Vec<Vec<f32>>, what: &str) ->
     }
     *state = saved;
     Ok(())
+}
+
+/// `x`, or 0 when it is a subnormal number (smaller in magnitude than
+/// `f32::MIN_POSITIVE`): how the optimizers store their state (see the module docs).
+/// A compare and a mask in a vector loop.
+#[inline(always)]
+fn flush_subnormal(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
 }
 
 /// Values at least for an update to be split across threads.

@@ -2,7 +2,8 @@
 //! (epsilon under the root).
 
 use super::{
-    Optimizer, OptimizerConfig, TimeDecay, restore_slots, rows_of, slot_buffer, zip_update2,
+    Optimizer, OptimizerConfig, TimeDecay, flush_subnormal, restore_slots, rows_of, slot_buffer,
+    zip_update2,
 };
 use crate::error::Result;
 use crate::layers::Param;
@@ -58,8 +59,9 @@ impl Optimizer for RmsProp {
         let rows = rows_of(p);
         zip_update2(rows, (&mut p.value, &p.grad), s, |w, g, s| {
             for ((w, g), s) in w.iter_mut().zip(g).zip(s.iter_mut()) {
-                *s = rho * *s + (1.0 - rho) * *g * *g;
-                *w -= lr * *g / (*s + eps).sqrt();
+                let mean_square = rho * *s + (1.0 - rho) * *g * *g;
+                *w -= lr * *g / (mean_square + eps).sqrt();
+                *s = flush_subnormal(mean_square);
             }
         });
         p.spend_grad();

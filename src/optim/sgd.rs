@@ -2,7 +2,8 @@
 //! With μ = 0 this is exactly `w −= η·g` (v is then −η·g).
 
 use super::{
-    Optimizer, OptimizerConfig, TimeDecay, restore_slots, rows_of, slot_buffer, zip_update2,
+    Optimizer, OptimizerConfig, TimeDecay, flush_subnormal, restore_slots, rows_of, slot_buffer,
+    zip_update2,
 };
 use crate::error::Result;
 use crate::layers::Param;
@@ -58,8 +59,13 @@ impl Optimizer for Sgd {
         let rows = rows_of(p);
         zip_update2(rows, (&mut p.value, &p.grad), v, |w, g, v| {
             for ((w, g), v) in w.iter_mut().zip(g).zip(v.iter_mut()) {
-                *v = mu * *v - lr * *g;
-                *w += if nesterov { mu * *v - lr * *g } else { *v };
+                let velocity = mu * *v - lr * *g;
+                *w += if nesterov {
+                    mu * velocity - lr * *g
+                } else {
+                    velocity
+                };
+                *v = flush_subnormal(velocity);
             }
         });
         p.spend_grad();
