@@ -18,9 +18,9 @@
 //! times the smallest of them rounds back to them); and every vector instruction
 //! that meets a subnormal costs a microcode assist of over a hundred cycles on Intel
 //! cores. In `mlp-512-512` at batch 32, 5% of RMSprop's mean squares of the first
-//! layer were subnormal by the end of the first epoch (11% of Adam's first moments
-//! by the end of the second), which made the update twice as slow as its memory
-//! traffic allows. TensorFlow, under Keras, avoids them by setting the CPU's
+//! layer were subnormal by step 1,500 of the first epoch's 1,875 (11% of Adam's
+//! first moments by step 3,500; `bench/subnormal-count.patch` counts them), which
+//! made the update twice as slow as its memory traffic allows. TensorFlow, under Keras, avoids them by setting the CPU's
 //! flush-to-zero mode; Rust code may not change the floating-point environment.
 //!
 //! What flushing changes: RMSprop's `s` and Adam's `v` enter the update as `s + ε`
